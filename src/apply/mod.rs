@@ -1,0 +1,310 @@
+//! Applying a plan: guards first, then bounded batches, each its own short transaction whose
+//! statement re-checks eligibility. Every batch is recorded in the audit trail; afterwards a
+//! recount verifies that nothing due remains.
+
+use crate::anonymize;
+use crate::audit::RunLog;
+use crate::plan::{Plan, PolicyPlan};
+use crate::policy::Action;
+use crate::store::{KeyValue, SqlStore, StoreError, Target};
+use chrono::{DateTime, Utc};
+use indicatif::ProgressBar;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tracing::{info, warn};
+
+/// Why a run was refused before it changed anything.
+#[derive(Debug, Clone, Serialize)]
+pub struct Refusal {
+    /// The policy concerned, if one.
+    pub policy: Option<String>,
+    /// What was exceeded or changed.
+    pub reason: String,
+}
+
+/// Checks the guards of every policy and of the run against a fresh plan.
+pub fn check_guards(plan: &Plan, targets: &[Target], run_max_rows: Option<u64>) -> Vec<Refusal> {
+    let mut out = Vec::new();
+    for (pp, t) in plan.policies.iter().zip(targets) {
+        let g = t.policy.guard;
+        if let Some(max) = g.max_rows {
+            if pp.eligible > max {
+                out.push(Refusal {
+                    policy: Some(pp.name.clone()),
+                    reason: format!("would {} {} records; guard `max_rows` allows {max}", pp.action, pp.eligible),
+                });
+            }
+        }
+        if let Some(frac) = g.max_fraction {
+            if pp.total > 0 && pp.eligible as f64 > frac * pp.total as f64 {
+                out.push(Refusal {
+                    policy: Some(pp.name.clone()),
+                    reason: format!(
+                        "would {} {} of {} rows ({:.1}%); guard `max_fraction` allows {:.1}%",
+                        pp.action,
+                        pp.eligible,
+                        pp.total,
+                        100.0 * pp.eligible as f64 / pp.total as f64,
+                        100.0 * frac
+                    ),
+                });
+            }
+        }
+    }
+    if let Some(max) = run_max_rows {
+        let total = plan.total_eligible();
+        if total > max {
+            out.push(Refusal { policy: None, reason: format!("the run would change {total} records; guard `run_max_rows` allows {max}") });
+        }
+    }
+    out
+}
+
+/// Compares a fresh plan with the reviewed one it is pinned to. Returns the per-policy upper
+/// bounds (the reviewed counts) or the refusals.
+pub fn check_pinned(
+    pinned: &Plan,
+    fresh: &Plan,
+    config_hash: &str,
+    tolerance: f64,
+) -> Result<BTreeMap<String, u64>, Vec<Refusal>> {
+    let mut refusals = Vec::new();
+    if pinned.config_hash != config_hash {
+        refusals.push(Refusal {
+            policy: None,
+            reason: format!(
+                "the configuration changed since plan `{}` was made (hash {} then, {} now); make and review a new plan",
+                pinned.plan_id,
+                &pinned.config_hash[..12.min(pinned.config_hash.len())],
+                &config_hash[..12.min(config_hash.len())]
+            ),
+        });
+    }
+    let reviewed: BTreeMap<&str, &PolicyPlan> = pinned.policies.iter().map(|p| (p.name.as_str(), p)).collect();
+    let mut bounds = BTreeMap::new();
+    for p in &fresh.policies {
+        match reviewed.get(p.name.as_str()) {
+            None => refusals.push(Refusal {
+                policy: Some(p.name.clone()),
+                reason: format!("policy `{}` is not in the reviewed plan", p.name),
+            }),
+            Some(r) => {
+                let allowed = r.eligible as f64 * (1.0 + tolerance);
+                if p.eligible as f64 > allowed {
+                    refusals.push(Refusal {
+                        policy: Some(p.name.clone()),
+                        reason: format!(
+                            "{} records are eligible now, the reviewed plan said {}; make and review a new plan",
+                            p.eligible, r.eligible
+                        ),
+                    });
+                }
+                bounds.insert(p.name.clone(), r.eligible);
+            }
+        }
+    }
+    if refusals.is_empty() {
+        Ok(bounds)
+    } else {
+        Err(refusals)
+    }
+}
+
+/// What applying one policy did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PolicyOutcome {
+    /// Policy name.
+    pub name: String,
+    /// Store name.
+    pub store: String,
+    /// `store.table`.
+    pub target: String,
+    /// `delete` or `anonymize`.
+    pub action: String,
+    /// Records due at the start.
+    pub eligible: u64,
+    /// Records kept by holds, by hold name.
+    pub held: BTreeMap<String, u64>,
+    /// Records kept because their clock is unknown.
+    pub undated: u64,
+    /// The cutoff.
+    pub cutoff: DateTime<Utc>,
+    /// Rows deleted.
+    pub deleted: u64,
+    /// Rows anonymized.
+    pub anonymized: u64,
+    /// Records that could not be handled (failed batch or unmaskable value).
+    pub failed: u64,
+    /// Records still due after the run (the verification; 0 when all went well).
+    pub remaining: u64,
+    /// Batches committed.
+    pub batches: u64,
+    /// Errors, sanitized (no values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+    /// True when the run was stopped before this policy finished.
+    #[serde(default)]
+    pub interrupted: bool,
+}
+
+/// What the apply loop needs besides the target.
+pub struct Ctx<'a> {
+    /// The run's audit log.
+    pub log: &'a RunLog,
+    /// Progress display (hidden when not on a terminal).
+    pub progress: &'a ProgressBar,
+    /// Set on SIGINT/SIGTERM: finish the current batch, then stop.
+    pub stop: &'a AtomicBool,
+    /// Key for `hmac`.
+    pub hmac_key: Option<&'a [u8]>,
+}
+
+/// Applies one policy, at most `limit` records, in batches.
+pub async fn apply_policy(store: &SqlStore, target: &Target, planned: &PolicyPlan, limit: u64, ctx: &Ctx<'_>) -> PolicyOutcome {
+    let p = &target.policy;
+    let cutoff = planned.cutoff;
+    let mut out = PolicyOutcome {
+        name: p.name.clone(),
+        store: p.store.clone(),
+        target: p.target(),
+        action: p.action.name().to_string(),
+        eligible: planned.eligible,
+        held: planned.held.clone(),
+        undated: planned.undated,
+        cutoff,
+        deleted: 0,
+        anonymized: 0,
+        failed: 0,
+        remaining: 0,
+        batches: 0,
+        errors: Vec::new(),
+        interrupted: false,
+    };
+    let result = if target.computes_in_process() {
+        row_by_row(store, target, cutoff, limit, ctx, &mut out).await
+    } else {
+        set_based(store, target, cutoff, limit, ctx, &mut out).await
+    };
+    if let Err(e) = result {
+        warn!(policy = %p.name, error = %e, "batch failed; it was rolled back");
+        out.errors.push(e.to_string());
+    }
+    match store.fetch_counts(&target.count_due(cutoff)).await {
+        Ok(c) => out.remaining = c.first().copied().unwrap_or(0).max(0) as u64,
+        Err(e) => out.errors.push(format!("verification failed: {e}")),
+    }
+    let _ = ctx
+        .log
+        .record("policy.applied", serde_json::to_value(&out).unwrap_or_default())
+        .await
+        .map_err(|e| warn!(error = %e, "cannot record policy outcome"));
+    info!(policy = %p.name, deleted = out.deleted, anonymized = out.anonymized, failed = out.failed, remaining = out.remaining, "policy applied");
+    out
+}
+
+async fn record_batch(ctx: &Ctx<'_>, out: &mut PolicyOutcome, changed: u64, failed: u64) -> Result<(), StoreError> {
+    out.batches += 1;
+    ctx.progress.inc(changed + failed);
+    ctx.log
+        .record("batch.done", json!({ "policy": out.name, "batch": out.batches, "action": out.action, "changed": changed, "failed": failed }))
+        .await
+        .map_err(|e| StoreError::Config(format!("cannot record batch in the audit trail: {e}")))
+}
+
+/// One statement per batch: `DELETE` or `UPDATE` over the next due keys.
+async fn set_based(
+    store: &SqlStore,
+    target: &Target,
+    cutoff: DateTime<Utc>,
+    limit: u64,
+    ctx: &Ctx<'_>,
+    out: &mut PolicyOutcome,
+) -> Result<(), StoreError> {
+    let batch = u64::from(target.policy.batch_size);
+    let mut done = 0;
+    while done < limit {
+        if ctx.stop.load(Ordering::SeqCst) {
+            out.interrupted = true;
+            break;
+        }
+        let n = batch.min(limit - done) as u32;
+        let q = match target.policy.action {
+            Action::Delete => target.delete_batch(cutoff, n),
+            Action::Anonymize(_) => target.update_batch(cutoff, n),
+        };
+        let changed = match store.execute(&q).await {
+            Ok(c) => c,
+            Err(e) => {
+                out.failed += u64::from(n);
+                return Err(e);
+            }
+        };
+        if changed == 0 {
+            break;
+        }
+        done += changed;
+        match target.policy.action {
+            Action::Delete => out.deleted += changed,
+            Action::Anonymize(_) => out.anonymized += changed,
+        }
+        record_batch(ctx, out, changed, 0).await?;
+    }
+    Ok(())
+}
+
+/// Keyset pages of due rows; masked values computed here; one transaction per page.
+async fn row_by_row(
+    store: &SqlStore,
+    target: &Target,
+    cutoff: DateTime<Utc>,
+    limit: u64,
+    ctx: &Ctx<'_>,
+    out: &mut PolicyOutcome,
+) -> Result<(), StoreError> {
+    let batch = u64::from(target.policy.batch_size);
+    let computed = target.computed_columns();
+    let mut after: Option<KeyValue> = None;
+    let mut seen = 0;
+    while seen < limit {
+        if ctx.stop.load(Ordering::SeqCst) {
+            out.interrupted = true;
+            break;
+        }
+        let n = batch.min(limit - seen) as u32;
+        let rows = store.fetch_keyed(&target.fetch_batch(cutoff, n, after.as_ref()), target.int_key).await?;
+        let Some(last) = rows.last() else { break };
+        after = Some(last.0.clone());
+        seen += rows.len() as u64;
+        let mut updates = Vec::with_capacity(rows.len());
+        let mut failed = 0;
+        for (key, values) in &rows {
+            let masked: Result<Vec<Option<String>>, _> = computed
+                .iter()
+                .zip(values)
+                .map(|((_, strategy), v)| anonymize::mask(strategy, ctx.hmac_key, v.as_deref()))
+                .collect();
+            match masked {
+                Ok(m) => updates.push(target.update_row(cutoff, key, &m)),
+                Err(e) => {
+                    failed += 1;
+                    if !out.errors.iter().any(|x| x.contains(&e.to_string())) {
+                        out.errors.push(format!("some rows kept their value: {e}"));
+                    }
+                }
+            }
+        }
+        let changed: u64 = match store.execute_in_tx(&updates).await {
+            Ok(c) => c.iter().sum(),
+            Err(e) => {
+                out.failed += updates.len() as u64 + failed;
+                return Err(e);
+            }
+        };
+        out.anonymized += changed;
+        out.failed += failed;
+        record_batch(ctx, out, changed, failed).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,290 @@
+//! The state database: an append-only, hash-chained audit trail of every run.
+//!
+//! Events carry names, hashes, counts and sanitized errors: never a personal value.
+
+use chrono::{SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::Row;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The `prev_hash` of the first event.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Errors of the state database.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The URL names no supported database.
+    #[error("unsupported state database URL; expected `sqlite://...` or `postgres://...`")]
+    Url,
+    /// A database error (sanitized).
+    #[error("state database: {0}")]
+    Db(String),
+    /// Migrations failed.
+    #[error("state database migration failed: {0}")]
+    Migrate(String),
+}
+
+impl From<sqlx::Error> for AuditError {
+    fn from(e: sqlx::Error) -> Self {
+        AuditError::Db(crate::store::sanitize_db_error(&e))
+    }
+}
+
+/// SHA-256 in lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// One event of the trail.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// The run it belongs to.
+    pub run_id: String,
+    /// When it was written (RFC 3339, UTC).
+    pub at: String,
+    /// What happened: `run.started`, `policy.planned`, `batch.done`, `policy.applied`, `run.finished`, ...
+    pub kind: String,
+    /// Details (JSON): names, counts, hashes.
+    pub payload: Json,
+    /// Hash of the previous event.
+    pub prev_hash: String,
+    /// Hash of this event, over all the fields above.
+    pub hash: String,
+}
+
+fn chain_hash(prev: &str, seq: i64, run_id: &str, at: &str, kind: &str, payload: &str) -> String {
+    sha256_hex(format!("{prev}\n{seq}\n{run_id}\n{at}\n{kind}\n{payload}").as_bytes())
+}
+
+/// The result of `verify`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    /// Events checked.
+    pub events: u64,
+    /// The first event that breaks the chain, if any, and why.
+    pub broken: Option<(i64, String)>,
+    /// Hash of the last event (the head to compare with an external copy).
+    pub head: String,
+}
+
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A connection to the state database.
+#[derive(Debug, Clone)]
+pub struct StateDb {
+    pool: Pool,
+}
+
+macro_rules! on_pool {
+    ($self:expr, $pool:ident => $body:expr) => {
+        match &$self.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+impl StateDb {
+    /// Opens (creating a SQLite file and its folder if needed) and migrates the state database.
+    pub async fn open(url: &str) -> Result<StateDb, AuditError> {
+        let pool = if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .busy_timeout(Duration::from_secs(30))
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+            if let Some(parent) = std::path::Path::new(opts.get_filename()).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| AuditError::Db(format!("cannot create folder `{}`: {e}", parent.display())))?;
+                }
+            }
+            let pool = SqlitePoolOptions::new().max_connections(1).connect_with(opts).await?;
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(|e| AuditError::Migrate(e.to_string()))?;
+            Pool::Sqlite(pool)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let opts = PgConnectOptions::from_str(url)?.application_name("lethe");
+            let pool = PgPoolOptions::new().max_connections(2).connect_with(opts).await?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await.map_err(|e| AuditError::Migrate(e.to_string()))?;
+            Pool::Postgres(pool)
+        } else {
+            return Err(AuditError::Url);
+        };
+        Ok(StateDb { pool })
+    }
+
+    /// Appends one event to the chain, atomically with respect to other writers.
+    pub async fn append(&self, run_id: &str, kind: &str, payload: &Json) -> Result<Event, AuditError> {
+        let payload_text = payload.to_string();
+        let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        let insert = "INSERT INTO lethe_audit (seq, run_id, at, kind, payload, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        let last = "SELECT seq, hash FROM lethe_audit ORDER BY seq DESC LIMIT 1";
+        macro_rules! write_event {
+            ($conn:expr) => {{
+                let row = sqlx::query(last).fetch_optional(&mut *$conn).await?;
+                let (prev_seq, prev_hash): (i64, String) = match row {
+                    Some(r) => (r.try_get(0)?, r.try_get(1)?),
+                    None => (0, GENESIS.to_string()),
+                };
+                let seq = prev_seq + 1;
+                let hash = chain_hash(&prev_hash, seq, run_id, &at, kind, &payload_text);
+                sqlx::query(insert)
+                    .bind(seq)
+                    .bind(run_id)
+                    .bind(&at)
+                    .bind(kind)
+                    .bind(&payload_text)
+                    .bind(&prev_hash)
+                    .bind(&hash)
+                    .execute(&mut *$conn)
+                    .await?;
+                Event { seq, run_id: run_id.to_string(), at: at.clone(), kind: kind.to_string(), payload: payload.clone(), prev_hash, hash }
+            }};
+        }
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+                let result: Result<Event, AuditError> = async { Ok(write_event!(conn)) }.await;
+                match result {
+                    Ok(ev) => {
+                        sqlx::query("COMMIT").execute(&mut *conn).await?;
+                        Ok(ev)
+                    }
+                    Err(e) => {
+                        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                        Err(e)
+                    }
+                }
+            }
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("LOCK TABLE lethe_audit IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
+                let ev = write_event!(tx);
+                tx.commit().await?;
+                Ok(ev)
+            }
+        }
+    }
+
+    /// Events with `seq > after`, at most `limit`, in chain order.
+    pub async fn events(&self, after: i64, limit: i64) -> Result<Vec<Event>, AuditError> {
+        let sql = "SELECT seq, run_id, at, kind, payload, prev_hash, hash FROM lethe_audit WHERE seq > $1 ORDER BY seq LIMIT $2";
+        let rows = on_pool!(self, pool => {
+            let rows = sqlx::query(sql).bind(after).bind(limit).fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| -> Result<Event, sqlx::Error> {
+                    let payload: String = r.try_get(4)?;
+                    Ok(Event {
+                        seq: r.try_get(0)?,
+                        run_id: r.try_get(1)?,
+                        at: r.try_get(2)?,
+                        kind: r.try_get(3)?,
+                        payload: serde_json::from_str(&payload).unwrap_or(Json::String(payload)),
+                        prev_hash: r.try_get(5)?,
+                        hash: r.try_get(6)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// Run-level events (`run.*`), newest last, at most `limit` runs back.
+    pub async fn run_events(&self, limit: i64) -> Result<Vec<Event>, AuditError> {
+        let sql = "SELECT seq, run_id, at, kind, payload, prev_hash, hash FROM lethe_audit WHERE kind LIKE 'run.%' AND run_id IN (SELECT run_id FROM lethe_audit WHERE kind = 'run.started' ORDER BY seq DESC LIMIT $1) ORDER BY seq";
+        let rows = on_pool!(self, pool => {
+            let rows = sqlx::query(sql).bind(limit).fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| -> Result<Event, sqlx::Error> {
+                    let payload: String = r.try_get(4)?;
+                    Ok(Event {
+                        seq: r.try_get(0)?,
+                        run_id: r.try_get(1)?,
+                        at: r.try_get(2)?,
+                        kind: r.try_get(3)?,
+                        payload: serde_json::from_str(&payload).unwrap_or(Json::Null),
+                        prev_hash: r.try_get(5)?,
+                        hash: r.try_get(6)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// Walks the whole chain in pages and checks every link and hash.
+    pub async fn verify(&self) -> Result<Verification, AuditError> {
+        let mut prev = GENESIS.to_string();
+        let mut expected_seq = 1;
+        let mut count = 0;
+        let mut after = 0;
+        loop {
+            let page = self.raw_page(after, 1000).await?;
+            if page.is_empty() {
+                break;
+            }
+            for (seq, run_id, at, kind, payload, prev_hash, hash) in page {
+                after = seq;
+                count += 1;
+                let problem = if seq != expected_seq {
+                    Some(format!("expected event {expected_seq}, found {seq}: events are missing"))
+                } else if prev_hash != prev {
+                    Some("its previous-hash does not match the event before it".to_string())
+                } else if chain_hash(&prev_hash, seq, &run_id, &at, &kind, &payload) != hash {
+                    Some("its content does not match its hash: it was altered".to_string())
+                } else {
+                    None
+                };
+                if let Some(p) = problem {
+                    return Ok(Verification { events: count, broken: Some((seq, p)), head: prev });
+                }
+                prev = hash;
+                expected_seq += 1;
+            }
+        }
+        Ok(Verification { events: count, broken: None, head: prev })
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn raw_page(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, String, String, String, String, String)>, AuditError> {
+        let sql = "SELECT seq, run_id, at, kind, payload, prev_hash, hash FROM lethe_audit WHERE seq > $1 ORDER BY seq LIMIT $2";
+        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(after).bind(limit).fetch_all(pool).await?))
+    }
+}
+
+/// Writes the events of one run; the run id ties them together.
+#[derive(Debug, Clone)]
+pub struct RunLog {
+    db: StateDb,
+    /// The run's id.
+    pub run_id: String,
+}
+
+impl RunLog {
+    /// Starts a run: a new id, and a `run.started` event.
+    pub async fn start(db: &StateDb, payload: Json) -> Result<RunLog, AuditError> {
+        let run_id = uuid::Uuid::new_v4().to_string();
+        db.append(&run_id, "run.started", &payload).await?;
+        Ok(RunLog { db: db.clone(), run_id })
+    }
+
+    /// Appends an event to this run.
+    pub async fn record(&self, kind: &str, payload: Json) -> Result<(), AuditError> {
+        self.db.append(&self.run_id, kind, &payload).await.map(|_| ())
+    }
+}

@@ -1,0 +1,230 @@
+//! The command line: one file per subcommand. Errors become exit codes here.
+
+mod apply;
+mod audit;
+mod check;
+mod demo;
+mod plan;
+
+use crate::config::{self, Config};
+use crate::report::Format;
+use crate::store::{self, SqlStore, Target};
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The exit codes of lethe, fixed by the product contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// Success.
+    Ok = 0,
+    /// Runtime failure: some action failed (nothing half-done).
+    Failure = 1,
+    /// Invalid configuration or usage; nothing was touched.
+    Usage = 2,
+    /// Residency violation found.
+    Residency = 3,
+    /// Refused by a guard or by plan drift; nothing was touched.
+    Refused = 4,
+}
+
+/// An error that carries its exit code.
+#[derive(Debug)]
+pub struct CliError {
+    /// Exit code.
+    pub code: Code,
+    /// What to tell the user.
+    pub message: String,
+}
+
+impl CliError {
+    /// A usage/configuration error (exit 2).
+    pub fn usage(message: impl Into<String>) -> anyhow::Error {
+        CliError { code: Code::Usage, message: message.into() }.into()
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CliError {}
+
+/// Maps an error to its exit code.
+pub fn code_of(e: &anyhow::Error) -> Code {
+    if e.downcast_ref::<config::ConfigErrors>().is_some() {
+        Code::Usage
+    } else if let Some(c) = e.downcast_ref::<CliError>() {
+        c.code
+    } else {
+        Code::Failure
+    }
+}
+
+const ABOUT: &str = "lethe enforces data retention: it reads retention policies, finds personal data past its \
+purpose or past the end of a customer's contract, and deletes or anonymizes it, leaving an audit trail.";
+
+const AFTER_HELP: &str = "\
+Typical use:
+  lethe demo                      build a demo database and plan against it
+  lethe check                     validate policies and the live schemas they name
+  lethe plan --format markdown    dry run: what each policy would do now (writes a plan file)
+  lethe apply --plan FILE         do exactly what a reviewed plan approved
+  lethe audit verify              check the hash chain of the audit trail
+
+Exit codes: 0 success, 1 runtime failure, 2 invalid configuration or usage,
+            3 residency violation, 4 refused by a guard or by plan drift.";
+
+/// Command-line interface.
+#[derive(Debug, Parser)]
+#[command(name = "lethe", version, about = ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The policies folder: lethe.yaml plus policy files (*.yaml, several documents per file).
+    #[arg(long, global = true, env = "LETHE_CONFIG", default_value = "policies")]
+    pub config: PathBuf,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More log output (-v info, -vv debug). `RUST_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for production log pipelines).
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the configuration, connect to every store, check tables, columns and types.
+    Check(check::Args),
+    /// Dry run: count what each policy would do now and write a plan file. Changes no data.
+    Plan(plan::Args),
+    /// Enforce the policies in bounded batches, or exactly a reviewed plan (`--plan FILE`).
+    Apply(apply::Args),
+    /// List runs, verify the hash chain, or export the audit trail.
+    Audit(audit::Args),
+    /// Build a demo CRM database (SQLite, fake Dutch-looking data) and plan against it.
+    Demo(demo::Args),
+}
+
+/// Policy selection and evaluation instant, shared by plan and apply.
+#[derive(Debug, clap::Args)]
+pub struct Selection {
+    /// Only this policy (repeatable).
+    #[arg(long = "policy", value_name = "NAME")]
+    pub policies: Vec<String>,
+    /// Evaluate at this instant instead of now (RFC 3339, e.g. 2026-11-23T02:30:00Z).
+    #[arg(long, value_parser = parse_instant)]
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+/// Report output, shared by commands that print one.
+#[derive(Debug, clap::Args)]
+pub struct Output {
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write the report to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+impl Output {
+    /// Prints or writes the report.
+    pub fn emit(&self, text: &str) -> anyhow::Result<()> {
+        match &self.out {
+            Some(path) => write_file(path, text),
+            None => {
+                print!("{text}");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| "expected an RFC 3339 instant, e.g. 2026-11-23T02:30:00Z".to_string())
+}
+
+/// Writes a file, creating its folder.
+pub fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| anyhow::anyhow!("cannot create folder `{}`: {e}", parent.display()))?;
+    }
+    std::fs::write(path, text).map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<Code> {
+    match &cli.command {
+        Command::Check(a) => check::run(&cli, a).await,
+        Command::Plan(a) => plan::run(&cli, a).await,
+        Command::Apply(a) => apply::run(&cli, a).await,
+        Command::Audit(a) => audit::run(&cli, a).await,
+        Command::Demo(a) => demo::run(&cli, a).await,
+    }
+}
+
+/// A loaded configuration with its stores connected and selected policies checked.
+pub struct Prepared {
+    /// The configuration.
+    pub config: Config,
+    /// Connected stores by name.
+    pub stores: BTreeMap<String, SqlStore>,
+    /// Checked policies, in execution order.
+    pub targets: Vec<Target>,
+}
+
+/// Loads the configuration, selects policies, connects stores and checks the live schemas.
+pub async fn prepare(cli: &Cli, selected: &[String]) -> anyhow::Result<Prepared> {
+    let config = config::load(&cli.config)?;
+    for name in selected {
+        if !config.policies.iter().any(|p| &p.name == name) {
+            let known: Vec<&str> = config.policies.iter().map(|p| p.name.as_str()).collect();
+            return Err(CliError::usage(format!("unknown policy `{name}`; expected one of: {}", known.join(", "))));
+        }
+    }
+    let policies: Vec<_> = config
+        .policies
+        .iter()
+        .filter(|p| selected.is_empty() || selected.contains(&p.name))
+        .cloned()
+        .collect();
+    let stores = store::connect_all(&config, policies.iter().map(|p| p.store.clone())).await?;
+    let mut targets = Vec::new();
+    let mut problems = Vec::new();
+    for p in &policies {
+        let Some(store) = stores.get(&p.store) else { continue };
+        match store.check(p).await {
+            Ok(t) => targets.push(t),
+            Err(errs) => problems.extend(errs),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(CliError::usage(format!("the policies do not fit the live schema:\n  {}", problems.join("\n  "))));
+    }
+    // Deletes before anonymizations: never anonymize a row that is about to be deleted.
+    targets.sort_by_key(|t| !matches!(t.policy.action, crate::policy::Action::Delete));
+    Ok(Prepared { config, stores, targets })
+}
+
+/// Opens the state database named in the configuration.
+pub async fn open_state(config: &Config) -> anyhow::Result<crate::audit::StateDb> {
+    Ok(crate::audit::StateDb::open(config.settings.state_url.expose()).await?)
+}

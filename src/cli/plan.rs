@@ -1,0 +1,69 @@
+//! `lethe plan`: the dry run.
+
+use super::{Cli, Code, Output, Selection};
+use crate::audit::RunLog;
+use crate::plan::{self, Plan};
+use crate::report;
+use chrono::Utc;
+use serde_json::json;
+use std::path::PathBuf;
+
+/// Arguments of `lethe plan`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    selection: Selection,
+    #[command(flatten)]
+    output: Output,
+    /// Where to write the plan file (JSON). Default: var/plans/<plan id>.json
+    #[arg(long, value_name = "FILE")]
+    plan_file: Option<PathBuf>,
+}
+
+impl Args {
+    /// The arguments `lethe demo` plans with: every policy, now, text to stdout.
+    pub fn for_demo() -> Args {
+        Args {
+            selection: Selection { policies: Vec::new(), as_of: None },
+            output: Output { format: report::Format::Text, out: None },
+            plan_file: None,
+        }
+    }
+}
+
+/// Records a plan in the audit trail as a dry run.
+pub async fn record(db: &crate::audit::StateDb, plan: &Plan, command: &str) -> anyhow::Result<()> {
+    let log = RunLog::start(
+        db,
+        json!({
+            "command": command, "dry_run": true, "as_of": plan.as_of_text(),
+            "config_hash": plan.config_hash, "plan_id": plan.plan_id,
+            "policies": plan.policies.iter().map(|p| json!({"name": p.name, "policy_hash": p.policy_hash})).collect::<Vec<_>>(),
+        }),
+    )
+    .await?;
+    for p in &plan.policies {
+        log.record(
+            "policy.planned",
+            json!({"name": p.name, "target": p.target, "action": p.action, "eligible": p.eligible,
+                   "held": p.held, "undated": p.undated, "cutoff": p.cutoff, "policy_hash": p.policy_hash}),
+        )
+        .await?;
+    }
+    log.record("run.finished", json!({"status": "ok", "dry_run": true, "eligible": plan.total_eligible()})).await?;
+    Ok(())
+}
+
+/// Runs `lethe plan`.
+pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
+    let prepared = super::prepare(cli, &args.selection.policies).await?;
+    let db = super::open_state(&prepared.config).await?;
+    let as_of = args.selection.as_of.unwrap_or_else(Utc::now);
+    let plan = plan::make_plan(&prepared.stores, &prepared.targets, as_of, &prepared.config.hash).await?;
+    let file = args.plan_file.clone().unwrap_or_else(|| PathBuf::from(format!("var/plans/{}.json", plan.plan_id)));
+    super::write_file(&file, &report::plan(&plan, report::Format::Json, None))?;
+    record(&db, &plan, "plan").await?;
+    let shown = file.display().to_string();
+    args.output.emit(&report::plan(&plan, args.output.format, Some(&shown)))?;
+    Ok(Code::Ok)
+}

@@ -1,0 +1,73 @@
+//! Configuration errors, each with its place.
+
+use serde_saphyr::Location;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One problem in the configuration, at a file, line and column.
+#[derive(Debug, Clone)]
+pub struct ConfigError {
+    /// The file, as found under the policies folder.
+    pub file: PathBuf,
+    /// 1-based line, 0 when the problem concerns the whole file.
+    pub line: u64,
+    /// 1-based column, 0 when the problem concerns the whole file.
+    pub column: u64,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// A problem at a location inside a file.
+    pub fn at(file: &Path, loc: &Location, message: String) -> ConfigError {
+        ConfigError { file: file.to_path_buf(), line: loc.line(), column: loc.column(), message }
+    }
+
+    /// A problem with a whole file.
+    pub fn file(file: &Path, message: String) -> ConfigError {
+        ConfigError { file: file.to_path_buf(), line: 0, column: 0, message }
+    }
+
+    /// A YAML syntax or shape error from the parser.
+    pub fn from_yaml(file: &Path, e: &serde_saphyr::Error) -> ConfigError {
+        use serde_saphyr::MessageFormatter;
+        let message = serde_saphyr::UserMessageFormatter.format_message(e).to_string();
+        match e.location() {
+            Some(loc) => ConfigError::at(file, &loc, message),
+            None => ConfigError::file(file, message),
+        }
+    }
+
+    /// `file:line:col`.
+    pub fn place(&self) -> String {
+        if self.line == 0 {
+            self.file.display().to_string()
+        } else {
+            format!("{}:{}:{}", self.file.display(), self.line, self.column)
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.place(), self.message)
+    }
+}
+
+/// Every problem found while loading, reported together.
+#[derive(Debug, Clone)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}

@@ -1,0 +1,652 @@
+//! Loading the policies folder: `lethe.yaml` plus every other `*.yaml` file, turned into
+//! validated types. Every problem is reported at once, each with file, line and column.
+
+mod error;
+mod raw;
+
+pub use error::{ConfigError, ConfigErrors};
+
+use crate::policy::{
+    Action, Clock, Condition, Guard, Ident, Keep, RetentionPolicy, Strategy, Test, Value,
+};
+use raw::{RawAction, RawClock, RawDoc, RawGuard, RawSettings, RawStrategy, RawTest, RawValue};
+use serde_saphyr::{Location, Spanned};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// The name of the settings file inside the policies folder.
+pub const SETTINGS_FILE: &str = "lethe.yaml";
+/// Policy files larger than this are refused (hostile input).
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// The default state database.
+pub const DEFAULT_STATE_URL: &str = "sqlite://var/lethe-state.db";
+/// Default rows per batch.
+pub const DEFAULT_BATCH_SIZE: u32 = 1000;
+/// Default guard: refuse a policy that would change more than half of its table.
+pub const DEFAULT_MAX_FRACTION: f64 = 0.5;
+
+/// A loaded, validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The policies folder.
+    pub dir: PathBuf,
+    /// Worker settings from `lethe.yaml`.
+    pub settings: Settings,
+    /// Every retention policy, in file order.
+    pub policies: Vec<RetentionPolicy>,
+    /// SHA-256 over every configuration file (path and bytes), recorded in plans and runs.
+    pub hash: String,
+}
+
+/// Worker settings.
+#[derive(Debug)]
+pub struct Settings {
+    /// The state database URL (runs and audit trail).
+    pub state_url: Secret,
+    /// The stores policies may name.
+    pub stores: BTreeMap<String, StoreConfig>,
+    /// Key for the `hmac` strategy.
+    pub hmac_key: Option<Secret>,
+    /// Default guard of every policy.
+    pub guard: Guard,
+    /// Refuse a run that would change more records than this, all policies together.
+    pub run_max_rows: Option<u64>,
+    /// Default rows per batch.
+    pub batch_size: u32,
+    /// How far eligible counts may grow beyond a pinned plan, as a fraction (0 = not at all).
+    pub drift_tolerance: f64,
+    /// Default cron schedule for the daemon.
+    pub schedule: Option<String>,
+}
+
+/// A configured store. A closed set of kinds.
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    /// A SQL database reached through its URL (`postgres://`, `mysql://`, `mariadb://`, `sqlite://`).
+    Sql {
+        /// Connection URL; may carry a password, so it is never printed.
+        url: Secret,
+        /// Declared provider region.
+        region: Option<String>,
+        /// Declared ISO country.
+        country: Option<String>,
+    },
+}
+
+/// A value that must never be printed: passwords, URLs with credentials, keys.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[secret]")
+    }
+}
+
+/// Cuts user input to a length that is fine inside an error message.
+pub fn shorten(s: &str) -> String {
+    const MAX: usize = 60;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        format!("{}...", s.chars().take(MAX).collect::<String>())
+    }
+}
+
+/// Loads and validates the policies folder.
+pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
+    let mut errs = Vec::new();
+    let files = match yaml_files(dir) {
+        Ok(f) => f,
+        Err(e) => {
+            return Err(ConfigErrors(vec![ConfigError::file(
+                dir,
+                format!("cannot read the policies folder: {e}"),
+            )]))
+        }
+    };
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let mut hasher = Sha256::new();
+    let mut settings_doc = None;
+    let mut docs: Vec<(PathBuf, RawDoc)> = Vec::new();
+    let settings_path = dir.join(SETTINGS_FILE);
+
+    for path in &files {
+        let text = match read_limited(path) {
+            Ok(t) => t,
+            Err(msg) => {
+                errs.push(ConfigError::file(path, msg));
+                continue;
+            }
+        };
+        let rel = path.strip_prefix(dir).unwrap_or(path);
+        hasher.update(rel.to_string_lossy().as_bytes());
+        hasher.update([0]);
+        hasher.update(text.as_bytes());
+        hasher.update([0]);
+        if *path == settings_path {
+            match serde_saphyr::from_str_with_options::<RawSettings>(&text, options(&env)) {
+                Ok(s) => settings_doc = Some(s),
+                Err(e) => errs.push(ConfigError::from_yaml(path, &e)),
+            }
+        } else {
+            match serde_saphyr::from_multiple_with_options::<RawDoc>(&text, options(&env)) {
+                Ok(list) => docs.extend(list.into_iter().map(|d| (path.clone(), d))),
+                Err(e) => errs.push(ConfigError::from_yaml(path, &e)),
+            }
+        }
+    }
+    if !settings_path.is_file() {
+        errs.push(ConfigError::file(
+            &settings_path,
+            format!("missing `{SETTINGS_FILE}`; every policies folder needs one (see README)"),
+        ));
+    }
+
+    let settings = settings_doc.and_then(|raw| build_settings(&settings_path, raw, dir, &mut errs));
+    let mut policies = Vec::new();
+    if let Some(settings) = &settings {
+        let mut seen: HashMap<String, String> = HashMap::new();
+        for (path, doc) in docs {
+            let here = ConfigError::at(&path, &doc.name.referenced, String::new()).place();
+            if let Some(first) = seen.get(&doc.name.value) {
+                errs.push(ConfigError::at(
+                    &path,
+                    &doc.name.referenced,
+                    format!("duplicate policy name `{}`; first defined at {first}", doc.name.value),
+                ));
+                continue;
+            }
+            seen.insert(doc.name.value.clone(), here);
+            if let Some(p) = build_policy(&path, doc, settings, &mut errs) {
+                policies.push(p);
+            }
+        }
+    }
+    match settings {
+        Some(settings) if errs.is_empty() => Ok(Config {
+            dir: dir.to_path_buf(),
+            settings,
+            policies,
+            hash: hex::encode(hasher.finalize()),
+        }),
+        _ => Err(ConfigErrors(errs)),
+    }
+}
+
+fn options(env: &HashMap<String, String>) -> serde_saphyr::Options {
+    let mut o = serde_saphyr::Options::default().with_properties(env.clone());
+    o.with_snippet = false;
+    o
+}
+
+fn read_limited(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read file: {e}"))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "file is {} bytes; policy files may be at most {MAX_FILE_BYTES} bytes",
+            meta.len()
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read file: {e}"))
+}
+
+/// Every `*.yaml` / `*.yml` file under `dir`, sorted, `lethe.yaml` first.
+fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(&path, out)?;
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out)?;
+    let settings = dir.join(SETTINGS_FILE);
+    out.sort_by_key(|p| (*p != settings, p.clone()));
+    Ok(out)
+}
+
+fn build_settings(
+    path: &Path,
+    raw: RawSettings,
+    dir: &Path,
+    errs: &mut Vec<ConfigError>,
+) -> Option<Settings> {
+    let before = errs.len();
+    let state_url = match &raw.state {
+        Some(s) if s.value.trim().is_empty() => {
+            errs.push(ConfigError::at(path, &s.referenced, "`state` is empty".into()));
+            String::new()
+        }
+        Some(s) => s.value.clone(),
+        None => DEFAULT_STATE_URL.to_string(),
+    };
+    let mut stores = BTreeMap::new();
+    for (name, store) in raw.stores {
+        let loc = store.referenced;
+        let store = store.value;
+        if let Err(e) = Ident::parse(&name) {
+            errs.push(ConfigError::at(path, &loc, format!("store name: {e}")));
+            continue;
+        }
+        match store.kind.value.as_str() {
+            "sql" => {
+                let url = match (store.url, store.url_file) {
+                    (Some(u), None) if !u.value.trim().is_empty() => Some(u.value),
+                    (Some(u), None) => {
+                        errs.push(ConfigError::at(
+                            path,
+                            &u.referenced,
+                            format!("store `{name}`: `url` is empty (is its environment variable set?)"),
+                        ));
+                        None
+                    }
+                    (None, Some(f)) => match read_secret_file(dir, &f.value) {
+                        Ok(u) => Some(u),
+                        Err(e) => {
+                            errs.push(ConfigError::at(path, &f.referenced, format!("store `{name}`: {e}")));
+                            None
+                        }
+                    },
+                    (Some(u), Some(_)) => {
+                        errs.push(ConfigError::at(
+                            path,
+                            &u.referenced,
+                            format!("store `{name}`: give either `url` or `url_file`, not both"),
+                        ));
+                        None
+                    }
+                    (None, None) => {
+                        errs.push(ConfigError::at(
+                            path,
+                            &loc,
+                            format!("store `{name}`: missing `url` (or `url_file`)"),
+                        ));
+                        None
+                    }
+                };
+                if let Some(url) = url {
+                    if let Err(e) = crate::store::Dialect::from_url(&url) {
+                        errs.push(ConfigError::at(path, &loc, format!("store `{name}`: {e}")));
+                    }
+                    stores.insert(
+                        name,
+                        StoreConfig::Sql {
+                            url: Secret::new(url),
+                            region: store.region,
+                            country: store.country,
+                        },
+                    );
+                }
+            }
+            other => errs.push(ConfigError::at(
+                path,
+                &store.kind.referenced,
+                format!("unknown store kind `{}`; expected one of: sql", shorten(other)),
+            )),
+        }
+    }
+    let hmac_key = match (raw.hmac_key, raw.hmac_key_file) {
+        (Some(k), None) => check_key(path, &k.referenced, k.value.clone(), errs),
+        (None, Some(f)) => match read_secret_file(dir, &f.value) {
+            Ok(k) => check_key(path, &f.referenced, k, errs),
+            Err(e) => {
+                errs.push(ConfigError::at(path, &f.referenced, format!("hmac_key_file: {e}")));
+                None
+            }
+        },
+        (Some(k), Some(_)) => {
+            errs.push(ConfigError::at(
+                path,
+                &k.referenced,
+                "give either `hmac_key` or `hmac_key_file`, not both".into(),
+            ));
+            None
+        }
+        (None, None) => None,
+    };
+    let mut guard = Guard { max_rows: None, max_fraction: Some(DEFAULT_MAX_FRACTION) };
+    let mut run_max_rows = None;
+    if let Some(g) = raw.guard {
+        guard = merge_guard(path, guard, &g, errs);
+        run_max_rows = g.run_max_rows.map(|r| r.value);
+    }
+    let batch_size = batch_size(path, raw.batch_size.as_ref(), DEFAULT_BATCH_SIZE, errs);
+    let drift_tolerance = match raw.drift_tolerance {
+        Some(d) if !(0.0..=10.0).contains(&d.value) => {
+            errs.push(ConfigError::at(
+                path,
+                &d.referenced,
+                "`drift_tolerance` must be a fraction between 0 and 10 (0.05 = 5%)".into(),
+            ));
+            0.0
+        }
+        Some(d) => d.value,
+        None => 0.0,
+    };
+    let schedule = raw.schedule.and_then(|s| check_cron(path, s, errs));
+    (errs.len() == before).then_some(Settings {
+        state_url: Secret::new(state_url),
+        stores,
+        hmac_key,
+        guard,
+        run_max_rows,
+        batch_size,
+        drift_tolerance,
+        schedule,
+    })
+}
+
+fn check_key(path: &Path, loc: &Location, key: String, errs: &mut Vec<ConfigError>) -> Option<Secret> {
+    let key = key.trim().to_string();
+    if key.len() < 32 {
+        errs.push(ConfigError::at(
+            path,
+            loc,
+            "the hmac key must be at least 32 characters (e.g. `openssl rand -hex 32`)".into(),
+        ));
+        return None;
+    }
+    Some(Secret::new(key))
+}
+
+fn read_secret_file(dir: &Path, file: &str) -> Result<String, String> {
+    let p = Path::new(file);
+    let p = if p.is_absolute() || p.exists() { p.to_path_buf() } else { dir.join(p) };
+    std::fs::read_to_string(&p)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| format!("cannot read secret file `{}`: {e}", p.display()))
+}
+
+fn merge_guard(path: &Path, mut guard: Guard, raw: &RawGuard, errs: &mut Vec<ConfigError>) -> Guard {
+    if let Some(r) = raw.max_rows {
+        guard.max_rows = Some(r);
+    }
+    if let Some(f) = &raw.max_fraction {
+        if (0.0..=1.0).contains(&f.value) {
+            guard.max_fraction = Some(f.value);
+        } else {
+            errs.push(ConfigError::at(
+                path,
+                &f.referenced,
+                "`max_fraction` must be between 0 and 1 (0.5 = half of the table)".into(),
+            ));
+        }
+    }
+    guard
+}
+
+fn batch_size(path: &Path, raw: Option<&Spanned<u32>>, default: u32, errs: &mut Vec<ConfigError>) -> u32 {
+    match raw {
+        Some(b) if b.value == 0 || b.value > 50_000 => {
+            errs.push(ConfigError::at(
+                path,
+                &b.referenced,
+                "`batch_size` must be between 1 and 50000".into(),
+            ));
+            default
+        }
+        Some(b) => b.value,
+        None => default,
+    }
+}
+
+fn check_cron(path: &Path, s: Spanned<String>, errs: &mut Vec<ConfigError>) -> Option<String> {
+    match cron::Schedule::from_str(&s.value) {
+        Ok(_) => Some(s.value),
+        Err(e) => {
+            errs.push(ConfigError::at(
+                path,
+                &s.referenced,
+                format!(
+                    "invalid cron schedule `{}`: {e}; expected six fields `sec min hour day month weekday`, e.g. `0 30 2 * * *`",
+                    shorten(&s.value)
+                ),
+            ));
+            None
+        }
+    }
+}
+
+fn ident(path: &Path, s: &Spanned<String>, what: &str, errs: &mut Vec<ConfigError>) -> Option<Ident> {
+    Ident::parse(&s.value)
+        .map_err(|e| errs.push(ConfigError::at(path, &s.referenced, format!("{what}: {e}"))))
+        .ok()
+}
+
+fn build_policy(
+    path: &Path,
+    doc: RawDoc,
+    settings: &Settings,
+    errs: &mut Vec<ConfigError>,
+) -> Option<RetentionPolicy> {
+    let before = errs.len();
+    if doc.kind.value != "RetentionPolicy" {
+        errs.push(ConfigError::at(
+            path,
+            &doc.kind.referenced,
+            format!("unknown document kind `{}`; expected one of: RetentionPolicy", shorten(&doc.kind.value)),
+        ));
+        return None;
+    }
+    let name = doc.name.value.trim().to_string();
+    if name.is_empty() || name.len() > 100 || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        errs.push(ConfigError::at(
+            path,
+            &doc.name.referenced,
+            "policy name must be 1 to 100 characters without spaces".into(),
+        ));
+    }
+    if !settings.stores.contains_key(&doc.store.value) {
+        let known: Vec<&str> = settings.stores.keys().map(String::as_str).collect();
+        errs.push(ConfigError::at(
+            path,
+            &doc.store.referenced,
+            format!(
+                "unknown store `{}`; expected one of: {}",
+                shorten(&doc.store.value),
+                if known.is_empty() { "(no stores in lethe.yaml)".to_string() } else { known.join(", ") }
+            ),
+        ));
+    }
+    let table = Ident::parse_table(&doc.table.value)
+        .map_err(|e| errs.push(ConfigError::at(path, &doc.table.referenced, format!("table: {e}"))))
+        .ok();
+    let key = ident(path, &doc.key, "key", errs);
+    let clock = build_clock(path, &doc.clock, errs);
+    let keep = Keep::parse(&doc.keep.value)
+        .map_err(|e| errs.push(ConfigError::at(path, &doc.keep.referenced, e)))
+        .ok();
+    let mut selector = Vec::new();
+    for (col, test) in doc.selector.unwrap_or_default() {
+        let Some(column) = Ident::parse(&col)
+            .map_err(|e| errs.push(ConfigError::at(path, &test.referenced, format!("match: {e}"))))
+            .ok()
+        else {
+            continue;
+        };
+        let test = match test.value {
+            RawTest::Value(v) => Test::Eq(value(v)),
+            RawTest::In(list) if list.values.is_empty() => {
+                errs.push(ConfigError::at(path, &test.referenced, "match: `in` needs at least one value".into()));
+                continue;
+            }
+            RawTest::In(list) => Test::In(list.values.into_iter().map(value).collect()),
+            RawTest::IsNull(n) => Test::IsNull(n.is_null),
+        };
+        selector.push(Condition { column, test });
+    }
+    let action = build_action(path, &doc.action, settings, key.as_ref(), errs);
+    let schedule = doc.schedule.and_then(|s| check_cron(path, s, errs));
+    let guard = match &doc.guard {
+        Some(g) => {
+            if let Some(r) = &g.value.run_max_rows {
+                errs.push(ConfigError::at(
+                    path,
+                    &r.referenced,
+                    "`run_max_rows` belongs in lethe.yaml, not in a policy".into(),
+                ));
+            }
+            merge_guard(path, settings.guard, &g.value, errs)
+        }
+        None => settings.guard,
+    };
+    let batch_size = batch_size(path, doc.batch_size.as_ref(), settings.batch_size, errs);
+    if errs.len() != before {
+        return None;
+    }
+    Some(RetentionPolicy {
+        name,
+        purpose: doc.purpose,
+        clause: doc.clause,
+        store: doc.store.value,
+        table: table?,
+        key: key?,
+        clock: clock?,
+        keep: keep?,
+        selector,
+        action: action?,
+        schedule: schedule.or_else(|| settings.schedule.clone()),
+        guard,
+        batch_size,
+    })
+}
+
+fn value(v: RawValue) -> Value {
+    match v {
+        RawValue::Bool(b) => Value::Bool(b),
+        RawValue::Int(i) => Value::Int(i),
+        RawValue::Text(s) => Value::Text(s),
+    }
+}
+
+fn build_clock(path: &Path, raw: &Spanned<RawClock>, errs: &mut Vec<ConfigError>) -> Option<Clock> {
+    let c = &raw.value;
+    let column = ident(path, &c.column, "clock column", errs);
+    match (&c.join, &c.on) {
+        (None, None) => column.map(Clock::Column),
+        (Some(join), Some(on)) => {
+            let table = Ident::parse_table(&join.value)
+                .map_err(|e| errs.push(ConfigError::at(path, &join.referenced, format!("clock join: {e}"))))
+                .ok();
+            if on.value.is_empty() {
+                errs.push(ConfigError::at(path, &on.referenced, "clock `on` needs at least one column pair".into()));
+                return None;
+            }
+            let mut pairs = Vec::new();
+            for (l, r) in &on.value {
+                match (Ident::parse(l), Ident::parse(r)) {
+                    (Ok(l), Ok(r)) => pairs.push((l, r)),
+                    (Err(e), _) | (_, Err(e)) => {
+                        errs.push(ConfigError::at(path, &on.referenced, format!("clock `on`: {e}")))
+                    }
+                }
+            }
+            Some(Clock::Join { table: table?, on: pairs, column: column? })
+        }
+        (Some(j), None) => {
+            errs.push(ConfigError::at(
+                path,
+                &j.referenced,
+                "clock `join` needs `on: { <column of this table>: <column of the joined table> }`".into(),
+            ));
+            None
+        }
+        (None, Some(o)) => {
+            errs.push(ConfigError::at(path, &o.referenced, "clock `on` is only meaningful with `join`".into()));
+            None
+        }
+    }
+}
+
+fn build_action(
+    path: &Path,
+    raw: &Spanned<RawAction>,
+    settings: &Settings,
+    key: Option<&Ident>,
+    errs: &mut Vec<ConfigError>,
+) -> Option<Action> {
+    match &raw.value {
+        RawAction::Name(n) if n == "delete" => Some(Action::Delete),
+        RawAction::Name(n) => {
+            errs.push(ConfigError::at(
+                path,
+                &raw.referenced,
+                format!(
+                    "unknown action `{}`; expected `delete` or `anonymize: {{ column: strategy }}`",
+                    shorten(n)
+                ),
+            ));
+            None
+        }
+        RawAction::Anonymize(a) => {
+            if a.anonymize.is_empty() {
+                errs.push(ConfigError::at(path, &raw.referenced, "`anonymize` needs at least one column".into()));
+                return None;
+            }
+            let mut cols = BTreeMap::new();
+            for (col, strat) in &a.anonymize {
+                let Ok(column) = Ident::parse(col).map_err(|e| {
+                    errs.push(ConfigError::at(path, &strat.referenced, format!("anonymize: {e}")))
+                }) else {
+                    continue;
+                };
+                if Some(&column) == key {
+                    errs.push(ConfigError::at(
+                        path,
+                        &strat.referenced,
+                        format!("cannot anonymize the key column `{column}`; use `action: delete` to remove rows"),
+                    ));
+                    continue;
+                }
+                let strategy = match &strat.value {
+                    RawStrategy::Name(n) => match Strategy::parse(n) {
+                        Some(s) => s,
+                        None => {
+                            errs.push(ConfigError::at(
+                                path,
+                                &strat.referenced,
+                                format!(
+                                    "unknown strategy `{}` for column `{column}`; expected one of: {} (there is no unsalted hash: use `hmac`)",
+                                    shorten(n),
+                                    Strategy::NAMES.join(", ")
+                                ),
+                            ));
+                            continue;
+                        }
+                    },
+                    RawStrategy::Redact(r) => Strategy::Redact(r.redact.clone()),
+                };
+                if strategy == Strategy::Hmac && settings.hmac_key.is_none() {
+                    errs.push(ConfigError::at(
+                        path,
+                        &strat.referenced,
+                        "strategy `hmac` needs `hmac_key` or `hmac_key_file` in lethe.yaml".into(),
+                    ));
+                    continue;
+                }
+                cols.insert(column, strategy);
+            }
+            Some(Action::Anonymize(cols))
+        }
+    }
+}

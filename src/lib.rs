@@ -1,0 +1,26 @@
+//! lethe: a retention and deletion enforcement worker.
+//!
+//! # Layout
+//!
+//! Data flows one way: **policies -> plan -> apply -> audit**.
+//!
+//! - [`config`] loads the policies folder (`lethe.yaml` + policy files) into validated types,
+//!   reporting every error with file, line and column.
+//! - [`policy`] holds those types: retention policies, clocks, durations, actions, strategies.
+//! - [`store`] talks to the SQL databases: schema checks, quoted statements, batches.
+//! - [`plan`] evaluates every policy at a fixed instant and counts what it would do.
+//! - [`apply`] enforces a plan in bounded, re-checked batches behind guards.
+//! - [`anonymize`] computes masked values (HMAC, IP truncation).
+//! - [`audit`] keeps the append-only, hash-chained audit trail in the state database.
+//! - [`report`] renders plans and runs as text, Markdown and JSON.
+//! - [`cli`] is the command line; `main.rs` only maps its result to an exit code.
+
+pub mod anonymize;
+pub mod apply;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod plan;
+pub mod policy;
+pub mod report;
+pub mod store;

@@ -1,0 +1,195 @@
+//! Planning: evaluate every policy at a fixed instant (`as_of`) and count what it would do.
+//! A plan changes no data; it can be written to a file and later pin an `apply`.
+
+use crate::policy::{Action, Effect};
+use crate::store::{Counts, SqlStore, StoreError, Target};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Format version of plan files.
+pub const PLAN_VERSION: u32 = 1;
+
+/// What every selected policy would do at `as_of`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    /// Plan file format version.
+    pub version: u32,
+    /// Unique id of this plan.
+    pub plan_id: String,
+    /// The instant every policy was evaluated at.
+    pub as_of: DateTime<Utc>,
+    /// Hash of the configuration the plan was made from.
+    pub config_hash: String,
+    /// When the plan was made.
+    pub created_at: DateTime<Utc>,
+    /// One entry per policy.
+    pub policies: Vec<PolicyPlan>,
+}
+
+/// One policy in a plan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PolicyPlan {
+    /// Policy name.
+    pub name: String,
+    /// Store name.
+    pub store: String,
+    /// `store.table`.
+    pub target: String,
+    /// `delete` or `anonymize`.
+    pub action: String,
+    /// For anonymize: strategy and effect per column.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub columns: BTreeMap<String, ColumnPlan>,
+    /// Retention period, e.g. `90d`.
+    pub keep: String,
+    /// Records whose clock is before this instant are due.
+    pub cutoff: DateTime<Utc>,
+    /// Records the action would change now.
+    pub eligible: u64,
+    /// Records kept by a hold, by hold name (no holds configured yet means empty).
+    #[serde(default)]
+    pub held: BTreeMap<String, u64>,
+    /// Records kept because their clock is NULL, unreadable, or has no related row.
+    pub undated: u64,
+    /// Records the selector matches.
+    pub selected: u64,
+    /// Rows in the table.
+    pub total: u64,
+    /// Policy hash (changes whenever the policy does).
+    pub policy_hash: String,
+    /// The batch statement `apply` repeats.
+    pub statement: String,
+    /// Purpose of the data (from the policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+}
+
+/// How one column is masked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ColumnPlan {
+    /// Strategy name.
+    pub strategy: String,
+    /// `anonymizing` or `pseudonymizing`.
+    pub effect: String,
+}
+
+/// Counts one policy at `as_of`.
+pub async fn plan_policy(store: &SqlStore, target: &Target, as_of: DateTime<Utc>) -> Result<PolicyPlan, StoreError> {
+    let p = &target.policy;
+    let cutoff = p.keep.cutoff(as_of).ok_or_else(|| StoreError::Config(format!("policy `{}`: cutoff out of range", p.name)))?;
+    let c = store.fetch_counts(&target.count(cutoff)).await?;
+    let n = |i: usize| c.get(i).copied().unwrap_or(0).max(0) as u64;
+    let counts = Counts { total: n(0), selected: n(1), eligible: n(2), undated: n(3) };
+    let columns = match &p.action {
+        Action::Delete => BTreeMap::new(),
+        Action::Anonymize(s) => s
+            .iter()
+            .map(|(col, st)| {
+                let effect = match st.effect() {
+                    Effect::Anonymizing => "anonymizing",
+                    Effect::Pseudonymizing => "pseudonymizing",
+                };
+                (col.to_string(), ColumnPlan { strategy: st.name().to_string(), effect: effect.to_string() })
+            })
+            .collect(),
+    };
+    Ok(PolicyPlan {
+        name: p.name.clone(),
+        store: p.store.clone(),
+        target: p.target(),
+        action: p.action.name().to_string(),
+        columns,
+        keep: p.keep.to_string(),
+        cutoff,
+        eligible: counts.eligible,
+        held: BTreeMap::new(),
+        undated: counts.undated,
+        selected: counts.selected,
+        total: counts.total,
+        policy_hash: p.hash(),
+        statement: target.shown_statement(cutoff),
+        purpose: p.purpose.clone(),
+    })
+}
+
+/// Plans every target at `as_of`.
+pub async fn make_plan(
+    stores: &BTreeMap<String, SqlStore>,
+    targets: &[Target],
+    as_of: DateTime<Utc>,
+    config_hash: &str,
+) -> Result<Plan, StoreError> {
+    let mut policies = Vec::with_capacity(targets.len());
+    for t in targets {
+        let store = stores
+            .get(&t.policy.store)
+            .ok_or_else(|| StoreError::Config(format!("store `{}` is not connected", t.policy.store)))?;
+        policies.push(plan_policy(store, t, as_of).await?);
+    }
+    Ok(Plan {
+        version: PLAN_VERSION,
+        plan_id: uuid::Uuid::new_v4().to_string(),
+        as_of,
+        config_hash: config_hash.to_string(),
+        created_at: Utc::now(),
+        policies,
+    })
+}
+
+/// Errors reading a plan file.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanFileError {
+    /// The file could not be read.
+    #[error("cannot read plan file `{path}`: {source}")]
+    Read {
+        /// File.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not a plan.
+    #[error("{path}:{line}:{column}: not a lethe plan file: {message}")]
+    Parse {
+        /// File.
+        path: String,
+        /// Line.
+        line: usize,
+        /// Column.
+        column: usize,
+        /// Cause.
+        message: String,
+    },
+    /// Unknown version.
+    #[error("plan file `{0}` has version {1}; this lethe reads version {PLAN_VERSION}")]
+    Version(String, u32),
+}
+
+impl Plan {
+    /// Reads a plan file.
+    pub fn read(path: &Path) -> Result<Plan, PlanFileError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| PlanFileError::Read { path: shown.clone(), source })?;
+        let plan: Plan = serde_json::from_str(&text).map_err(|e| PlanFileError::Parse {
+            path: shown.clone(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })?;
+        if plan.version != PLAN_VERSION {
+            return Err(PlanFileError::Version(shown, plan.version));
+        }
+        Ok(plan)
+    }
+
+    /// `as_of` in RFC 3339.
+    pub fn as_of_text(&self) -> String {
+        self.as_of.to_rfc3339_opts(SecondsFormat::Secs, true)
+    }
+
+    /// Total eligible across policies.
+    pub fn total_eligible(&self) -> u64 {
+        self.policies.iter().map(|p| p.eligible).sum()
+    }
+}

@@ -1,0 +1,117 @@
+//! Retention periods such as `90d`, `18M` and `7y`.
+
+use chrono::{DateTime, Duration, Months, Utc};
+use serde::Serialize;
+use std::fmt;
+
+/// How long a record is kept after its clock: an amount of hours, days, weeks, months or years.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct Keep {
+    amount: u32,
+    unit: Unit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Hours,
+    Days,
+    Weeks,
+    Months,
+    Years,
+}
+
+impl Keep {
+    /// Parses `<number><unit>` with unit `h`, `d`, `w`, `M` (months) or `y`.
+    pub fn parse(s: &str) -> Result<Keep, String> {
+        let expected = "expected a number and a unit: `h` hours, `d` days, `w` weeks, `M` months, `y` years (e.g. `90d`, `18M`, `7y`)";
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let amount: u32 = num
+            .parse()
+            .map_err(|_| format!("invalid duration `{}`; {expected}", crate::config::shorten(s)))?;
+        let unit = match unit {
+            "h" => Unit::Hours,
+            "d" => Unit::Days,
+            "w" => Unit::Weeks,
+            "M" => Unit::Months,
+            "y" => Unit::Years,
+            "m" => {
+                return Err(format!(
+                    "ambiguous duration unit `m` in `{s}`; write `M` for months (minutes are not supported)"
+                ))
+            }
+            _ => return Err(format!("invalid duration `{}`; {expected}", crate::config::shorten(s))),
+        };
+        if amount == 0 || amount > 1200 && matches!(unit, Unit::Months | Unit::Years) {
+            return Err(format!("duration `{s}` is out of range; expected 1 or more, at most 100 years"));
+        }
+        let keep = Keep { amount, unit };
+        if keep.cutoff(Utc::now()).is_none() {
+            return Err(format!("duration `{s}` is out of range"));
+        }
+        Ok(keep)
+    }
+
+    /// The instant before which a clock value must lie for its record to be due at `as_of`:
+    /// `clock + keep < as_of` is evaluated as `clock < as_of - keep`, calendar-aware
+    /// (one month before 31 March is 28 or 29 February).
+    pub fn cutoff(&self, as_of: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let n = self.amount;
+        match self.unit {
+            Unit::Hours => as_of.checked_sub_signed(Duration::hours(n.into())),
+            Unit::Days => as_of.checked_sub_signed(Duration::days(n.into())),
+            Unit::Weeks => as_of.checked_sub_signed(Duration::weeks(n.into())),
+            Unit::Months => as_of.checked_sub_months(Months::new(n)),
+            Unit::Years => as_of.checked_sub_months(Months::new(n.checked_mul(12)?)),
+        }
+    }
+}
+
+impl fmt::Display for Keep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let u = match self.unit {
+            Unit::Hours => "h",
+            Unit::Days => "d",
+            Unit::Weeks => "w",
+            Unit::Months => "M",
+            Unit::Years => "y",
+        };
+        write!(f, "{}{u}", self.amount)
+    }
+}
+
+impl From<Keep> for String {
+    fn from(k: Keep) -> String {
+        k.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn parses_units() {
+        for s in ["90d", "18M", "7y", "12h", "2w"] {
+            assert_eq!(Keep::parse(s).unwrap().to_string(), s);
+        }
+        for s in ["", "d", "90", "90x", "-3d", "6m", "0d", "1.5y"] {
+            assert!(Keep::parse(s).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn cutoff_is_calendar_aware() {
+        let leap = Utc.with_ymd_and_hms(2028, 2, 29, 12, 0, 0).unwrap();
+        let y = Keep::parse("1y").unwrap().cutoff(leap).unwrap();
+        assert_eq!(y, Utc.with_ymd_and_hms(2027, 2, 28, 12, 0, 0).unwrap());
+        let end_march = Utc.with_ymd_and_hms(2026, 3, 31, 0, 0, 0).unwrap();
+        let m = Keep::parse("1M").unwrap().cutoff(end_march).unwrap();
+        assert_eq!(m, Utc.with_ymd_and_hms(2026, 2, 28, 0, 0, 0).unwrap());
+        let d = Keep::parse("90d").unwrap().cutoff(end_march).unwrap();
+        assert_eq!(end_march - d, Duration::days(90));
+    }
+}

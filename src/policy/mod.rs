@@ -1,0 +1,223 @@
+//! Validated policy types: what a `RetentionPolicy` document means once it has been parsed.
+//!
+//! Everything here is built by `config` at load time and cannot be invalid: identifiers are
+//! checked, durations parsed, strategies known.
+
+mod ident;
+mod keep;
+
+pub use ident::Ident;
+pub use keep::Keep;
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A retention policy: which records of one table become due, and what happens to them.
+#[derive(Debug, Clone, Serialize)]
+pub struct RetentionPolicy {
+    /// Unique policy name, used in reports and `--policy`.
+    pub name: String,
+    /// Why the data is kept at all (the purpose it serves), for the DPO.
+    pub purpose: Option<String>,
+    /// The agreement clause or legal text the policy implements.
+    pub clause: Option<String>,
+    /// The store (from `lethe.yaml`) that holds the table.
+    pub store: String,
+    /// The table, optionally schema-qualified.
+    pub table: Ident,
+    /// The primary key column, used to order and bound batches.
+    pub key: Ident,
+    /// When the retention period of a record starts.
+    pub clock: Clock,
+    /// How long a record is kept after its clock.
+    pub keep: Keep,
+    /// Restricts the policy to records matching every condition.
+    pub selector: Vec<Condition>,
+    /// What happens to an eligible record.
+    pub action: Action,
+    /// Cron schedule for the daemon, when set.
+    pub schedule: Option<String>,
+    /// Guard limits for this policy.
+    pub guard: Guard,
+    /// Rows per batch (each batch is one short transaction).
+    pub batch_size: u32,
+}
+
+impl RetentionPolicy {
+    /// A short description of what the policy targets, e.g. `crm.leads`.
+    pub fn target(&self) -> String {
+        format!("{}.{}", self.store, self.table)
+    }
+
+    /// A stable hash of the validated policy, recorded in the audit trail.
+    pub fn hash(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        crate::audit::sha256_hex(json.as_bytes())
+    }
+}
+
+/// The start of a record's retention period.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Clock {
+    /// A date or timestamp column of the record itself.
+    Column(Ident),
+    /// The end of a related row in another table, e.g. `contracts.terminated_at`. The record
+    /// is due only when every related row has ended, counted from the latest end.
+    Join {
+        /// The related table.
+        table: Ident,
+        /// Pairs of (column of the record, column of the related table) that must be equal.
+        on: Vec<(Ident, Ident)>,
+        /// The end date column of the related table; NULL means "not ended".
+        column: Ident,
+    },
+}
+
+/// One condition of a selector; all conditions must hold.
+#[derive(Debug, Clone, Serialize)]
+pub struct Condition {
+    /// The column the condition reads.
+    pub column: Ident,
+    /// What the column must satisfy.
+    pub test: Test,
+}
+
+/// A structured test on one column. Values are always bound as parameters.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Test {
+    /// Equal to the value.
+    Eq(Value),
+    /// Equal to one of the values.
+    In(Vec<Value>),
+    /// NULL (`true`) or not NULL (`false`).
+    IsNull(bool),
+}
+
+/// A literal value from a selector.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A string.
+    Text(String),
+}
+
+impl Value {
+    /// The kind of the value, as a user would say it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Bool(_) => "boolean",
+            Value::Int(_) => "integer",
+            Value::Text(_) => "string",
+        }
+    }
+}
+
+/// What a policy does to an eligible record.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Delete the whole row.
+    Delete,
+    /// Overwrite the listed columns, each with its strategy.
+    Anonymize(BTreeMap<Ident, Strategy>),
+}
+
+impl Action {
+    /// The action's name in reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Delete => "delete",
+            Action::Anonymize(_) => "anonymize",
+        }
+    }
+}
+
+/// A masking strategy for one column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Set the column to NULL (anonymizing).
+    Null,
+    /// Replace the value with a fixed text (anonymizing).
+    Redact(String),
+    /// Keyed HMAC-SHA256 of the value (pseudonymizing: the result is still personal data).
+    Hmac,
+    /// Keep the network part of an IP address: IPv4 /24, IPv6 /48 (anonymizing).
+    TruncateIp,
+    /// Generalize a date or timestamp to the first day of its year (anonymizing).
+    Year,
+    /// Generalize a date or timestamp to the first day of its month (anonymizing).
+    Month,
+}
+
+/// The default text written by `redact`.
+pub const DEFAULT_REDACTION: &str = "[redacted]";
+
+/// Whether a strategy removes the link to a person or only hides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// The result can no longer identify a person.
+    Anonymizing,
+    /// The result can be linked back with a key: still personal data.
+    Pseudonymizing,
+}
+
+impl Strategy {
+    /// The names accepted in policy files.
+    pub const NAMES: &'static [&'static str] =
+        &["null", "redact", "hmac", "truncate-ip", "year", "month"];
+
+    /// Parses a strategy name (the `redact` text is set separately).
+    pub fn parse(name: &str) -> Option<Strategy> {
+        Some(match name {
+            "null" => Strategy::Null,
+            "redact" => Strategy::Redact(DEFAULT_REDACTION.to_string()),
+            "hmac" => Strategy::Hmac,
+            "truncate-ip" => Strategy::TruncateIp,
+            "year" => Strategy::Year,
+            "month" => Strategy::Month,
+            _ => return None,
+        })
+    }
+
+    /// The strategy's name as written in policy files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Strategy::Null => "null",
+            Strategy::Redact(_) => "redact",
+            Strategy::Hmac => "hmac",
+            Strategy::TruncateIp => "truncate-ip",
+            Strategy::Year => "year",
+            Strategy::Month => "month",
+        }
+    }
+
+    /// Anonymizing or pseudonymizing.
+    pub fn effect(&self) -> Effect {
+        match self {
+            Strategy::Hmac => Effect::Pseudonymizing,
+            _ => Effect::Anonymizing,
+        }
+    }
+
+    /// True when the new value is computed in lethe rather than by the database.
+    pub fn computed_in_process(&self) -> bool {
+        matches!(self, Strategy::Hmac | Strategy::TruncateIp)
+    }
+}
+
+/// Limits that refuse a run before it changes anything.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Guard {
+    /// Refuse when more than this many records would be changed.
+    pub max_rows: Option<u64>,
+    /// Refuse when more than this fraction (0..=1) of the table would be changed.
+    pub max_fraction: Option<f64>,
+}

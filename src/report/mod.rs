@@ -1,0 +1,153 @@
+//! Reports for people (text, Markdown) and machines (JSON). Keys and counts only, never values.
+
+use crate::apply::{PolicyOutcome, Refusal};
+use crate::plan::Plan;
+use chrono::SecondsFormat;
+use serde::Serialize;
+use std::fmt::Write;
+
+/// Output format of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Readable text for a terminal.
+    Text,
+    /// JSON for machines.
+    Json,
+    /// Markdown for the DPO's records.
+    Markdown,
+}
+
+/// The result of `lethe apply`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyReport {
+    /// The run's id in the audit trail.
+    pub run_id: String,
+    /// The plan the run followed (its own fresh plan, or the pinned one).
+    pub plan_id: String,
+    /// True when pinned to a reviewed plan file.
+    pub pinned: bool,
+    /// The instant eligibility was evaluated at.
+    pub as_of: String,
+    /// Configuration hash.
+    pub config_hash: String,
+    /// `ok`, `failed`, `refused` or `interrupted`.
+    pub status: String,
+    /// Why the run was refused, if it was.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refusals: Vec<Refusal>,
+    /// One entry per policy.
+    pub policies: Vec<PolicyOutcome>,
+}
+
+fn ts(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Renders a plan.
+pub fn plan(plan: &Plan, format: Format, plan_file: Option<&str>) -> String {
+    match format {
+        Format::Json => serde_json::to_string_pretty(plan).unwrap_or_default() + "\n",
+        Format::Text => {
+            let mut s = String::new();
+            let _ = writeln!(s, "lethe plan {} (dry run: nothing was changed)", plan.plan_id);
+            let _ = writeln!(s, "as of {}   config {}", plan.as_of_text(), short(&plan.config_hash));
+            let _ = writeln!(s);
+            for p in &plan.policies {
+                let _ = writeln!(s, "{}  [{} on {}]", p.name, p.action, p.target);
+                let _ = writeln!(s, "  keep {} -> cutoff {}", p.keep, ts(&p.cutoff));
+                let _ = writeln!(
+                    s,
+                    "  eligible {:>8}   undated (kept) {:>6}   in scope {:>8} of {} rows",
+                    p.eligible, p.undated, p.selected, p.total
+                );
+                for (hold, n) in &p.held {
+                    let _ = writeln!(s, "  held by {hold}: {n}");
+                }
+                for (col, c) in &p.columns {
+                    let _ = writeln!(s, "  {col}: {} ({})", c.strategy, c.effect);
+                }
+                let _ = writeln!(s, "  statement: {}", p.statement);
+                let _ = writeln!(s);
+            }
+            let _ = writeln!(s, "total eligible: {}", plan.total_eligible());
+            if let Some(f) = plan_file {
+                let _ = writeln!(s, "plan written to {f}; apply exactly this plan with: lethe apply --plan {f}");
+            }
+            s
+        }
+        Format::Markdown => {
+            let mut s = String::new();
+            let _ = writeln!(s, "# Retention plan `{}`\n", plan.plan_id);
+            let _ = writeln!(s, "Dry run evaluated at **{}**; configuration `{}`. Nothing was changed.\n", plan.as_of_text(), short(&plan.config_hash));
+            let _ = writeln!(s, "| policy | target | action | keep | cutoff | eligible | held | undated (kept) | in scope | rows |");
+            let _ = writeln!(s, "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
+            for p in &plan.policies {
+                let held: u64 = p.held.values().sum();
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    p.name, p.target, p.action, p.keep, ts(&p.cutoff), p.eligible, held, p.undated, p.selected, p.total
+                );
+            }
+            for p in plan.policies.iter().filter(|p| !p.columns.is_empty() || p.purpose.is_some()) {
+                let _ = writeln!(s, "\n## {}\n", p.name);
+                if let Some(purpose) = &p.purpose {
+                    let _ = writeln!(s, "Purpose: {purpose}\n");
+                }
+                for (col, c) in &p.columns {
+                    let _ = writeln!(s, "- `{col}`: {} ({})", c.strategy, c.effect);
+                }
+            }
+            s
+        }
+    }
+}
+
+/// Renders the result of an apply.
+pub fn apply(r: &ApplyReport, format: Format) -> String {
+    match format {
+        Format::Json => serde_json::to_string_pretty(r).unwrap_or_default() + "\n",
+        Format::Text => {
+            let mut s = String::new();
+            let _ = writeln!(s, "lethe apply: {}   run {}   plan {}{}", r.status, r.run_id, r.plan_id, if r.pinned { " (pinned)" } else { "" });
+            let _ = writeln!(s, "as of {}   config {}", r.as_of, short(&r.config_hash));
+            for f in &r.refusals {
+                let _ = writeln!(s, "refused: {}{}", f.policy.as_deref().map(|p| format!("policy `{p}`: ")).unwrap_or_default(), f.reason);
+            }
+            let _ = writeln!(s);
+            for p in &r.policies {
+                let _ = writeln!(s, "{}  [{} on {}]", p.name, p.action, p.target);
+                let _ = writeln!(
+                    s,
+                    "  eligible {}   deleted {}   anonymized {}   failed {}   undated (kept) {}   remaining {}",
+                    p.eligible, p.deleted, p.anonymized, p.failed, p.undated, p.remaining
+                );
+                for e in &p.errors {
+                    let _ = writeln!(s, "  error: {e}");
+                }
+                if p.interrupted {
+                    let _ = writeln!(s, "  interrupted: run `lethe apply` again to finish");
+                }
+            }
+            s
+        }
+        Format::Markdown => {
+            let mut s = String::new();
+            let _ = writeln!(s, "# Retention run `{}`: {}\n", r.run_id, r.status);
+            let _ = writeln!(s, "Evaluated at **{}**, plan `{}`{}, configuration `{}`.\n", r.as_of, r.plan_id, if r.pinned { " (reviewed plan)" } else { "" }, short(&r.config_hash));
+            for f in &r.refusals {
+                let _ = writeln!(s, "- **Refused**: {}{}", f.policy.as_deref().map(|p| format!("policy `{p}`: ")).unwrap_or_default(), f.reason);
+            }
+            let _ = writeln!(s, "| policy | target | action | eligible | deleted | anonymized | failed | undated (kept) | remaining |");
+            let _ = writeln!(s, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+            for p in &r.policies {
+                let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} | {} | {} | {} |", p.name, p.target, p.action, p.eligible, p.deleted, p.anonymized, p.failed, p.undated, p.remaining);
+            }
+            s
+        }
+    }
+}
+
+fn short(h: &str) -> &str {
+    &h[..12.min(h.len())]
+}

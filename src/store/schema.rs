@@ -1,0 +1,280 @@
+//! The live schema of a table, and the check of a policy against it.
+
+use super::sql::{Dialect, Query, SqlStore, StoreError};
+use crate::policy::{Action, Clock, Ident, RetentionPolicy, Strategy, Test, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The broad type of a column, as far as policies care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Character data.
+    Text,
+    /// Integers.
+    Integer,
+    /// Timestamps with or without zone.
+    Timestamp,
+    /// Dates.
+    Date,
+    /// PostgreSQL `inet`.
+    Inet,
+    /// PostgreSQL `uuid`.
+    Uuid,
+    /// Booleans.
+    Bool,
+    /// A SQLite column without a declared type (holds anything).
+    Untyped,
+    /// Anything else.
+    Other,
+}
+
+/// One column of a live table.
+#[derive(Debug, Clone)]
+pub struct Column {
+    /// Declared type as the database reports it.
+    pub sql_type: String,
+    /// Its family.
+    pub family: Family,
+    /// Whether it accepts NULL.
+    pub nullable: bool,
+    /// Maximum length of character columns, when limited.
+    pub max_len: Option<i64>,
+}
+
+/// A policy checked against the live schema of its store: ready to build statements.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The policy.
+    pub policy: RetentionPolicy,
+    /// The store's dialect.
+    pub dialect: Dialect,
+    /// True when the key is an integer (else read as text).
+    pub int_key: bool,
+    /// PostgreSQL type a text key must be cast to (e.g. `uuid`).
+    pub key_cast: Option<String>,
+    /// PostgreSQL `inet` columns among the anonymized ones.
+    pub inet_columns: BTreeSet<Ident>,
+}
+
+/// Length of an `hmac` result (`hmac:` + 32 hex digits).
+pub const HMAC_LEN: i64 = 37;
+
+impl SqlStore {
+    /// The columns of a table, or `None` when it does not exist.
+    pub async fn columns(&self, table: &Ident) -> Result<Option<BTreeMap<String, Column>>, StoreError> {
+        let mut q = Query::new(self.dialect);
+        match self.dialect {
+            Dialect::Sqlite => {
+                q.push("SELECT name, type, CAST(\"notnull\" AS TEXT), NULL FROM pragma_table_info(");
+                q.bind(super::Param::Text(table.name().to_string()));
+                if let Some(schema) = table.schema() {
+                    q.push(", ").bind(super::Param::Text(schema.to_string()));
+                }
+                q.push(")");
+            }
+            Dialect::Postgres => {
+                q.push("SELECT column_name::text, CASE WHEN data_type = 'USER-DEFINED' THEN udt_name::text ELSE data_type::text END, CASE WHEN is_nullable = 'YES' THEN '0' ELSE '1' END, character_maximum_length::text FROM information_schema.columns WHERE table_schema = ");
+                match table.schema() {
+                    Some(s) => q.bind(super::Param::Text(s.to_string())),
+                    None => q.push("current_schema()"),
+                };
+                q.push(" AND table_name = ").bind(super::Param::Text(table.name().to_string()));
+            }
+            Dialect::MySql => {
+                q.push("SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR), CASE WHEN IS_NULLABLE = 'YES' THEN '0' ELSE '1' END, CAST(CHARACTER_MAXIMUM_LENGTH AS CHAR) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ");
+                match table.schema() {
+                    Some(s) => q.bind(super::Param::Text(s.to_string())),
+                    None => q.push("DATABASE()"),
+                };
+                q.push(" AND TABLE_NAME = ").bind(super::Param::Text(table.name().to_string()));
+            }
+        }
+        let rows = self.fetch_texts(&q).await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let get = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+            let sql_type = get(1);
+            out.insert(
+                get(0),
+                Column {
+                    family: family(self.dialect, &sql_type),
+                    nullable: get(2) != "1",
+                    max_len: get(3).parse().ok(),
+                    sql_type,
+                },
+            );
+        }
+        Ok(Some(out))
+    }
+
+    /// Checks that every table and column a policy names exists with a type that fits.
+    /// Returns every problem found, each a complete sentence naming the policy.
+    pub async fn check(&self, policy: &RetentionPolicy) -> Result<Target, Vec<String>> {
+        let p = &policy.name;
+        let fail = |e: StoreError| vec![format!("policy `{p}`: {e}")];
+        let Some(cols) = self.columns(&policy.table).await.map_err(fail)? else {
+            return Err(vec![format!("policy `{p}`: table `{}` not found in store `{}`", policy.table, self.name)]);
+        };
+        let mut errs = Vec::new();
+        let sqlite = self.dialect == Dialect::Sqlite;
+        let col = |name: &Ident, errs: &mut Vec<String>| -> Option<Column> {
+            let c = cols.get(name.as_str()).cloned();
+            if c.is_none() {
+                errs.push(format!("policy `{p}`: column `{name}` not found in table `{}`", policy.table));
+            }
+            c
+        };
+        let timeish = |c: &Column| {
+            matches!(c.family, Family::Timestamp | Family::Date) || (sqlite && matches!(c.family, Family::Text | Family::Untyped))
+        };
+        let textish = |c: &Column| c.family == Family::Text || (sqlite && c.family == Family::Untyped);
+
+        let mut int_key = false;
+        let mut key_cast = None;
+        if let Some(k) = col(&policy.key, &mut errs) {
+            match k.family {
+                Family::Integer => int_key = true,
+                Family::Text | Family::Untyped => {}
+                Family::Uuid => key_cast = Some("uuid".to_string()),
+                _ => errs.push(format!(
+                    "policy `{p}`: key column `{}` is `{}`; expected an integer, text or uuid column",
+                    policy.key, k.sql_type
+                )),
+            }
+        }
+        match &policy.clock {
+            Clock::Column(c) => {
+                if let Some(c2) = col(c, &mut errs) {
+                    if !timeish(&c2) {
+                        errs.push(format!("policy `{p}`: clock column `{c}` is `{}`; expected a date or timestamp column", c2.sql_type));
+                    }
+                }
+            }
+            Clock::Join { table, on, column } => {
+                if table == &policy.table {
+                    errs.push(format!("policy `{p}`: clock `join` must name another table than `{table}`"));
+                }
+                match self.columns(table).await.map_err(fail)? {
+                    None => errs.push(format!("policy `{p}`: clock join table `{table}` not found in store `{}`", self.name)),
+                    Some(jcols) => {
+                        for (l, r) in on {
+                            col(l, &mut errs);
+                            if !jcols.contains_key(r.as_str()) {
+                                errs.push(format!("policy `{p}`: column `{r}` not found in joined table `{table}`"));
+                            }
+                        }
+                        match jcols.get(column.as_str()) {
+                            None => errs.push(format!("policy `{p}`: clock column `{column}` not found in joined table `{table}`")),
+                            Some(c) if !timeish(c) => errs.push(format!(
+                                "policy `{p}`: clock column `{table}.{column}` is `{}`; expected a date or timestamp column",
+                                c.sql_type
+                            )),
+                            Some(_) => {}
+                        }
+                    }
+                }
+            }
+        }
+        for cond in &policy.selector {
+            let Some(c) = col(&cond.column, &mut errs) else { continue };
+            if sqlite {
+                continue;
+            }
+            let values: Vec<&Value> = match &cond.test {
+                Test::Eq(v) => vec![v],
+                Test::In(vs) => vs.iter().collect(),
+                Test::IsNull(_) => vec![],
+            };
+            for v in values {
+                let fits = match v {
+                    Value::Int(_) => c.family == Family::Integer,
+                    Value::Bool(_) => matches!(c.family, Family::Bool | Family::Integer),
+                    Value::Text(_) => !matches!(c.family, Family::Integer | Family::Bool),
+                };
+                if !fits {
+                    errs.push(format!(
+                        "policy `{p}`: match on `{}` compares a {} with a `{}` column",
+                        cond.column,
+                        v.kind(),
+                        c.sql_type
+                    ));
+                }
+            }
+        }
+        let mut inet_columns = BTreeSet::new();
+        if let Action::Anonymize(strategies) = &policy.action {
+            for (name, strategy) in strategies {
+                let Some(c) = col(name, &mut errs) else { continue };
+                let need = |what: &str| {
+                    format!(
+                        "policy `{p}`: column `{name}` is `{}`; strategy `{}` needs {what}",
+                        c.sql_type,
+                        strategy.name()
+                    )
+                };
+                let too_short = |len: i64| c.max_len.is_some_and(|m| m < len);
+                match strategy {
+                    Strategy::Null if !c.nullable => errs.push(need("a column that accepts NULL")),
+                    Strategy::Redact(text) if !textish(&c) => errs.push(need("a text column")),
+                    Strategy::Redact(text) if too_short(text.chars().count() as i64) => {
+                        errs.push(need(&format!("room for {} characters", text.chars().count())))
+                    }
+                    Strategy::Hmac if !textish(&c) => errs.push(need("a text column")),
+                    Strategy::Hmac if too_short(HMAC_LEN) => errs.push(need(&format!("room for {HMAC_LEN} characters"))),
+                    Strategy::TruncateIp if c.family == Family::Inet => {
+                        inet_columns.insert(name.clone());
+                    }
+                    Strategy::TruncateIp if !textish(&c) => errs.push(need("a text or inet column")),
+                    Strategy::Year | Strategy::Month if !timeish(&c) => errs.push(need("a date or timestamp column")),
+                    _ => {}
+                }
+            }
+        }
+        if errs.is_empty() {
+            Ok(Target { policy: policy.clone(), dialect: self.dialect, int_key, key_cast, inet_columns })
+        } else {
+            Err(errs)
+        }
+    }
+}
+
+fn family(dialect: Dialect, sql_type: &str) -> Family {
+    let t = sql_type.to_ascii_lowercase();
+    match dialect {
+        Dialect::Sqlite => {
+            // SQLite's type affinity rules, plus date/time names.
+            if t.is_empty() {
+                Family::Untyped
+            } else if t.contains("int") {
+                Family::Integer
+            } else if t.contains("date") || t.contains("time") {
+                Family::Timestamp
+            } else if t.contains("char") || t.contains("clob") || t.contains("text") {
+                Family::Text
+            } else if t.contains("bool") {
+                Family::Bool
+            } else {
+                Family::Other
+            }
+        }
+        Dialect::Postgres => match t.as_str() {
+            "text" | "character varying" | "character" | "citext" => Family::Text,
+            "integer" | "bigint" | "smallint" => Family::Integer,
+            "timestamp with time zone" | "timestamp without time zone" => Family::Timestamp,
+            "date" => Family::Date,
+            "inet" => Family::Inet,
+            "uuid" => Family::Uuid,
+            "boolean" => Family::Bool,
+            _ => Family::Other,
+        },
+        Dialect::MySql => match t.as_str() {
+            "varchar" | "char" | "text" | "tinytext" | "mediumtext" | "longtext" => Family::Text,
+            "int" | "bigint" | "smallint" | "mediumint" | "tinyint" => Family::Integer,
+            "datetime" | "timestamp" => Family::Timestamp,
+            "date" => Family::Date,
+            _ => Family::Other,
+        },
+    }
+}

@@ -1,0 +1,384 @@
+//! The SQL each policy runs, built from its checked `Target`. Every identifier is quoted per
+//! dialect and every value is a bound parameter. Each statement that changes data repeats the
+//! full eligibility condition, so a row changed after planning is not touched.
+
+use super::schema::Target;
+use super::sql::{Dialect, KeyValue, Param, Query};
+use crate::policy::{Action, Clock, Ident, Strategy, Test, Value};
+use chrono::{DateTime, Utc};
+
+
+/// The counts of one policy at one instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Rows in the table.
+    pub total: u64,
+    /// Rows the selector matches.
+    pub selected: u64,
+    /// Rows due for the action now (for anonymize: not yet anonymized).
+    pub eligible: u64,
+    /// Rows kept because their clock is NULL, unreadable or unknown.
+    pub undated: u64,
+}
+
+impl Target {
+    fn q(&self) -> Query {
+        Query::new(self.dialect)
+    }
+
+    fn table(&self) -> String {
+        self.dialect.quote(&self.policy.table)
+    }
+
+    fn col(&self, c: &Ident) -> String {
+        self.dialect.col(&self.policy.table, c)
+    }
+
+    fn key(&self) -> String {
+        self.col(&self.policy.key)
+    }
+
+    /// SQL for "this time value is missing or unreadable".
+    fn unknown_time(&self, col: &str) -> String {
+        match self.dialect {
+            Dialect::Sqlite => format!("{} IS NULL", self.dialect.time_expr(col)),
+            Dialect::Postgres => format!("{col} IS NULL"),
+            // MariaDB/MySQL may hold zero dates (`0000-00-00`) in non-strict mode.
+            Dialect::MySql => format!("({col} IS NULL OR {col} < '0001-01-01')"),
+        }
+    }
+
+    /// The selector: every condition, values bound.
+    pub fn selector(&self) -> Query {
+        let mut q = self.q();
+        q.push("1=1");
+        for cond in &self.policy.selector {
+            let c = self.col(&cond.column);
+            match &cond.test {
+                Test::Eq(v) => {
+                    q.push(&format!(" AND {c} = ")).bind(value(v));
+                }
+                Test::In(vs) => {
+                    q.push(&format!(" AND {c} IN ("));
+                    for (i, v) in vs.iter().enumerate() {
+                        if i > 0 {
+                            q.push(", ");
+                        }
+                        q.bind(value(v));
+                    }
+                    q.push(")");
+                }
+                Test::IsNull(true) => {
+                    q.push(&format!(" AND {c} IS NULL"));
+                }
+                Test::IsNull(false) => {
+                    q.push(&format!(" AND {c} IS NOT NULL"));
+                }
+            }
+        }
+        q
+    }
+
+    /// The join condition between the row and the related table of a join clock.
+    fn join_match(&self, table: &Ident, on: &[(Ident, Ident)]) -> String {
+        on.iter()
+            .map(|(l, r)| format!("{} = {}", self.dialect.col(table, r), self.col(l)))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+
+    /// Rows whose clock is known and lies before the cutoff.
+    pub fn clock_due(&self, cutoff: DateTime<Utc>) -> Query {
+        let mut q = self.q();
+        match &self.policy.clock {
+            Clock::Column(c) => {
+                let c = self.col(c);
+                q.push(&format!("NOT {} AND {} < ", self.unknown_time(&c), self.dialect.time_expr(&c)));
+                q.bind(self.dialect.time_param(cutoff));
+            }
+            Clock::Join { table, on, column } => {
+                let jt = self.dialect.quote(table);
+                let m = self.join_match(table, on);
+                let jc = self.dialect.col(table, column);
+                q.push(&format!(
+                    "EXISTS (SELECT 1 FROM {jt} WHERE {m}) AND NOT EXISTS (SELECT 1 FROM {jt} WHERE {m} AND ({} OR {} >= ",
+                    self.unknown_time(&jc),
+                    self.dialect.time_expr(&jc)
+                ));
+                q.bind(self.dialect.time_param(cutoff));
+                q.push("))");
+            }
+        }
+        q
+    }
+
+    /// Rows whose clock cannot be read: kept and counted as undated.
+    pub fn clock_undated(&self) -> Query {
+        let mut q = self.q();
+        match &self.policy.clock {
+            Clock::Column(c) => {
+                q.push(&self.unknown_time(&self.col(c)));
+            }
+            Clock::Join { table, on, .. } => {
+                q.push(&format!("NOT EXISTS (SELECT 1 FROM {} WHERE {})", self.dialect.quote(table), self.join_match(table, on)));
+            }
+        }
+        q
+    }
+
+    /// For anonymize: rows where at least one column is not yet in its anonymized form.
+    pub fn pending(&self) -> Option<Query> {
+        let Action::Anonymize(strategies) = &self.policy.action else { return None };
+        let mut q = self.q();
+        q.push("(");
+        for (i, (name, strategy)) in strategies.iter().enumerate() {
+            if i > 0 {
+                q.push(" OR ");
+            }
+            let c = self.col(name);
+            match strategy {
+                Strategy::Null => {
+                    q.push(&format!("{c} IS NOT NULL"));
+                }
+                Strategy::Redact(text) => {
+                    q.push(&format!("({c} IS NOT NULL AND {c} <> ")).bind(Param::Text(text.clone())).push(")");
+                }
+                Strategy::Hmac => {
+                    q.push(&format!("({c} IS NOT NULL AND {c} NOT LIKE 'hmac:%')"));
+                }
+                Strategy::TruncateIp => {
+                    let t = self.ip_text(name);
+                    // Truncated forms: IPv4 ending in `.0`; IPv6 `a:b:c::` (at most four colons).
+                    q.push(&format!(
+                        "({c} IS NOT NULL AND NOT ({t} LIKE '%.0' OR ({t} LIKE '%::' AND {t} NOT LIKE '%:%:%:%:%')))"
+                    ));
+                }
+                Strategy::Year | Strategy::Month => {
+                    let tr = self.truncate_date(&c, strategy == &Strategy::Year);
+                    q.push(&format!("({c} IS NOT NULL AND ({tr} IS NULL OR {c} <> {tr}))"));
+                }
+            }
+        }
+        q.push(")");
+        Some(q)
+    }
+
+    fn ip_text(&self, name: &Ident) -> String {
+        let c = self.col(name);
+        if self.inet_columns.contains(name) {
+            format!("host({c})")
+        } else {
+            c
+        }
+    }
+
+    fn truncate_date(&self, c: &str, year: bool) -> String {
+        match (self.dialect, year) {
+            (Dialect::Postgres, true) => format!("date_trunc('year', {c})"),
+            (Dialect::Postgres, false) => format!("date_trunc('month', {c})"),
+            (Dialect::MySql, true) => format!("MAKEDATE(YEAR({c}), 1)"),
+            (Dialect::MySql, false) => format!("DATE_SUB(DATE({c}), INTERVAL DAYOFMONTH({c}) - 1 DAY)"),
+            (Dialect::Sqlite, y) => {
+                let m = if y { "start of year" } else { "start of month" };
+                format!("CASE WHEN length({c}) = 10 THEN date({c}, '{m}') ELSE datetime({c}, '{m}') END")
+            }
+        }
+    }
+
+    /// Selector, clock and (for anonymize) pending: the complete "act on this row now" condition.
+    pub fn due(&self, cutoff: DateTime<Utc>) -> Query {
+        let mut q = self.q();
+        q.push("(").append(&self.selector()).push(") AND (").append(&self.clock_due(cutoff)).push(")");
+        if let Some(p) = self.pending() {
+            q.push(" AND ").append(&p);
+        }
+        q
+    }
+
+    /// One query counting total, selected, due and undated rows in a single scan.
+    pub fn count(&self, cutoff: DateTime<Utc>) -> Query {
+        let mut q = self.q();
+        q.push("SELECT COUNT(*), COUNT(CASE WHEN ")
+            .append(&self.selector())
+            .push(" THEN 1 END), COUNT(CASE WHEN ")
+            .append(&self.due(cutoff))
+            .push(" THEN 1 END), COUNT(CASE WHEN (")
+            .append(&self.selector())
+            .push(") AND (")
+            .append(&self.clock_undated())
+            .push(&format!(") THEN 1 END) FROM {}", self.table()));
+        q
+    }
+
+    /// Only the due count (the verification after apply).
+    pub fn count_due(&self, cutoff: DateTime<Utc>) -> Query {
+        let mut q = self.q();
+        q.push(&format!("SELECT COUNT(*) FROM {} WHERE ", self.table())).append(&self.due(cutoff));
+        q
+    }
+
+    /// Wraps a `SET ...` or nothing into a bounded batch statement over due rows.
+    fn bounded(&self, head: &str, set: Option<&Query>, cutoff: DateTime<Utc>, limit: u32) -> Query {
+        let mut q = self.q();
+        q.push(head);
+        if let Some(s) = set {
+            q.append(s);
+        }
+        let key = self.key();
+        match self.dialect {
+            Dialect::MySql => {
+                q.push(" WHERE ").append(&self.due(cutoff)).push(&format!(" ORDER BY {key} LIMIT {limit}"));
+            }
+            _ => {
+                q.push(&format!(" WHERE {key} IN (SELECT {key} FROM {} WHERE ", self.table()))
+                    .append(&self.due(cutoff))
+                    .push(&format!(" ORDER BY {key} LIMIT {limit}) AND "))
+                    .append(&self.due(cutoff));
+            }
+        }
+        q
+    }
+
+    /// Deletes up to `limit` due rows.
+    pub fn delete_batch(&self, cutoff: DateTime<Utc>, limit: u32) -> Query {
+        self.bounded(&format!("DELETE FROM {}", self.table()), None, cutoff, limit)
+    }
+
+    /// True when some strategy is computed in lethe (row by row) rather than in SQL.
+    pub fn computes_in_process(&self) -> bool {
+        matches!(&self.policy.action, Action::Anonymize(s) if s.values().any(Strategy::computed_in_process))
+    }
+
+    /// The columns computed in process, in a fixed order.
+    pub fn computed_columns(&self) -> Vec<(Ident, Strategy)> {
+        match &self.policy.action {
+            Action::Anonymize(s) => {
+                s.iter().filter(|(_, st)| st.computed_in_process()).map(|(c, st)| (c.clone(), st.clone())).collect()
+            }
+            Action::Delete => Vec::new(),
+        }
+    }
+
+    /// `SET` assignments; in-process columns take the given values, in `computed_columns` order.
+    fn assignments(&self, computed: &[Option<String>]) -> Query {
+        let mut q = self.q();
+        q.push(" SET ");
+        let Action::Anonymize(strategies) = &self.policy.action else { return q };
+        let mut next = computed.iter();
+        for (i, (name, strategy)) in strategies.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            let c = self.dialect.quote(name);
+            match strategy {
+                Strategy::Null => {
+                    q.push(&format!("{c} = NULL"));
+                }
+                Strategy::Redact(text) => {
+                    q.push(&format!("{c} = ")).bind(Param::Text(text.clone()));
+                }
+                Strategy::Year | Strategy::Month => {
+                    let tr = self.truncate_date(&self.col(name), strategy == &Strategy::Year);
+                    q.push(&format!("{c} = {tr}"));
+                }
+                Strategy::Hmac | Strategy::TruncateIp => {
+                    let v = next.next().cloned().flatten();
+                    q.push(&format!("{c} = "));
+                    match v {
+                        None => q.push("NULL"),
+                        Some(v) if self.inet_columns.contains(name) => {
+                            q.push("CAST(").bind(Param::Text(v)).push(" AS inet)")
+                        }
+                        Some(v) => q.bind(Param::Text(v)),
+                    };
+                }
+            }
+        }
+        q
+    }
+
+    /// Anonymizes up to `limit` due rows entirely in SQL (no in-process strategy).
+    pub fn update_batch(&self, cutoff: DateTime<Utc>, limit: u32) -> Query {
+        self.bounded(&format!("UPDATE {}", self.table()), Some(&self.assignments(&[])), cutoff, limit)
+    }
+
+    /// Reads the next `limit` due rows after `after` (keyset order): key and in-process columns.
+    pub fn fetch_batch(&self, cutoff: DateTime<Utc>, limit: u32, after: Option<&KeyValue>) -> Query {
+        let text = match self.dialect {
+            Dialect::MySql => "CHAR",
+            _ => "TEXT",
+        };
+        let key = self.key();
+        let key_sel = match (self.int_key, self.dialect) {
+            (true, Dialect::Postgres) => format!("CAST({key} AS BIGINT)"),
+            (true, Dialect::MySql) => format!("CAST({key} AS SIGNED)"),
+            (true, Dialect::Sqlite) => key.clone(),
+            (false, _) => format!("CAST({key} AS {text})"),
+        };
+        let cols: Vec<String> = self
+            .computed_columns()
+            .iter()
+            .map(|(c, _)| {
+                if self.inet_columns.contains(c) {
+                    self.ip_text(c)
+                } else {
+                    format!("CAST({} AS {text})", self.col(c))
+                }
+            })
+            .collect();
+        let mut q = self.q();
+        q.push(&format!("SELECT {key_sel}, {} FROM {} WHERE ", cols.join(", "), self.table())).append(&self.due(cutoff));
+        if let Some(k) = after {
+            q.push(&format!(" AND {key} > "));
+            self.bind_key(&mut q, k);
+        }
+        q.push(&format!(" ORDER BY {key} LIMIT {limit}"));
+        q
+    }
+
+    fn bind_key(&self, q: &mut Query, k: &KeyValue) {
+        match &self.key_cast {
+            Some(t) => {
+                q.push("CAST(").bind(k.clone().into()).push(&format!(" AS {t})"));
+            }
+            None => {
+                q.bind(k.clone().into());
+            }
+        }
+    }
+
+    /// Anonymizes one row by key, re-checking that it is still due.
+    pub fn update_row(&self, cutoff: DateTime<Utc>, key: &KeyValue, computed: &[Option<String>]) -> Query {
+        let mut q = self.q();
+        q.push(&format!("UPDATE {}", self.table())).append(&self.assignments(computed));
+        q.push(&format!(" WHERE {} = ", self.key()));
+        self.bind_key(&mut q, key);
+        q.push(" AND ").append(&self.due(cutoff));
+        q
+    }
+
+    /// The statement a plan shows for this policy: the batch that `apply` repeats.
+    pub fn shown_statement(&self, cutoff: DateTime<Utc>) -> String {
+        let limit = self.policy.batch_size;
+        match &self.policy.action {
+            Action::Delete => self.delete_batch(cutoff, limit).sql,
+            Action::Anonymize(_) if self.computes_in_process() => {
+                let computed: Vec<Option<String>> = self.computed_columns().iter().map(|_| Some(String::new())).collect();
+                format!(
+                    "{}; then per row: {}",
+                    self.fetch_batch(cutoff, limit, None).sql,
+                    self.update_row(cutoff, &KeyValue::Int(0), &computed).sql
+                )
+            }
+            Action::Anonymize(_) => self.update_batch(cutoff, limit).sql,
+        }
+    }
+}
+
+fn value(v: &Value) -> Param {
+    match v {
+        Value::Bool(b) => Param::Bool(*b),
+        Value::Int(i) => Param::Int(*i),
+        Value::Text(s) => Param::Text(s.clone()),
+    }
+}
