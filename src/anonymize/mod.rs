@@ -18,7 +18,11 @@ pub enum MaskError {
 }
 
 /// Computes the masked value of one column. `None` stays `None`.
-pub fn mask(strategy: &Strategy, key: Option<&[u8]>, value: Option<&str>) -> Result<Option<String>, MaskError> {
+pub fn mask(
+    strategy: &Strategy,
+    key: Option<&[u8]>,
+    value: Option<&str>,
+) -> Result<Option<String>, MaskError> {
     let Some(v) = value else { return Ok(None) };
     match strategy {
         Strategy::Hmac => Ok(Some(hmac(key.ok_or(MaskError::NoKey)?, v))),
@@ -69,7 +73,10 @@ mod tests {
     #[test]
     fn truncates_addresses() {
         assert_eq!(truncate_ip("192.0.2.123").unwrap(), "192.0.2.0");
-        assert_eq!(truncate_ip("2001:db8:abcd:12:1:2:3:4").unwrap(), "2001:db8:abcd::");
+        assert_eq!(
+            truncate_ip("2001:db8:abcd:12:1:2:3:4").unwrap(),
+            "2001:db8:abcd::"
+        );
         assert_eq!(truncate_ip("::ffff:198.51.100.7").unwrap(), "198.51.100.0");
         assert!(truncate_ip("not an ip").is_none());
         // Already truncated values stay as they are (idempotent).
@@ -83,7 +90,10 @@ mod tests {
         let a = hmac(b"k1-0123456789abcdef0123456789abcdef", "jan@example.nl");
         let b = hmac(b"k2-0123456789abcdef0123456789abcdef", "jan@example.nl");
         assert_ne!(a, b);
-        assert_eq!(a, hmac(b"k1-0123456789abcdef0123456789abcdef", "jan@example.nl"));
+        assert_eq!(
+            a,
+            hmac(b"k1-0123456789abcdef0123456789abcdef", "jan@example.nl")
+        );
         assert!(a.starts_with("hmac:") && a.len() == 37);
         assert!(!a.contains("jan"));
     }

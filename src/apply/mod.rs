@@ -33,7 +33,10 @@ pub fn check_guards(plan: &Plan, targets: &[Target], run_max_rows: Option<u64>) 
             if pp.eligible > max {
                 out.push(Refusal {
                     policy: Some(pp.name.clone()),
-                    reason: format!("would {} {} records; guard `max_rows` allows {max}", pp.action, pp.eligible),
+                    reason: format!(
+                        "would {} {} records; guard `max_rows` allows {max}",
+                        pp.action, pp.eligible
+                    ),
                 });
             }
         }
@@ -56,7 +59,12 @@ pub fn check_guards(plan: &Plan, targets: &[Target], run_max_rows: Option<u64>) 
     if let Some(max) = run_max_rows {
         let total = plan.total_eligible();
         if total > max {
-            out.push(Refusal { policy: None, reason: format!("the run would change {total} records; guard `run_max_rows` allows {max}") });
+            out.push(Refusal {
+                policy: None,
+                reason: format!(
+                    "the run would change {total} records; guard `run_max_rows` allows {max}"
+                ),
+            });
         }
     }
     out
@@ -82,7 +90,11 @@ pub fn check_pinned(
             ),
         });
     }
-    let reviewed: BTreeMap<&str, &PolicyPlan> = pinned.policies.iter().map(|p| (p.name.as_str(), p)).collect();
+    let reviewed: BTreeMap<&str, &PolicyPlan> = pinned
+        .policies
+        .iter()
+        .map(|p| (p.name.as_str(), p))
+        .collect();
     let mut bounds = BTreeMap::new();
     for p in &fresh.policies {
         match reviewed.get(p.name.as_str()) {
@@ -162,7 +174,13 @@ pub struct Ctx<'a> {
 }
 
 /// Applies one policy, at most `limit` records, in batches.
-pub async fn apply_policy(store: &SqlStore, target: &Target, planned: &PolicyPlan, limit: u64, ctx: &Ctx<'_>) -> PolicyOutcome {
+pub async fn apply_policy(
+    store: &SqlStore,
+    target: &Target,
+    planned: &PolicyPlan,
+    limit: u64,
+    ctx: &Ctx<'_>,
+) -> PolicyOutcome {
     let p = &target.policy;
     let cutoff = planned.cutoff;
     let mut out = PolicyOutcome {
@@ -197,14 +215,22 @@ pub async fn apply_policy(store: &SqlStore, target: &Target, planned: &PolicyPla
     }
     let _ = ctx
         .log
-        .record("policy.applied", serde_json::to_value(&out).unwrap_or_default())
+        .record(
+            "policy.applied",
+            serde_json::to_value(&out).unwrap_or_default(),
+        )
         .await
         .map_err(|e| warn!(error = %e, "cannot record policy outcome"));
     info!(policy = %p.name, deleted = out.deleted, anonymized = out.anonymized, failed = out.failed, remaining = out.remaining, "policy applied");
     out
 }
 
-async fn record_batch(ctx: &Ctx<'_>, out: &mut PolicyOutcome, changed: u64, failed: u64) -> Result<(), StoreError> {
+async fn record_batch(
+    ctx: &Ctx<'_>,
+    out: &mut PolicyOutcome,
+    changed: u64,
+    failed: u64,
+) -> Result<(), StoreError> {
     out.batches += 1;
     ctx.progress.inc(changed + failed);
     ctx.log
@@ -273,7 +299,12 @@ async fn row_by_row(
             break;
         }
         let n = batch.min(limit - seen) as u32;
-        let rows = store.fetch_keyed(&target.fetch_batch(cutoff, n, after.as_ref()), target.int_key).await?;
+        let rows = store
+            .fetch_keyed(
+                &target.fetch_batch(cutoff, n, after.as_ref()),
+                target.int_key,
+            )
+            .await?;
         let Some(last) = rows.last() else { break };
         after = Some(last.0.clone());
         seen += rows.len() as u64;

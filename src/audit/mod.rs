@@ -105,17 +105,30 @@ impl StateDb {
                 .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
             if let Some(parent) = std::path::Path::new(opts.get_filename()).parent() {
                 if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| AuditError::Db(format!("cannot create folder `{}`: {e}", parent.display())))?;
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        AuditError::Db(format!("cannot create folder `{}`: {e}", parent.display()))
+                    })?;
                 }
             }
-            let pool = SqlitePoolOptions::new().max_connections(1).connect_with(opts).await?;
-            sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(|e| AuditError::Migrate(e.to_string()))?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts)
+                .await?;
+            sqlx::migrate!("./migrations/sqlite")
+                .run(&pool)
+                .await
+                .map_err(|e| AuditError::Migrate(e.to_string()))?;
             Pool::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)?.application_name("lethe");
-            let pool = PgPoolOptions::new().max_connections(2).connect_with(opts).await?;
-            sqlx::migrate!("./migrations/postgres").run(&pool).await.map_err(|e| AuditError::Migrate(e.to_string()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(2)
+                .connect_with(opts)
+                .await?;
+            sqlx::migrate!("./migrations/postgres")
+                .run(&pool)
+                .await
+                .map_err(|e| AuditError::Migrate(e.to_string()))?;
             Pool::Postgres(pool)
         } else {
             return Err(AuditError::Url);
@@ -124,7 +137,12 @@ impl StateDb {
     }
 
     /// Appends one event to the chain, atomically with respect to other writers.
-    pub async fn append(&self, run_id: &str, kind: &str, payload: &Json) -> Result<Event, AuditError> {
+    pub async fn append(
+        &self,
+        run_id: &str,
+        kind: &str,
+        payload: &Json,
+    ) -> Result<Event, AuditError> {
         let payload_text = payload.to_string();
         let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         let insert = "INSERT INTO lethe_audit (seq, run_id, at, kind, payload, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -148,7 +166,15 @@ impl StateDb {
                     .bind(&hash)
                     .execute(&mut *$conn)
                     .await?;
-                Event { seq, run_id: run_id.to_string(), at: at.clone(), kind: kind.to_string(), payload: payload.clone(), prev_hash, hash }
+                Event {
+                    seq,
+                    run_id: run_id.to_string(),
+                    at: at.clone(),
+                    kind: kind.to_string(),
+                    payload: payload.clone(),
+                    prev_hash,
+                    hash,
+                }
             }};
         }
         match &self.pool {
@@ -169,7 +195,9 @@ impl StateDb {
             }
             Pool::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                sqlx::query("LOCK TABLE lethe_audit IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
+                sqlx::query("LOCK TABLE lethe_audit IN SHARE ROW EXCLUSIVE MODE")
+                    .execute(&mut *tx)
+                    .await?;
                 let ev = write_event!(tx);
                 tx.commit().await?;
                 Ok(ev)
@@ -238,7 +266,9 @@ impl StateDb {
                 after = seq;
                 count += 1;
                 let problem = if seq != expected_seq {
-                    Some(format!("expected event {expected_seq}, found {seq}: events are missing"))
+                    Some(format!(
+                        "expected event {expected_seq}, found {seq}: events are missing"
+                    ))
                 } else if prev_hash != prev {
                     Some("its previous-hash does not match the event before it".to_string())
                 } else if chain_hash(&prev_hash, seq, &run_id, &at, &kind, &payload) != hash {
@@ -247,13 +277,21 @@ impl StateDb {
                     None
                 };
                 if let Some(p) = problem {
-                    return Ok(Verification { events: count, broken: Some((seq, p)), head: prev });
+                    return Ok(Verification {
+                        events: count,
+                        broken: Some((seq, p)),
+                        head: prev,
+                    });
                 }
                 prev = hash;
                 expected_seq += 1;
             }
         }
-        Ok(Verification { events: count, broken: None, head: prev })
+        Ok(Verification {
+            events: count,
+            broken: None,
+            head: prev,
+        })
     }
 
     #[allow(clippy::type_complexity)]
@@ -263,7 +301,9 @@ impl StateDb {
         limit: i64,
     ) -> Result<Vec<(i64, String, String, String, String, String, String)>, AuditError> {
         let sql = "SELECT seq, run_id, at, kind, payload, prev_hash, hash FROM lethe_audit WHERE seq > $1 ORDER BY seq LIMIT $2";
-        Ok(on_pool!(self, pool => sqlx::query_as(sql).bind(after).bind(limit).fetch_all(pool).await?))
+        Ok(
+            on_pool!(self, pool => sqlx::query_as(sql).bind(after).bind(limit).fetch_all(pool).await?),
+        )
     }
 }
 
@@ -280,11 +320,17 @@ impl RunLog {
     pub async fn start(db: &StateDb, payload: Json) -> Result<RunLog, AuditError> {
         let run_id = uuid::Uuid::new_v4().to_string();
         db.append(&run_id, "run.started", &payload).await?;
-        Ok(RunLog { db: db.clone(), run_id })
+        Ok(RunLog {
+            db: db.clone(),
+            run_id,
+        })
     }
 
     /// Appends an event to this run.
     pub async fn record(&self, kind: &str, payload: Json) -> Result<(), AuditError> {
-        self.db.append(&self.run_id, kind, &payload).await.map(|_| ())
+        self.db
+            .append(&self.run_id, kind, &payload)
+            .await
+            .map(|_| ())
     }
 }

@@ -33,7 +33,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let pinned = match &args.plan {
         Some(path) => {
             if args.selection.as_of.is_some() {
-                return Err(CliError::usage("`--as-of` cannot be combined with `--plan`: the plan fixes the instant"));
+                return Err(CliError::usage(
+                    "`--as-of` cannot be combined with `--plan`: the plan fixes the instant",
+                ));
             }
             Some(Plan::read(path).map_err(|e| CliError::usage(e.to_string()))?)
         }
@@ -46,23 +48,42 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let prepared = super::prepare(cli, &selected).await?;
     let db = super::open_state(&prepared.config).await?;
     let config_hash = prepared.config.hash.clone();
-    let as_of = pinned.as_ref().map(|p| p.as_of).or(args.selection.as_of).unwrap_or_else(Utc::now);
+    let as_of = pinned
+        .as_ref()
+        .map(|p| p.as_of)
+        .or(args.selection.as_of)
+        .unwrap_or_else(Utc::now);
     let fresh = plan::make_plan(&prepared.stores, &prepared.targets, as_of, &config_hash).await?;
 
     let mut refusals: Vec<Refusal> = Vec::new();
     let bounds = match &pinned {
-        Some(p) => match apply::check_pinned(p, &fresh, &config_hash, prepared.config.settings.drift_tolerance) {
+        Some(p) => match apply::check_pinned(
+            p,
+            &fresh,
+            &config_hash,
+            prepared.config.settings.drift_tolerance,
+        ) {
             Ok(b) => b,
             Err(r) => {
                 refusals.extend(r);
                 Default::default()
             }
         },
-        None => fresh.policies.iter().map(|p| (p.name.clone(), p.eligible)).collect(),
+        None => fresh
+            .policies
+            .iter()
+            .map(|p| (p.name.clone(), p.eligible))
+            .collect(),
     };
-    refusals.extend(apply::check_guards(&fresh, &prepared.targets, prepared.config.settings.run_max_rows));
+    refusals.extend(apply::check_guards(
+        &fresh,
+        &prepared.targets,
+        prepared.config.settings.run_max_rows,
+    ));
 
-    let plan_id = pinned.as_ref().map_or(fresh.plan_id.clone(), |p| p.plan_id.clone());
+    let plan_id = pinned
+        .as_ref()
+        .map_or(fresh.plan_id.clone(), |p| p.plan_id.clone());
     let log = RunLog::start(
         &db,
         json!({
@@ -84,16 +105,22 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     };
 
     if !refusals.is_empty() {
-        log.record("run.refused", json!({ "status": "refused", "refusals": refusals })).await?;
+        log.record(
+            "run.refused",
+            json!({ "status": "refused", "refusals": refusals }),
+        )
+        .await?;
         report.status = "refused".into();
         report.refusals = refusals;
-        args.output.emit(&report::apply(&report, args.output.format))?;
+        args.output
+            .emit(&report::apply(&report, args.output.format))?;
         return Ok(Code::Refused);
     }
 
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if interactive && !args.yes && fresh.total_eligible() > 0 && !confirm(&fresh)? {
-        log.record("run.finished", json!({ "status": "cancelled" })).await?;
+        log.record("run.finished", json!({ "status": "cancelled" }))
+            .await?;
         eprintln!("cancelled; nothing was changed");
         return Ok(Code::Ok);
     }
@@ -101,19 +128,36 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let stop = Arc::new(AtomicBool::new(false));
     spawn_signal_listener(stop.clone());
     let progress = if std::io::stderr().is_terminal() && args.output.format != Format::Json {
-        let bar = ProgressBar::with_draw_target(Some(fresh.total_eligible()), ProgressDrawTarget::stderr());
+        let bar = ProgressBar::with_draw_target(
+            Some(fresh.total_eligible()),
+            ProgressDrawTarget::stderr(),
+        );
         bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} records ({per_sec}, eta {eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} records ({per_sec}, eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar
     } else {
         ProgressBar::hidden()
     };
-    let key = prepared.config.settings.hmac_key.as_ref().map(|k| k.expose().as_bytes().to_vec());
-    let ctx = Ctx { log: &log, progress: &progress, stop: &stop, hmac_key: key.as_deref() };
+    let key = prepared
+        .config
+        .settings
+        .hmac_key
+        .as_ref()
+        .map(|k| k.expose().as_bytes().to_vec());
+    let ctx = Ctx {
+        log: &log,
+        progress: &progress,
+        stop: &stop,
+        hmac_key: key.as_deref(),
+    };
     for (target, planned) in prepared.targets.iter().zip(&fresh.policies) {
-        let Some(store) = prepared.stores.get(&target.policy.store) else { continue };
+        let Some(store) = prepared.stores.get(&target.policy.store) else {
+            continue;
+        };
         let limit = bounds.get(&planned.name).copied().unwrap_or(0);
         let outcome = apply::apply_policy(store, target, planned, limit, &ctx).await;
         report.policies.push(outcome);
@@ -122,7 +166,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         }
     }
     progress.finish_and_clear();
-    let failed = report.policies.iter().any(|p| p.failed > 0 || !p.errors.is_empty());
+    let failed = report
+        .policies
+        .iter()
+        .any(|p| p.failed > 0 || !p.errors.is_empty());
     report.status = if stop.load(Ordering::SeqCst) {
         "interrupted".into()
     } else if failed {
@@ -140,15 +187,24 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         }),
     )
     .await?;
-    args.output.emit(&report::apply(&report, args.output.format))?;
-    Ok(if report.status == "ok" { Code::Ok } else { Code::Failure })
+    args.output
+        .emit(&report::apply(&report, args.output.format))?;
+    Ok(if report.status == "ok" {
+        Code::Ok
+    } else {
+        Code::Failure
+    })
 }
 
 fn confirm(plan: &Plan) -> anyhow::Result<bool> {
     let mut err = std::io::stderr();
     writeln!(err, "lethe apply at {} will change:", plan.as_of_text())?;
     for p in &plan.policies {
-        writeln!(err, "  {:<32} {:>9} {} on {}", p.name, p.eligible, p.action, p.target)?;
+        writeln!(
+            err,
+            "  {:<32} {:>9} {} on {}",
+            p.name, p.eligible, p.action, p.target
+        )?;
     }
     write!(err, "Proceed? [y/N] ")?;
     err.flush()?;
@@ -162,7 +218,9 @@ fn spawn_signal_listener(stop: Arc<AtomicBool>) {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
-            let Ok(mut term) = signal(SignalKind::terminate()) else { return };
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                return;
+            };
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}

@@ -36,7 +36,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     match args.action.as_ref().unwrap_or(&Action::List) {
         Action::List => {
             let events = db.run_events(args.limit).await?;
-            let mut runs: BTreeMap<String, (i64, serde_json::Value, Option<serde_json::Value>, String)> = BTreeMap::new();
+            let mut runs: BTreeMap<
+                String,
+                (i64, serde_json::Value, Option<serde_json::Value>, String),
+            > = BTreeMap::new();
             for e in events {
                 if e.kind == "run.started" {
                     runs.insert(e.run_id.clone(), (e.seq, e.payload, None, e.at));
@@ -51,12 +54,20 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                     .iter()
                     .map(|(id, (_, start, end, at))| json!({"run_id": id, "started_at": at, "start": start, "end": end}))
                     .collect();
-                args.output.emit(&(serde_json::to_string_pretty(&out)? + "\n"))?;
+                args.output
+                    .emit(&(serde_json::to_string_pretty(&out)? + "\n"))?;
             } else {
                 let mut s = String::new();
-                let _ = writeln!(s, "{:<36}  {:<24}  {:<6}  {:<11}  summary", "run", "started", "command", "status");
+                let _ = writeln!(
+                    s,
+                    "{:<36}  {:<24}  {:<6}  {:<11}  summary",
+                    "run", "started", "command", "status"
+                );
                 for (id, (_, start, end, at)) in &list {
-                    let status = end.as_ref().and_then(|e| e["status"].as_str()).unwrap_or("unfinished");
+                    let status = end
+                        .as_ref()
+                        .and_then(|e| e["status"].as_str())
+                        .unwrap_or("unfinished");
                     let cmd = start["command"].as_str().unwrap_or("?");
                     let summary = match end {
                         Some(e) if cmd == "apply" => format!(
@@ -77,7 +88,8 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         Action::Verify => {
             let v = db.verify().await?;
             if args.output.format == Format::Json {
-                args.output.emit(&(serde_json::to_string_pretty(&v)? + "\n"))?;
+                args.output
+                    .emit(&(serde_json::to_string_pretty(&v)? + "\n"))?;
             } else {
                 let s = match &v.broken {
                     None => format!("audit trail intact: {} events, head {}\n", v.events, v.head),
@@ -85,7 +97,11 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                 };
                 args.output.emit(&s)?;
             }
-            Ok(if v.broken.is_none() { Code::Ok } else { Code::Failure })
+            Ok(if v.broken.is_none() {
+                Code::Ok
+            } else {
+                Code::Failure
+            })
         }
         Action::Export => {
             let mut s = String::new();

@@ -9,12 +9,22 @@ pub struct Args {}
 /// Runs `lethe check`.
 pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
     let prepared = super::prepare(cli, &[]).await?;
-    println!("configuration: {} ({} policies)", prepared.config.dir.display(), prepared.config.policies.len());
+    println!(
+        "configuration: {} ({} policies)",
+        prepared.config.dir.display(),
+        prepared.config.policies.len()
+    );
     for (name, store) in &prepared.stores {
         println!("store {name}: connected ({:?})", store.dialect);
     }
     for t in &prepared.targets {
-        println!("policy {}: ok ({} on {}, keep {})", t.policy.name, t.policy.action.name(), t.policy.target(), t.policy.keep);
+        println!(
+            "policy {}: ok ({} on {}, keep {})",
+            t.policy.name,
+            t.policy.action.name(),
+            t.policy.target(),
+            t.policy.keep
+        );
     }
     super::open_state(&prepared.config).await?;
     println!("state database: ok");

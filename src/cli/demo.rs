@@ -45,10 +45,45 @@ CREATE INDEX leads_customer ON leads (customer_id);
 CREATE INDEX contracts_customer ON contracts (customer_id);
 ";
 
-const FIRST: &[&str] = &["Jan", "Sanne", "Daan", "Emma", "Luuk", "Julia", "Bram", "Lotte", "Sem", "Fleur", "Thijs", "Anouk", "Ruben", "Lisa", "Joost", "Noor"];
-const LAST: &[&str] = &["de Vries", "Jansen", "van Dijk", "Bakker", "Visser", "Smit", "Meijer", "de Boer", "Mulder", "de Groot", "Bos", "Vos", "Peters", "Hendriks", "van Leeuwen", "Dekker"];
-const CITIES: &[&str] = &["Amsterdam", "Rotterdam", "Utrecht", "Eindhoven", "Groningen", "Zwolle", "Haarlem", "Breda"];
-const KINDS: &[&str] = &["Zonnepanelen", "Hypotheekadvies", "Warmtepompen", "Kozijnen", "Verzekeringen"];
+const FIRST: &[&str] = &[
+    "Jan", "Sanne", "Daan", "Emma", "Luuk", "Julia", "Bram", "Lotte", "Sem", "Fleur", "Thijs",
+    "Anouk", "Ruben", "Lisa", "Joost", "Noor",
+];
+const LAST: &[&str] = &[
+    "de Vries",
+    "Jansen",
+    "van Dijk",
+    "Bakker",
+    "Visser",
+    "Smit",
+    "Meijer",
+    "de Boer",
+    "Mulder",
+    "de Groot",
+    "Bos",
+    "Vos",
+    "Peters",
+    "Hendriks",
+    "van Leeuwen",
+    "Dekker",
+];
+const CITIES: &[&str] = &[
+    "Amsterdam",
+    "Rotterdam",
+    "Utrecht",
+    "Eindhoven",
+    "Groningen",
+    "Zwolle",
+    "Haarlem",
+    "Breda",
+];
+const KINDS: &[&str] = &[
+    "Zonnepanelen",
+    "Hypotheekadvies",
+    "Warmtepompen",
+    "Kozijnen",
+    "Verzekeringen",
+];
 
 /// A small deterministic generator so every demo looks the same (relative to today).
 struct Rng(u64);
@@ -70,20 +105,31 @@ impl Rng {
 
 /// Builds the demo database (replacing an earlier one) and returns its path.
 pub async fn build(dir: &Path) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create `{}`: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create `{}`: {e}", dir.display()))?;
     let db = dir.join("crm.db");
     for suffix in ["", "-wal", "-shm"] {
         let p = PathBuf::from(format!("{}{suffix}", db.display()));
         if p.exists() {
-            std::fs::remove_file(&p).map_err(|e| anyhow::anyhow!("cannot replace `{}`: {e}", p.display()))?;
+            std::fs::remove_file(&p)
+                .map_err(|e| anyhow::anyhow!("cannot replace `{}`: {e}", p.display()))?;
         }
     }
     let key = dir.join("hmac.key");
     if !key.exists() {
-        let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-        std::fs::write(&key, secret).map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", key.display()))?;
+        let secret = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        std::fs::write(&key, secret)
+            .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", key.display()))?;
     }
-    let mut conn = SqliteConnectOptions::new().filename(&db).create_if_missing(true).connect().await?;
+    let mut conn = SqliteConnectOptions::new()
+        .filename(&db)
+        .create_if_missing(true)
+        .connect()
+        .await?;
     let mut tx = conn.begin().await?;
     sqlx::raw_sql(SCHEMA).execute(&mut *tx).await?;
     let now = Utc::now().naive_utc();
@@ -108,29 +154,55 @@ pub async fn build(dir: &Path) -> anyhow::Result<PathBuf> {
             _ => vec![None],
         };
         for end in ends {
-            sqlx::query("INSERT INTO contracts (customer_id, started_at, terminated_at) VALUES (?, ?, ?)")
-                .bind(id)
-                .bind(fmt(start))
-                .bind(end.map(|d| fmt(now - Duration::days(d))))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO contracts (customer_id, started_at, terminated_at) VALUES (?, ?, ?)",
+            )
+            .bind(id)
+            .bind(fmt(start))
+            .bind(end.map(|d| fmt(now - Duration::days(d))))
+            .execute(&mut *tx)
+            .await?;
         }
     }
     for id in 1..=2000_i64 {
         let first = rng.pick(FIRST);
         let last = rng.pick(LAST);
-        let customer = if id % 97 == 0 { None } else { Some(1 + rng.below(customers as u64) as i64) };
+        let customer = if id % 97 == 0 {
+            None
+        } else {
+            Some(1 + rng.below(customers as u64) as i64)
+        };
         let age_days = rng.below(400) as i64;
-        let created = if id % 113 == 0 { None } else { Some(fmt(now - Duration::days(age_days) - Duration::minutes(rng.below(1440) as i64))) };
-        let email = format!("{}.{}{}@example.nl", first.to_lowercase(), last.replace(' ', "").to_lowercase(), id);
+        let created = if id % 113 == 0 {
+            None
+        } else {
+            Some(fmt(now
+                - Duration::days(age_days)
+                - Duration::minutes(rng.below(1440) as i64)))
+        };
+        let email = format!(
+            "{}.{}{}@example.nl",
+            first.to_lowercase(),
+            last.replace(' ', "").to_lowercase(),
+            id
+        );
         let phone = format!("+31 6 {:08}", rng.below(100_000_000));
         let ip = if id % 5 == 0 {
-            format!("2001:db8:{:x}:{:x}::{:x}", rng.below(65536), rng.below(65536), rng.below(65536))
+            format!(
+                "2001:db8:{:x}:{:x}::{:x}",
+                rng.below(65536),
+                rng.below(65536),
+                rng.below(65536)
+            )
         } else {
             format!("198.51.100.{}", rng.below(255))
         };
-        let birth = NaiveDate::from_ymd_opt(1950 + rng.below(55) as i32, 1 + rng.below(12) as u32, 1 + rng.below(28) as u32)
-            .map(|d| d.to_string());
+        let birth = NaiveDate::from_ymd_opt(
+            1950 + rng.below(55) as i32,
+            1 + rng.below(12) as u32,
+            1 + rng.below(28) as u32,
+        )
+        .map(|d| d.to_string());
         let status = ["new", "delivered", "delivered", "rejected"][rng.below(4) as usize];
         sqlx::query("INSERT INTO leads (id, customer_id, full_name, email, phone, ip, birth_date, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(id)
@@ -164,8 +236,14 @@ pub async fn build(dir: &Path) -> anyhow::Result<PathBuf> {
 /// Runs `lethe demo`.
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let db = build(&args.dir).await?;
-    println!("demo database: {} (customers, contracts, 2000 leads, 600 invoices; fake data)", db.display());
-    println!("hmac key:      {} (generated once, kept outside the policies)\n", args.dir.join("hmac.key").display());
+    println!(
+        "demo database: {} (customers, contracts, 2000 leads, 600 invoices; fake data)",
+        db.display()
+    );
+    println!(
+        "hmac key:      {} (generated once, kept outside the policies)\n",
+        args.dir.join("hmac.key").display()
+    );
     let code = super::plan::run(cli, &super::plan::Args::for_demo()).await?;
     let config = cli.config.display();
     println!(

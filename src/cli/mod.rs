@@ -42,7 +42,11 @@ pub struct CliError {
 impl CliError {
     /// A usage/configuration error (exit 2).
     pub fn usage(message: impl Into<String>) -> anyhow::Error {
-        CliError { code: Code::Usage, message: message.into() }.into()
+        CliError {
+            code: Code::Usage,
+            message: message.into(),
+        }
+        .into()
     }
 }
 
@@ -165,9 +169,11 @@ fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
 /// Writes a file, creating its folder.
 pub fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| anyhow::anyhow!("cannot create folder `{}`: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| anyhow::anyhow!("cannot create folder `{}`: {e}", parent.display()))?;
     }
-    std::fs::write(path, text).map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))
+    std::fs::write(path, text)
+        .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))
 }
 
 /// Runs the parsed command line.
@@ -197,7 +203,10 @@ pub async fn prepare(cli: &Cli, selected: &[String]) -> anyhow::Result<Prepared>
     for name in selected {
         if !config.policies.iter().any(|p| &p.name == name) {
             let known: Vec<&str> = config.policies.iter().map(|p| p.name.as_str()).collect();
-            return Err(CliError::usage(format!("unknown policy `{name}`; expected one of: {}", known.join(", "))));
+            return Err(CliError::usage(format!(
+                "unknown policy `{name}`; expected one of: {}",
+                known.join(", ")
+            )));
         }
     }
     let policies: Vec<_> = config
@@ -210,18 +219,27 @@ pub async fn prepare(cli: &Cli, selected: &[String]) -> anyhow::Result<Prepared>
     let mut targets = Vec::new();
     let mut problems = Vec::new();
     for p in &policies {
-        let Some(store) = stores.get(&p.store) else { continue };
+        let Some(store) = stores.get(&p.store) else {
+            continue;
+        };
         match store.check(p).await {
             Ok(t) => targets.push(t),
             Err(errs) => problems.extend(errs),
         }
     }
     if !problems.is_empty() {
-        return Err(CliError::usage(format!("the policies do not fit the live schema:\n  {}", problems.join("\n  "))));
+        return Err(CliError::usage(format!(
+            "the policies do not fit the live schema:\n  {}",
+            problems.join("\n  ")
+        )));
     }
     // Deletes before anonymizations: never anonymize a row that is about to be deleted.
     targets.sort_by_key(|t| !matches!(t.policy.action, crate::policy::Action::Delete));
-    Ok(Prepared { config, stores, targets })
+    Ok(Prepared {
+        config,
+        stores,
+        targets,
+    })
 }
 
 /// Opens the state database named in the configuration.

@@ -24,8 +24,14 @@ impl Args {
     /// The arguments `lethe demo` plans with: every policy, now, text to stdout.
     pub fn for_demo() -> Args {
         Args {
-            selection: Selection { policies: Vec::new(), as_of: None },
-            output: Output { format: report::Format::Text, out: None },
+            selection: Selection {
+                policies: Vec::new(),
+                as_of: None,
+            },
+            output: Output {
+                format: report::Format::Text,
+                out: None,
+            },
             plan_file: None,
         }
     }
@@ -50,7 +56,11 @@ pub async fn record(db: &crate::audit::StateDb, plan: &Plan, command: &str) -> a
         )
         .await?;
     }
-    log.record("run.finished", json!({"status": "ok", "dry_run": true, "eligible": plan.total_eligible()})).await?;
+    log.record(
+        "run.finished",
+        json!({"status": "ok", "dry_run": true, "eligible": plan.total_eligible()}),
+    )
+    .await?;
     Ok(())
 }
 
@@ -59,11 +69,21 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let prepared = super::prepare(cli, &args.selection.policies).await?;
     let db = super::open_state(&prepared.config).await?;
     let as_of = args.selection.as_of.unwrap_or_else(Utc::now);
-    let plan = plan::make_plan(&prepared.stores, &prepared.targets, as_of, &prepared.config.hash).await?;
-    let file = args.plan_file.clone().unwrap_or_else(|| PathBuf::from(format!("var/plans/{}.json", plan.plan_id)));
+    let plan = plan::make_plan(
+        &prepared.stores,
+        &prepared.targets,
+        as_of,
+        &prepared.config.hash,
+    )
+    .await?;
+    let file = args
+        .plan_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("var/plans/{}.json", plan.plan_id)));
     super::write_file(&file, &report::plan(&plan, report::Format::Json, None))?;
     record(&db, &plan, "plan").await?;
     let shown = file.display().to_string();
-    args.output.emit(&report::plan(&plan, args.output.format, Some(&shown)))?;
+    args.output
+        .emit(&report::plan(&plan, args.output.format, Some(&shown)))?;
     Ok(Code::Ok)
 }

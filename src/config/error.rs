@@ -20,18 +20,30 @@ pub struct ConfigError {
 impl ConfigError {
     /// A problem at a location inside a file.
     pub fn at(file: &Path, loc: &Location, message: String) -> ConfigError {
-        ConfigError { file: file.to_path_buf(), line: loc.line(), column: loc.column(), message }
+        ConfigError {
+            file: file.to_path_buf(),
+            line: loc.line(),
+            column: loc.column(),
+            message,
+        }
     }
 
     /// A problem with a whole file.
     pub fn file(file: &Path, message: String) -> ConfigError {
-        ConfigError { file: file.to_path_buf(), line: 0, column: 0, message }
+        ConfigError {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message,
+        }
     }
 
     /// A YAML syntax or shape error from the parser.
     pub fn from_yaml(file: &Path, e: &serde_saphyr::Error) -> ConfigError {
         use serde_saphyr::MessageFormatter;
-        let message = serde_saphyr::UserMessageFormatter.format_message(e).to_string();
+        let message = serde_saphyr::UserMessageFormatter
+            .format_message(e)
+            .to_string();
         match e.location() {
             Some(loc) => ConfigError::at(file, &loc, message),
             None => ConfigError::file(file, message),
@@ -60,13 +72,15 @@ pub struct ConfigErrors(pub Vec<ConfigError>);
 
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
+        for e in &self.0 {
+            writeln!(f, "{e}")?;
         }
-        Ok(())
+        let n = self.0.len();
+        write!(
+            f,
+            "{n} problem{} in the configuration; nothing was touched",
+            if n == 1 { "" } else { "s" }
+        )
     }
 }
 

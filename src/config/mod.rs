@@ -144,9 +144,12 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
                 Err(e) => errs.push(ConfigError::from_yaml(path, &e)),
             }
         } else {
-            match serde_saphyr::from_multiple_with_options::<RawDoc>(&text, options(&env)) {
-                Ok(list) => docs.extend(list.into_iter().map(|d| (path.clone(), d))),
-                Err(e) => errs.push(ConfigError::from_yaml(path, &e)),
+            for doc in documents(&text) {
+                match serde_saphyr::from_str_with_options::<Option<RawDoc>>(&doc, options(&env)) {
+                    Ok(Some(d)) => docs.push((path.clone(), d)),
+                    Ok(None) => {}
+                    Err(e) => errs.push(ConfigError::from_yaml(path, &e)),
+                }
             }
         }
     }
@@ -167,7 +170,10 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
                 errs.push(ConfigError::at(
                     &path,
                     &doc.name.referenced,
-                    format!("duplicate policy name `{}`; first defined at {first}", doc.name.value),
+                    format!(
+                        "duplicate policy name `{}`; first defined at {first}",
+                        doc.name.value
+                    ),
                 ));
                 continue;
             }
@@ -184,8 +190,41 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
             policies,
             hash: hex::encode(hasher.finalize()),
         }),
-        _ => Err(ConfigErrors(errs)),
+        _ => {
+            errs.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+            Err(ConfigErrors(errs))
+        }
     }
+}
+
+/// Splits a multi-document YAML text into one text per document, each as long as the whole
+/// file with the other documents' lines blanked, so that every line and column stays exact and
+/// an error in one document does not hide the errors of the next.
+fn documents(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let is_marker = |l: &str| l == "---" || l.starts_with("--- ") || l.starts_with("---\t");
+    let mut starts: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| is_marker(l))
+        .map(|(i, _)| i)
+        .collect();
+    if starts.first() != Some(&0) {
+        starts.insert(0, 0);
+    }
+    let mut out = Vec::with_capacity(starts.len());
+    for (n, &start) in starts.iter().enumerate() {
+        let end = starts.get(n + 1).copied().unwrap_or(lines.len());
+        let mut doc = String::with_capacity(text.len());
+        for (i, l) in lines.iter().enumerate() {
+            if (start..end).contains(&i) {
+                doc.push_str(l);
+            }
+            doc.push('\n');
+        }
+        out.push(doc);
+    }
+    out
 }
 
 fn options(env: &HashMap<String, String>) -> serde_saphyr::Options {
@@ -234,7 +273,11 @@ fn build_settings(
     let before = errs.len();
     let state_url = match &raw.state {
         Some(s) if s.value.trim().is_empty() => {
-            errs.push(ConfigError::at(path, &s.referenced, "`state` is empty".into()));
+            errs.push(ConfigError::at(
+                path,
+                &s.referenced,
+                "`state` is empty".into(),
+            ));
             String::new()
         }
         Some(s) => s.value.clone(),
@@ -256,14 +299,20 @@ fn build_settings(
                         errs.push(ConfigError::at(
                             path,
                             &u.referenced,
-                            format!("store `{name}`: `url` is empty (is its environment variable set?)"),
+                            format!(
+                                "store `{name}`: `url` is empty (is its environment variable set?)"
+                            ),
                         ));
                         None
                     }
                     (None, Some(f)) => match read_secret_file(dir, &f.value) {
                         Ok(u) => Some(u),
                         Err(e) => {
-                            errs.push(ConfigError::at(path, &f.referenced, format!("store `{name}`: {e}")));
+                            errs.push(ConfigError::at(
+                                path,
+                                &f.referenced,
+                                format!("store `{name}`: {e}"),
+                            ));
                             None
                         }
                     },
@@ -301,7 +350,10 @@ fn build_settings(
             other => errs.push(ConfigError::at(
                 path,
                 &store.kind.referenced,
-                format!("unknown store kind `{}`; expected one of: sql", shorten(other)),
+                format!(
+                    "unknown store kind `{}`; expected one of: sql",
+                    shorten(other)
+                ),
             )),
         }
     }
@@ -310,7 +362,11 @@ fn build_settings(
         (None, Some(f)) => match read_secret_file(dir, &f.value) {
             Ok(k) => check_key(path, &f.referenced, k, errs),
             Err(e) => {
-                errs.push(ConfigError::at(path, &f.referenced, format!("hmac_key_file: {e}")));
+                errs.push(ConfigError::at(
+                    path,
+                    &f.referenced,
+                    format!("hmac_key_file: {e}"),
+                ));
                 None
             }
         },
@@ -324,7 +380,10 @@ fn build_settings(
         }
         (None, None) => None,
     };
-    let mut guard = Guard { max_rows: None, max_fraction: Some(DEFAULT_MAX_FRACTION) };
+    let mut guard = Guard {
+        max_rows: None,
+        max_fraction: Some(DEFAULT_MAX_FRACTION),
+    };
     let mut run_max_rows = None;
     if let Some(g) = raw.guard {
         guard = merge_guard(path, guard, &g, errs);
@@ -356,7 +415,12 @@ fn build_settings(
     })
 }
 
-fn check_key(path: &Path, loc: &Location, key: String, errs: &mut Vec<ConfigError>) -> Option<Secret> {
+fn check_key(
+    path: &Path,
+    loc: &Location,
+    key: String,
+    errs: &mut Vec<ConfigError>,
+) -> Option<Secret> {
     let key = key.trim().to_string();
     if key.len() < 32 {
         errs.push(ConfigError::at(
@@ -371,13 +435,22 @@ fn check_key(path: &Path, loc: &Location, key: String, errs: &mut Vec<ConfigErro
 
 fn read_secret_file(dir: &Path, file: &str) -> Result<String, String> {
     let p = Path::new(file);
-    let p = if p.is_absolute() || p.exists() { p.to_path_buf() } else { dir.join(p) };
+    let p = if p.is_absolute() || p.exists() {
+        p.to_path_buf()
+    } else {
+        dir.join(p)
+    };
     std::fs::read_to_string(&p)
         .map(|s| s.trim().to_string())
         .map_err(|e| format!("cannot read secret file `{}`: {e}", p.display()))
 }
 
-fn merge_guard(path: &Path, mut guard: Guard, raw: &RawGuard, errs: &mut Vec<ConfigError>) -> Guard {
+fn merge_guard(
+    path: &Path,
+    mut guard: Guard,
+    raw: &RawGuard,
+    errs: &mut Vec<ConfigError>,
+) -> Guard {
     if let Some(r) = raw.max_rows {
         guard.max_rows = Some(r);
     }
@@ -395,7 +468,12 @@ fn merge_guard(path: &Path, mut guard: Guard, raw: &RawGuard, errs: &mut Vec<Con
     guard
 }
 
-fn batch_size(path: &Path, raw: Option<&Spanned<u32>>, default: u32, errs: &mut Vec<ConfigError>) -> u32 {
+fn batch_size(
+    path: &Path,
+    raw: Option<&Spanned<u32>>,
+    default: u32,
+    errs: &mut Vec<ConfigError>,
+) -> u32 {
     match raw {
         Some(b) if b.value == 0 || b.value > 50_000 => {
             errs.push(ConfigError::at(
@@ -413,12 +491,12 @@ fn batch_size(path: &Path, raw: Option<&Spanned<u32>>, default: u32, errs: &mut 
 fn check_cron(path: &Path, s: Spanned<String>, errs: &mut Vec<ConfigError>) -> Option<String> {
     match cron::Schedule::from_str(&s.value) {
         Ok(_) => Some(s.value),
-        Err(e) => {
+        Err(_) => {
             errs.push(ConfigError::at(
                 path,
                 &s.referenced,
                 format!(
-                    "invalid cron schedule `{}`: {e}; expected six fields `sec min hour day month weekday`, e.g. `0 30 2 * * *`",
+                    "invalid cron schedule `{}`; expected six fields `sec min hour day-of-month month day-of-week`, e.g. `0 30 2 * * *` (02:30 every day)",
                     shorten(&s.value)
                 ),
             ));
@@ -427,7 +505,12 @@ fn check_cron(path: &Path, s: Spanned<String>, errs: &mut Vec<ConfigError>) -> O
     }
 }
 
-fn ident(path: &Path, s: &Spanned<String>, what: &str, errs: &mut Vec<ConfigError>) -> Option<Ident> {
+fn ident(
+    path: &Path,
+    s: &Spanned<String>,
+    what: &str,
+    errs: &mut Vec<ConfigError>,
+) -> Option<Ident> {
     Ident::parse(&s.value)
         .map_err(|e| errs.push(ConfigError::at(path, &s.referenced, format!("{what}: {e}"))))
         .ok()
@@ -444,12 +527,18 @@ fn build_policy(
         errs.push(ConfigError::at(
             path,
             &doc.kind.referenced,
-            format!("unknown document kind `{}`; expected one of: RetentionPolicy", shorten(&doc.kind.value)),
+            format!(
+                "unknown document kind `{}`; expected one of: RetentionPolicy",
+                shorten(&doc.kind.value)
+            ),
         ));
         return None;
     }
     let name = doc.name.value.trim().to_string();
-    if name.is_empty() || name.len() > 100 || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if name.is_empty()
+        || name.len() > 100
+        || name.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
         errs.push(ConfigError::at(
             path,
             &doc.name.referenced,
@@ -464,12 +553,22 @@ fn build_policy(
             format!(
                 "unknown store `{}`; expected one of: {}",
                 shorten(&doc.store.value),
-                if known.is_empty() { "(no stores in lethe.yaml)".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "(no stores in lethe.yaml)".to_string()
+                } else {
+                    known.join(", ")
+                }
             ),
         ));
     }
     let table = Ident::parse_table(&doc.table.value)
-        .map_err(|e| errs.push(ConfigError::at(path, &doc.table.referenced, format!("table: {e}"))))
+        .map_err(|e| {
+            errs.push(ConfigError::at(
+                path,
+                &doc.table.referenced,
+                format!("table: {e}"),
+            ))
+        })
         .ok();
     let key = ident(path, &doc.key, "key", errs);
     let clock = build_clock(path, &doc.clock, errs);
@@ -479,7 +578,13 @@ fn build_policy(
     let mut selector = Vec::new();
     for (col, test) in doc.selector.unwrap_or_default() {
         let Some(column) = Ident::parse(&col)
-            .map_err(|e| errs.push(ConfigError::at(path, &test.referenced, format!("match: {e}"))))
+            .map_err(|e| {
+                errs.push(ConfigError::at(
+                    path,
+                    &test.referenced,
+                    format!("match: {e}"),
+                ))
+            })
             .ok()
         else {
             continue;
@@ -487,7 +592,11 @@ fn build_policy(
         let test = match test.value {
             RawTest::Value(v) => Test::Eq(value(v)),
             RawTest::In(list) if list.values.is_empty() => {
-                errs.push(ConfigError::at(path, &test.referenced, "match: `in` needs at least one value".into()));
+                errs.push(ConfigError::at(
+                    path,
+                    &test.referenced,
+                    "match: `in` needs at least one value".into(),
+                ));
                 continue;
             }
             RawTest::In(list) => Test::In(list.values.into_iter().map(value).collect()),
@@ -546,33 +655,54 @@ fn build_clock(path: &Path, raw: &Spanned<RawClock>, errs: &mut Vec<ConfigError>
         (None, None) => column.map(Clock::Column),
         (Some(join), Some(on)) => {
             let table = Ident::parse_table(&join.value)
-                .map_err(|e| errs.push(ConfigError::at(path, &join.referenced, format!("clock join: {e}"))))
+                .map_err(|e| {
+                    errs.push(ConfigError::at(
+                        path,
+                        &join.referenced,
+                        format!("clock join: {e}"),
+                    ))
+                })
                 .ok();
             if on.value.is_empty() {
-                errs.push(ConfigError::at(path, &on.referenced, "clock `on` needs at least one column pair".into()));
+                errs.push(ConfigError::at(
+                    path,
+                    &on.referenced,
+                    "clock `on` needs at least one column pair".into(),
+                ));
                 return None;
             }
             let mut pairs = Vec::new();
             for (l, r) in &on.value {
                 match (Ident::parse(l), Ident::parse(r)) {
                     (Ok(l), Ok(r)) => pairs.push((l, r)),
-                    (Err(e), _) | (_, Err(e)) => {
-                        errs.push(ConfigError::at(path, &on.referenced, format!("clock `on`: {e}")))
-                    }
+                    (Err(e), _) | (_, Err(e)) => errs.push(ConfigError::at(
+                        path,
+                        &on.referenced,
+                        format!("clock `on`: {e}"),
+                    )),
                 }
             }
-            Some(Clock::Join { table: table?, on: pairs, column: column? })
+            Some(Clock::Join {
+                table: table?,
+                on: pairs,
+                column: column?,
+            })
         }
         (Some(j), None) => {
             errs.push(ConfigError::at(
                 path,
                 &j.referenced,
-                "clock `join` needs `on: { <column of this table>: <column of the joined table> }`".into(),
+                "clock `join` needs `on: { <column of this table>: <column of the joined table> }`"
+                    .into(),
             ));
             None
         }
         (None, Some(o)) => {
-            errs.push(ConfigError::at(path, &o.referenced, "clock `on` is only meaningful with `join`".into()));
+            errs.push(ConfigError::at(
+                path,
+                &o.referenced,
+                "clock `on` is only meaningful with `join`".into(),
+            ));
             None
         }
     }
@@ -600,13 +730,31 @@ fn build_action(
         }
         RawAction::Anonymize(a) => {
             if a.anonymize.is_empty() {
-                errs.push(ConfigError::at(path, &raw.referenced, "`anonymize` needs at least one column".into()));
+                errs.push(ConfigError::at(
+                    path,
+                    &raw.referenced,
+                    "`anonymize` needs at least one column".into(),
+                ));
                 return None;
             }
             let mut cols = BTreeMap::new();
             for (col, strat) in &a.anonymize {
+                // Values nested in an untagged enum lose their place; fall back to `action`'s.
+                let strat = &Spanned {
+                    value: &strat.value,
+                    referenced: if strat.referenced.line() == 0 {
+                        raw.referenced
+                    } else {
+                        strat.referenced
+                    },
+                    defined: strat.defined,
+                };
                 let Ok(column) = Ident::parse(col).map_err(|e| {
-                    errs.push(ConfigError::at(path, &strat.referenced, format!("anonymize: {e}")))
+                    errs.push(ConfigError::at(
+                        path,
+                        &strat.referenced,
+                        format!("anonymize: {e}"),
+                    ))
                 }) else {
                     continue;
                 };
@@ -618,7 +766,7 @@ fn build_action(
                     ));
                     continue;
                 }
-                let strategy = match &strat.value {
+                let strategy = match strat.value {
                     RawStrategy::Name(n) => match Strategy::parse(n) {
                         Some(s) => s,
                         None => {

@@ -76,12 +76,24 @@ pub struct ColumnPlan {
 }
 
 /// Counts one policy at `as_of`.
-pub async fn plan_policy(store: &SqlStore, target: &Target, as_of: DateTime<Utc>) -> Result<PolicyPlan, StoreError> {
+pub async fn plan_policy(
+    store: &SqlStore,
+    target: &Target,
+    as_of: DateTime<Utc>,
+) -> Result<PolicyPlan, StoreError> {
     let p = &target.policy;
-    let cutoff = p.keep.cutoff(as_of).ok_or_else(|| StoreError::Config(format!("policy `{}`: cutoff out of range", p.name)))?;
+    let cutoff = p
+        .keep
+        .cutoff(as_of)
+        .ok_or_else(|| StoreError::Config(format!("policy `{}`: cutoff out of range", p.name)))?;
     let c = store.fetch_counts(&target.count(cutoff)).await?;
     let n = |i: usize| c.get(i).copied().unwrap_or(0).max(0) as u64;
-    let counts = Counts { total: n(0), selected: n(1), eligible: n(2), undated: n(3) };
+    let counts = Counts {
+        total: n(0),
+        selected: n(1),
+        eligible: n(2),
+        undated: n(3),
+    };
     let columns = match &p.action {
         Action::Delete => BTreeMap::new(),
         Action::Anonymize(s) => s
@@ -91,7 +103,13 @@ pub async fn plan_policy(store: &SqlStore, target: &Target, as_of: DateTime<Utc>
                     Effect::Anonymizing => "anonymizing",
                     Effect::Pseudonymizing => "pseudonymizing",
                 };
-                (col.to_string(), ColumnPlan { strategy: st.name().to_string(), effect: effect.to_string() })
+                (
+                    col.to_string(),
+                    ColumnPlan {
+                        strategy: st.name().to_string(),
+                        effect: effect.to_string(),
+                    },
+                )
             })
             .collect(),
     };
@@ -123,9 +141,9 @@ pub async fn make_plan(
 ) -> Result<Plan, StoreError> {
     let mut policies = Vec::with_capacity(targets.len());
     for t in targets {
-        let store = stores
-            .get(&t.policy.store)
-            .ok_or_else(|| StoreError::Config(format!("store `{}` is not connected", t.policy.store)))?;
+        let store = stores.get(&t.policy.store).ok_or_else(|| {
+            StoreError::Config(format!("store `{}` is not connected", t.policy.store))
+        })?;
         policies.push(plan_policy(store, t, as_of).await?);
     }
     Ok(Plan {
@@ -170,7 +188,10 @@ impl Plan {
     /// Reads a plan file.
     pub fn read(path: &Path) -> Result<Plan, PlanFileError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| PlanFileError::Read { path: shown.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| PlanFileError::Read {
+            path: shown.clone(),
+            source,
+        })?;
         let plan: Plan = serde_json::from_str(&text).map_err(|e| PlanFileError::Parse {
             path: shown.clone(),
             line: e.line(),

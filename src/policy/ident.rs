@@ -15,8 +15,11 @@ impl Ident {
     pub fn parse(s: &str) -> Result<Ident, String> {
         let ok = !s.is_empty()
             && s.len() <= 63
-            && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+            && s.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
         if ok {
             Ok(Ident(s.to_string()))
         } else {
@@ -69,12 +72,24 @@ mod tests {
     fn accepts_plain_and_qualified_names() {
         assert!(Ident::parse("created_at").is_ok());
         assert_eq!(Ident::parse_table("crm.leads").unwrap().name(), "leads");
-        assert_eq!(Ident::parse_table("crm.leads").unwrap().schema(), Some("crm"));
+        assert_eq!(
+            Ident::parse_table("crm.leads").unwrap().schema(),
+            Some("crm")
+        );
     }
 
     #[test]
     fn rejects_injection_attempts() {
-        for bad in ["leads; DROP TABLE x", "a\"b", "1abc", "", "a b", "x`y", "a.b.c", "a--"] {
+        for bad in [
+            "leads; DROP TABLE x",
+            "a\"b",
+            "1abc",
+            "",
+            "a b",
+            "x`y",
+            "a.b.c",
+            "a--",
+        ] {
             assert!(Ident::parse_table(bad).is_err(), "{bad}");
         }
     }

@@ -28,9 +28,12 @@ impl Keep {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
         let (num, unit) = s.split_at(split);
-        let amount: u32 = num
-            .parse()
-            .map_err(|_| format!("invalid duration `{}`; {expected}", crate::config::shorten(s)))?;
+        let amount: u32 = num.parse().map_err(|_| {
+            format!(
+                "invalid duration `{}`; {expected}",
+                crate::config::shorten(s)
+            )
+        })?;
         let unit = match unit {
             "h" => Unit::Hours,
             "d" => Unit::Days,
@@ -45,7 +48,9 @@ impl Keep {
             _ => return Err(format!("invalid duration `{}`; {expected}", crate::config::shorten(s))),
         };
         if amount == 0 || amount > 1200 && matches!(unit, Unit::Months | Unit::Years) {
-            return Err(format!("duration `{s}` is out of range; expected 1 or more, at most 100 years"));
+            return Err(format!(
+                "duration `{s}` is out of range; expected 1 or more, at most 100 years"
+            ));
         }
         let keep = Keep { amount, unit };
         if keep.cutoff(Utc::now()).is_none() {

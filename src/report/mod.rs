@@ -49,8 +49,17 @@ pub fn plan(plan: &Plan, format: Format, plan_file: Option<&str>) -> String {
         Format::Json => serde_json::to_string_pretty(plan).unwrap_or_default() + "\n",
         Format::Text => {
             let mut s = String::new();
-            let _ = writeln!(s, "lethe plan {} (dry run: nothing was changed)", plan.plan_id);
-            let _ = writeln!(s, "as of {}   config {}", plan.as_of_text(), short(&plan.config_hash));
+            let _ = writeln!(
+                s,
+                "lethe plan {} (dry run: nothing was changed)",
+                plan.plan_id
+            );
+            let _ = writeln!(
+                s,
+                "as of {}   config {}",
+                plan.as_of_text(),
+                short(&plan.config_hash)
+            );
             let _ = writeln!(s);
             for p in &plan.policies {
                 let _ = writeln!(s, "{}  [{} on {}]", p.name, p.action, p.target);
@@ -71,25 +80,49 @@ pub fn plan(plan: &Plan, format: Format, plan_file: Option<&str>) -> String {
             }
             let _ = writeln!(s, "total eligible: {}", plan.total_eligible());
             if let Some(f) = plan_file {
-                let _ = writeln!(s, "plan written to {f}; apply exactly this plan with: lethe apply --plan {f}");
+                let _ = writeln!(
+                    s,
+                    "plan written to {f}; apply exactly this plan with: lethe apply --plan {f}"
+                );
             }
             s
         }
         Format::Markdown => {
             let mut s = String::new();
             let _ = writeln!(s, "# Retention plan `{}`\n", plan.plan_id);
-            let _ = writeln!(s, "Dry run evaluated at **{}**; configuration `{}`. Nothing was changed.\n", plan.as_of_text(), short(&plan.config_hash));
+            let _ = writeln!(
+                s,
+                "Dry run evaluated at **{}**; configuration `{}`. Nothing was changed.\n",
+                plan.as_of_text(),
+                short(&plan.config_hash)
+            );
             let _ = writeln!(s, "| policy | target | action | keep | cutoff | eligible | held | undated (kept) | in scope | rows |");
-            let _ = writeln!(s, "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
+            let _ = writeln!(
+                s,
+                "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"
+            );
             for p in &plan.policies {
                 let held: u64 = p.held.values().sum();
                 let _ = writeln!(
                     s,
                     "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                    p.name, p.target, p.action, p.keep, ts(&p.cutoff), p.eligible, held, p.undated, p.selected, p.total
+                    p.name,
+                    p.target,
+                    p.action,
+                    p.keep,
+                    ts(&p.cutoff),
+                    p.eligible,
+                    held,
+                    p.undated,
+                    p.selected,
+                    p.total
                 );
             }
-            for p in plan.policies.iter().filter(|p| !p.columns.is_empty() || p.purpose.is_some()) {
+            for p in plan
+                .policies
+                .iter()
+                .filter(|p| !p.columns.is_empty() || p.purpose.is_some())
+            {
                 let _ = writeln!(s, "\n## {}\n", p.name);
                 if let Some(purpose) = &p.purpose {
                     let _ = writeln!(s, "Purpose: {purpose}\n");
@@ -109,10 +142,25 @@ pub fn apply(r: &ApplyReport, format: Format) -> String {
         Format::Json => serde_json::to_string_pretty(r).unwrap_or_default() + "\n",
         Format::Text => {
             let mut s = String::new();
-            let _ = writeln!(s, "lethe apply: {}   run {}   plan {}{}", r.status, r.run_id, r.plan_id, if r.pinned { " (pinned)" } else { "" });
+            let _ = writeln!(
+                s,
+                "lethe apply: {}   run {}   plan {}{}",
+                r.status,
+                r.run_id,
+                r.plan_id,
+                if r.pinned { " (pinned)" } else { "" }
+            );
             let _ = writeln!(s, "as of {}   config {}", r.as_of, short(&r.config_hash));
             for f in &r.refusals {
-                let _ = writeln!(s, "refused: {}{}", f.policy.as_deref().map(|p| format!("policy `{p}`: ")).unwrap_or_default(), f.reason);
+                let _ = writeln!(
+                    s,
+                    "refused: {}{}",
+                    f.policy
+                        .as_deref()
+                        .map(|p| format!("policy `{p}`: "))
+                        .unwrap_or_default(),
+                    f.reason
+                );
             }
             let _ = writeln!(s);
             for p in &r.policies {
@@ -134,14 +182,44 @@ pub fn apply(r: &ApplyReport, format: Format) -> String {
         Format::Markdown => {
             let mut s = String::new();
             let _ = writeln!(s, "# Retention run `{}`: {}\n", r.run_id, r.status);
-            let _ = writeln!(s, "Evaluated at **{}**, plan `{}`{}, configuration `{}`.\n", r.as_of, r.plan_id, if r.pinned { " (reviewed plan)" } else { "" }, short(&r.config_hash));
+            let _ = writeln!(
+                s,
+                "Evaluated at **{}**, plan `{}`{}, configuration `{}`.\n",
+                r.as_of,
+                r.plan_id,
+                if r.pinned { " (reviewed plan)" } else { "" },
+                short(&r.config_hash)
+            );
             for f in &r.refusals {
-                let _ = writeln!(s, "- **Refused**: {}{}", f.policy.as_deref().map(|p| format!("policy `{p}`: ")).unwrap_or_default(), f.reason);
+                let _ = writeln!(
+                    s,
+                    "- **Refused**: {}{}",
+                    f.policy
+                        .as_deref()
+                        .map(|p| format!("policy `{p}`: "))
+                        .unwrap_or_default(),
+                    f.reason
+                );
             }
             let _ = writeln!(s, "| policy | target | action | eligible | deleted | anonymized | failed | undated (kept) | remaining |");
-            let _ = writeln!(s, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+            let _ = writeln!(
+                s,
+                "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+            );
             for p in &r.policies {
-                let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} | {} | {} | {} |", p.name, p.target, p.action, p.eligible, p.deleted, p.anonymized, p.failed, p.undated, p.remaining);
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    p.name,
+                    p.target,
+                    p.action,
+                    p.eligible,
+                    p.deleted,
+                    p.anonymized,
+                    p.failed,
+                    p.undated,
+                    p.remaining
+                );
             }
             s
         }

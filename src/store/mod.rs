@@ -6,7 +6,9 @@ mod sql;
 mod statements;
 
 pub use schema::{Column, Family, Target};
-pub use sql::{sanitize_db_error, Dialect, FetchedRow, KeyValue, Param, Query, SqlStore, StoreError};
+pub use sql::{
+    sanitize_db_error, Dialect, FetchedRow, KeyValue, Param, Query, SqlStore, StoreError,
+};
 pub use statements::Counts;
 
 use crate::config::{Config, StoreConfig};

@@ -60,11 +60,16 @@ pub const HMAC_LEN: i64 = 37;
 
 impl SqlStore {
     /// The columns of a table, or `None` when it does not exist.
-    pub async fn columns(&self, table: &Ident) -> Result<Option<BTreeMap<String, Column>>, StoreError> {
+    pub async fn columns(
+        &self,
+        table: &Ident,
+    ) -> Result<Option<BTreeMap<String, Column>>, StoreError> {
         let mut q = Query::new(self.dialect);
         match self.dialect {
             Dialect::Sqlite => {
-                q.push("SELECT name, type, CAST(\"notnull\" AS TEXT), NULL FROM pragma_table_info(");
+                q.push(
+                    "SELECT name, type, CAST(\"notnull\" AS TEXT), NULL FROM pragma_table_info(",
+                );
                 q.bind(super::Param::Text(table.name().to_string()));
                 if let Some(schema) = table.schema() {
                     q.push(", ").bind(super::Param::Text(schema.to_string()));
@@ -77,7 +82,8 @@ impl SqlStore {
                     Some(s) => q.bind(super::Param::Text(s.to_string())),
                     None => q.push("current_schema()"),
                 };
-                q.push(" AND table_name = ").bind(super::Param::Text(table.name().to_string()));
+                q.push(" AND table_name = ")
+                    .bind(super::Param::Text(table.name().to_string()));
             }
             Dialect::MySql => {
                 q.push("SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR), CASE WHEN IS_NULLABLE = 'YES' THEN '0' ELSE '1' END, CAST(CHARACTER_MAXIMUM_LENGTH AS CHAR) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ");
@@ -85,7 +91,8 @@ impl SqlStore {
                     Some(s) => q.bind(super::Param::Text(s.to_string())),
                     None => q.push("DATABASE()"),
                 };
-                q.push(" AND TABLE_NAME = ").bind(super::Param::Text(table.name().to_string()));
+                q.push(" AND TABLE_NAME = ")
+                    .bind(super::Param::Text(table.name().to_string()));
             }
         }
         let rows = self.fetch_texts(&q).await?;
@@ -115,21 +122,29 @@ impl SqlStore {
         let p = &policy.name;
         let fail = |e: StoreError| vec![format!("policy `{p}`: {e}")];
         let Some(cols) = self.columns(&policy.table).await.map_err(fail)? else {
-            return Err(vec![format!("policy `{p}`: table `{}` not found in store `{}`", policy.table, self.name)]);
+            return Err(vec![format!(
+                "policy `{p}`: table `{}` not found in store `{}`",
+                policy.table, self.name
+            )]);
         };
         let mut errs = Vec::new();
         let sqlite = self.dialect == Dialect::Sqlite;
         let col = |name: &Ident, errs: &mut Vec<String>| -> Option<Column> {
             let c = cols.get(name.as_str()).cloned();
             if c.is_none() {
-                errs.push(format!("policy `{p}`: column `{name}` not found in table `{}`", policy.table));
+                errs.push(format!(
+                    "policy `{p}`: column `{name}` not found in table `{}`",
+                    policy.table
+                ));
             }
             c
         };
         let timeish = |c: &Column| {
-            matches!(c.family, Family::Timestamp | Family::Date) || (sqlite && matches!(c.family, Family::Text | Family::Untyped))
+            matches!(c.family, Family::Timestamp | Family::Date)
+                || (sqlite && matches!(c.family, Family::Text | Family::Untyped))
         };
-        let textish = |c: &Column| c.family == Family::Text || (sqlite && c.family == Family::Untyped);
+        let textish =
+            |c: &Column| c.family == Family::Text || (sqlite && c.family == Family::Untyped);
 
         let mut int_key = false;
         let mut key_cast = None;
@@ -154,10 +169,15 @@ impl SqlStore {
             }
             Clock::Join { table, on, column } => {
                 if table == &policy.table {
-                    errs.push(format!("policy `{p}`: clock `join` must name another table than `{table}`"));
+                    errs.push(format!(
+                        "policy `{p}`: clock `join` must name another table than `{table}`"
+                    ));
                 }
                 match self.columns(table).await.map_err(fail)? {
-                    None => errs.push(format!("policy `{p}`: clock join table `{table}` not found in store `{}`", self.name)),
+                    None => errs.push(format!(
+                        "policy `{p}`: clock join table `{table}` not found in store `{}`",
+                        self.name
+                    )),
                     Some(jcols) => {
                         for (l, r) in on {
                             col(l, &mut errs);
@@ -178,7 +198,9 @@ impl SqlStore {
             }
         }
         for cond in &policy.selector {
-            let Some(c) = col(&cond.column, &mut errs) else { continue };
+            let Some(c) = col(&cond.column, &mut errs) else {
+                continue;
+            };
             if sqlite {
                 continue;
             }
@@ -206,7 +228,9 @@ impl SqlStore {
         let mut inet_columns = BTreeSet::new();
         if let Action::Anonymize(strategies) = &policy.action {
             for (name, strategy) in strategies {
-                let Some(c) = col(name, &mut errs) else { continue };
+                let Some(c) = col(name, &mut errs) else {
+                    continue;
+                };
                 let need = |what: &str| {
                     format!(
                         "policy `{p}`: column `{name}` is `{}`; strategy `{}` needs {what}",
@@ -218,22 +242,34 @@ impl SqlStore {
                 match strategy {
                     Strategy::Null if !c.nullable => errs.push(need("a column that accepts NULL")),
                     Strategy::Redact(text) if !textish(&c) => errs.push(need("a text column")),
-                    Strategy::Redact(text) if too_short(text.chars().count() as i64) => {
-                        errs.push(need(&format!("room for {} characters", text.chars().count())))
-                    }
+                    Strategy::Redact(text) if too_short(text.chars().count() as i64) => errs.push(
+                        need(&format!("room for {} characters", text.chars().count())),
+                    ),
                     Strategy::Hmac if !textish(&c) => errs.push(need("a text column")),
-                    Strategy::Hmac if too_short(HMAC_LEN) => errs.push(need(&format!("room for {HMAC_LEN} characters"))),
+                    Strategy::Hmac if too_short(HMAC_LEN) => {
+                        errs.push(need(&format!("room for {HMAC_LEN} characters")))
+                    }
                     Strategy::TruncateIp if c.family == Family::Inet => {
                         inet_columns.insert(name.clone());
                     }
-                    Strategy::TruncateIp if !textish(&c) => errs.push(need("a text or inet column")),
-                    Strategy::Year | Strategy::Month if !timeish(&c) => errs.push(need("a date or timestamp column")),
+                    Strategy::TruncateIp if !textish(&c) => {
+                        errs.push(need("a text or inet column"))
+                    }
+                    Strategy::Year | Strategy::Month if !timeish(&c) => {
+                        errs.push(need("a date or timestamp column"))
+                    }
                     _ => {}
                 }
             }
         }
         if errs.is_empty() {
-            Ok(Target { policy: policy.clone(), dialect: self.dialect, int_key, key_cast, inet_columns })
+            Ok(Target {
+                policy: policy.clone(),
+                dialect: self.dialect,
+                int_key,
+                key_cast,
+                inet_columns,
+            })
         } else {
             Err(errs)
         }

@@ -59,7 +59,11 @@ impl Dialect {
 
     /// Quotes an identifier (possibly `schema.table`) for this dialect.
     pub fn quote(&self, id: &Ident) -> String {
-        id.as_str().split('.').map(|p| self.quote_part(p)).collect::<Vec<_>>().join(".")
+        id.as_str()
+            .split('.')
+            .map(|p| self.quote_part(p))
+            .collect::<Vec<_>>()
+            .join(".")
     }
 
     fn quote_part(&self, p: &str) -> String {
@@ -119,7 +123,11 @@ pub struct Query {
 impl Query {
     /// An empty query for a dialect.
     pub fn new(dialect: Dialect) -> Query {
-        Query { dialect, sql: String::new(), params: Vec::new() }
+        Query {
+            dialect,
+            sql: String::new(),
+            params: Vec::new(),
+        }
     }
 
     /// Appends SQL text.
@@ -237,7 +245,10 @@ impl SqlStore {
     /// Connects to a store. SQLite files must exist: lethe never creates a target database.
     pub async fn connect(name: &str, url: &str) -> Result<SqlStore, StoreError> {
         let dialect = Dialect::from_url(url).map_err(StoreError::Config)?;
-        let err = |e: sqlx::Error| StoreError::Connect { store: name.to_string(), message: sanitize_db_error(&e) };
+        let err = |e: sqlx::Error| StoreError::Connect {
+            store: name.to_string(),
+            message: sanitize_db_error(&e),
+        };
         let timeout = Duration::from_secs(10);
         let pool = match dialect {
             Dialect::Sqlite => {
@@ -246,26 +257,56 @@ impl SqlStore {
                     .create_if_missing(false)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true);
-                Pool::Sqlite(SqlitePoolOptions::new().max_connections(2).acquire_timeout(timeout).connect_with(opts).await.map_err(err)?)
+                Pool::Sqlite(
+                    SqlitePoolOptions::new()
+                        .max_connections(2)
+                        .acquire_timeout(timeout)
+                        .connect_with(opts)
+                        .await
+                        .map_err(err)?,
+                )
             }
             Dialect::Postgres => {
                 let opts = PgConnectOptions::from_str(url)
                     .map_err(err)?
                     .application_name("lethe")
                     .options([("TimeZone", "UTC")]);
-                Pool::Postgres(PgPoolOptions::new().max_connections(2).acquire_timeout(timeout).connect_with(opts).await.map_err(err)?)
+                Pool::Postgres(
+                    PgPoolOptions::new()
+                        .max_connections(2)
+                        .acquire_timeout(timeout)
+                        .connect_with(opts)
+                        .await
+                        .map_err(err)?,
+                )
             }
             Dialect::MySql => {
                 let url = url.replacen("mariadb://", "mysql://", 1);
-                let opts = MySqlConnectOptions::from_str(&url).map_err(err)?.timezone(Some("+00:00".into()));
-                Pool::MySql(MySqlPoolOptions::new().max_connections(2).acquire_timeout(timeout).connect_with(opts).await.map_err(err)?)
+                let opts = MySqlConnectOptions::from_str(&url)
+                    .map_err(err)?
+                    .timezone(Some("+00:00".into()));
+                Pool::MySql(
+                    MySqlPoolOptions::new()
+                        .max_connections(2)
+                        .acquire_timeout(timeout)
+                        .connect_with(opts)
+                        .await
+                        .map_err(err)?,
+                )
             }
         };
-        Ok(SqlStore { name: name.to_string(), dialect, pool })
+        Ok(SqlStore {
+            name: name.to_string(),
+            dialect,
+            pool,
+        })
     }
 
     fn err(&self, e: sqlx::Error) -> StoreError {
-        StoreError::Query { store: self.name.clone(), message: sanitize_db_error(&e) }
+        StoreError::Query {
+            store: self.name.clone(),
+            message: sanitize_db_error(&e),
+        }
     }
 
     /// Runs a statement and returns the number of rows it changed.
@@ -321,7 +362,11 @@ impl SqlStore {
     }
 
     /// Runs a query returning a key (integer or text) followed by text columns.
-    pub async fn fetch_keyed(&self, q: &Query, int_key: bool) -> Result<Vec<FetchedRow>, StoreError> {
+    pub async fn fetch_keyed(
+        &self,
+        q: &Query,
+        int_key: bool,
+    ) -> Result<Vec<FetchedRow>, StoreError> {
         on_pool!(self, pool => {
             let rows = bind_params!(sqlx::query(&q.sql), &q.params)
                 .fetch_all(pool)
@@ -341,6 +386,11 @@ impl SqlStore {
             }
             Ok(out)
         })
+    }
+
+    /// Runs a script of several statements without parameters (setup, fixtures).
+    pub async fn execute_script(&self, sql: &str) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()).map_err(|e| self.err(e)))
     }
 
     /// Closes the pool.
@@ -397,7 +447,10 @@ mod tests {
             mask_quoted("Duplicate entry 'jan@example.nl' for key 'email'"),
             "Duplicate entry '...' for key '...'"
         );
-        assert_eq!(mask_quoted("relation \"leads\" does not exist"), "relation \"leads\" does not exist");
+        assert_eq!(
+            mask_quoted("relation \"leads\" does not exist"),
+            "relation \"leads\" does not exist"
+        );
     }
 
     #[test]

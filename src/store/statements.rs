@@ -7,7 +7,6 @@ use super::sql::{Dialect, KeyValue, Param, Query};
 use crate::policy::{Action, Clock, Ident, Strategy, Test, Value};
 use chrono::{DateTime, Utc};
 
-
 /// The counts of one policy at one instant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -93,7 +92,11 @@ impl Target {
         match &self.policy.clock {
             Clock::Column(c) => {
                 let c = self.col(c);
-                q.push(&format!("NOT {} AND {} < ", self.unknown_time(&c), self.dialect.time_expr(&c)));
+                q.push(&format!(
+                    "NOT {} AND {} < ",
+                    self.unknown_time(&c),
+                    self.dialect.time_expr(&c)
+                ));
                 q.bind(self.dialect.time_param(cutoff));
             }
             Clock::Join { table, on, column } => {
@@ -120,7 +123,11 @@ impl Target {
                 q.push(&self.unknown_time(&self.col(c)));
             }
             Clock::Join { table, on, .. } => {
-                q.push(&format!("NOT EXISTS (SELECT 1 FROM {} WHERE {})", self.dialect.quote(table), self.join_match(table, on)));
+                q.push(&format!(
+                    "NOT EXISTS (SELECT 1 FROM {} WHERE {})",
+                    self.dialect.quote(table),
+                    self.join_match(table, on)
+                ));
             }
         }
         q
@@ -128,7 +135,9 @@ impl Target {
 
     /// For anonymize: rows where at least one column is not yet in its anonymized form.
     pub fn pending(&self) -> Option<Query> {
-        let Action::Anonymize(strategies) = &self.policy.action else { return None };
+        let Action::Anonymize(strategies) = &self.policy.action else {
+            return None;
+        };
         let mut q = self.q();
         q.push("(");
         for (i, (name, strategy)) in strategies.iter().enumerate() {
@@ -141,21 +150,25 @@ impl Target {
                     q.push(&format!("{c} IS NOT NULL"));
                 }
                 Strategy::Redact(text) => {
-                    q.push(&format!("({c} IS NOT NULL AND {c} <> ")).bind(Param::Text(text.clone())).push(")");
+                    q.push(&format!("({c} IS NOT NULL AND {c} <> "))
+                        .bind(Param::Text(text.clone()))
+                        .push(")");
                 }
                 Strategy::Hmac => {
                     q.push(&format!("({c} IS NOT NULL AND {c} NOT LIKE 'hmac:%')"));
                 }
                 Strategy::TruncateIp => {
                     let t = self.ip_text(name);
-                    // Truncated forms: IPv4 ending in `.0`; IPv6 `a:b:c::` (at most four colons).
+                    // Truncated forms: IPv4 ending in `.0`; IPv6 `a:b:c::` (ends in `::`, at most four colons).
                     q.push(&format!(
-                        "({c} IS NOT NULL AND NOT ({t} LIKE '%.0' OR ({t} LIKE '%::' AND {t} NOT LIKE '%:%:%:%:%')))"
+                        "({c} IS NOT NULL AND NOT ({t} LIKE '%.0' OR ({t} LIKE '%::' AND {t} NOT LIKE '%:%:%:%:%:%')))"
                     ));
                 }
                 Strategy::Year | Strategy::Month => {
                     let tr = self.truncate_date(&c, strategy == &Strategy::Year);
-                    q.push(&format!("({c} IS NOT NULL AND ({tr} IS NULL OR {c} <> {tr}))"));
+                    q.push(&format!(
+                        "({c} IS NOT NULL AND ({tr} IS NULL OR {c} <> {tr}))"
+                    ));
                 }
             }
         }
@@ -177,7 +190,9 @@ impl Target {
             (Dialect::Postgres, true) => format!("date_trunc('year', {c})"),
             (Dialect::Postgres, false) => format!("date_trunc('month', {c})"),
             (Dialect::MySql, true) => format!("MAKEDATE(YEAR({c}), 1)"),
-            (Dialect::MySql, false) => format!("DATE_SUB(DATE({c}), INTERVAL DAYOFMONTH({c}) - 1 DAY)"),
+            (Dialect::MySql, false) => {
+                format!("DATE_SUB(DATE({c}), INTERVAL DAYOFMONTH({c}) - 1 DAY)")
+            }
             (Dialect::Sqlite, y) => {
                 let m = if y { "start of year" } else { "start of month" };
                 format!("CASE WHEN length({c}) = 10 THEN date({c}, '{m}') ELSE datetime({c}, '{m}') END")
@@ -188,7 +203,11 @@ impl Target {
     /// Selector, clock and (for anonymize) pending: the complete "act on this row now" condition.
     pub fn due(&self, cutoff: DateTime<Utc>) -> Query {
         let mut q = self.q();
-        q.push("(").append(&self.selector()).push(") AND (").append(&self.clock_due(cutoff)).push(")");
+        q.push("(")
+            .append(&self.selector())
+            .push(") AND (")
+            .append(&self.clock_due(cutoff))
+            .push(")");
         if let Some(p) = self.pending() {
             q.push(" AND ").append(&p);
         }
@@ -213,7 +232,8 @@ impl Target {
     /// Only the due count (the verification after apply).
     pub fn count_due(&self, cutoff: DateTime<Utc>) -> Query {
         let mut q = self.q();
-        q.push(&format!("SELECT COUNT(*) FROM {} WHERE ", self.table())).append(&self.due(cutoff));
+        q.push(&format!("SELECT COUNT(*) FROM {} WHERE ", self.table()))
+            .append(&self.due(cutoff));
         q
     }
 
@@ -227,13 +247,18 @@ impl Target {
         let key = self.key();
         match self.dialect {
             Dialect::MySql => {
-                q.push(" WHERE ").append(&self.due(cutoff)).push(&format!(" ORDER BY {key} LIMIT {limit}"));
+                q.push(" WHERE ")
+                    .append(&self.due(cutoff))
+                    .push(&format!(" ORDER BY {key} LIMIT {limit}"));
             }
             _ => {
-                q.push(&format!(" WHERE {key} IN (SELECT {key} FROM {} WHERE ", self.table()))
-                    .append(&self.due(cutoff))
-                    .push(&format!(" ORDER BY {key} LIMIT {limit}) AND "))
-                    .append(&self.due(cutoff));
+                q.push(&format!(
+                    " WHERE {key} IN (SELECT {key} FROM {} WHERE ",
+                    self.table()
+                ))
+                .append(&self.due(cutoff))
+                .push(&format!(" ORDER BY {key} LIMIT {limit}) AND "))
+                .append(&self.due(cutoff));
             }
         }
         q
@@ -241,7 +266,12 @@ impl Target {
 
     /// Deletes up to `limit` due rows.
     pub fn delete_batch(&self, cutoff: DateTime<Utc>, limit: u32) -> Query {
-        self.bounded(&format!("DELETE FROM {}", self.table()), None, cutoff, limit)
+        self.bounded(
+            &format!("DELETE FROM {}", self.table()),
+            None,
+            cutoff,
+            limit,
+        )
     }
 
     /// True when some strategy is computed in lethe (row by row) rather than in SQL.
@@ -252,9 +282,11 @@ impl Target {
     /// The columns computed in process, in a fixed order.
     pub fn computed_columns(&self) -> Vec<(Ident, Strategy)> {
         match &self.policy.action {
-            Action::Anonymize(s) => {
-                s.iter().filter(|(_, st)| st.computed_in_process()).map(|(c, st)| (c.clone(), st.clone())).collect()
-            }
+            Action::Anonymize(s) => s
+                .iter()
+                .filter(|(_, st)| st.computed_in_process())
+                .map(|(c, st)| (c.clone(), st.clone()))
+                .collect(),
             Action::Delete => Vec::new(),
         }
     }
@@ -263,7 +295,9 @@ impl Target {
     fn assignments(&self, computed: &[Option<String>]) -> Query {
         let mut q = self.q();
         q.push(" SET ");
-        let Action::Anonymize(strategies) = &self.policy.action else { return q };
+        let Action::Anonymize(strategies) = &self.policy.action else {
+            return q;
+        };
         let mut next = computed.iter();
         for (i, (name, strategy)) in strategies.iter().enumerate() {
             if i > 0 {
@@ -299,11 +333,21 @@ impl Target {
 
     /// Anonymizes up to `limit` due rows entirely in SQL (no in-process strategy).
     pub fn update_batch(&self, cutoff: DateTime<Utc>, limit: u32) -> Query {
-        self.bounded(&format!("UPDATE {}", self.table()), Some(&self.assignments(&[])), cutoff, limit)
+        self.bounded(
+            &format!("UPDATE {}", self.table()),
+            Some(&self.assignments(&[])),
+            cutoff,
+            limit,
+        )
     }
 
     /// Reads the next `limit` due rows after `after` (keyset order): key and in-process columns.
-    pub fn fetch_batch(&self, cutoff: DateTime<Utc>, limit: u32, after: Option<&KeyValue>) -> Query {
+    pub fn fetch_batch(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+        after: Option<&KeyValue>,
+    ) -> Query {
         let text = match self.dialect {
             Dialect::MySql => "CHAR",
             _ => "TEXT",
@@ -327,7 +371,12 @@ impl Target {
             })
             .collect();
         let mut q = self.q();
-        q.push(&format!("SELECT {key_sel}, {} FROM {} WHERE ", cols.join(", "), self.table())).append(&self.due(cutoff));
+        q.push(&format!(
+            "SELECT {key_sel}, {} FROM {} WHERE ",
+            cols.join(", "),
+            self.table()
+        ))
+        .append(&self.due(cutoff));
         if let Some(k) = after {
             q.push(&format!(" AND {key} > "));
             self.bind_key(&mut q, k);
@@ -339,7 +388,9 @@ impl Target {
     fn bind_key(&self, q: &mut Query, k: &KeyValue) {
         match &self.key_cast {
             Some(t) => {
-                q.push("CAST(").bind(k.clone().into()).push(&format!(" AS {t})"));
+                q.push("CAST(")
+                    .bind(k.clone().into())
+                    .push(&format!(" AS {t})"));
             }
             None => {
                 q.bind(k.clone().into());
@@ -348,9 +399,15 @@ impl Target {
     }
 
     /// Anonymizes one row by key, re-checking that it is still due.
-    pub fn update_row(&self, cutoff: DateTime<Utc>, key: &KeyValue, computed: &[Option<String>]) -> Query {
+    pub fn update_row(
+        &self,
+        cutoff: DateTime<Utc>,
+        key: &KeyValue,
+        computed: &[Option<String>],
+    ) -> Query {
         let mut q = self.q();
-        q.push(&format!("UPDATE {}", self.table())).append(&self.assignments(computed));
+        q.push(&format!("UPDATE {}", self.table()))
+            .append(&self.assignments(computed));
         q.push(&format!(" WHERE {} = ", self.key()));
         self.bind_key(&mut q, key);
         q.push(" AND ").append(&self.due(cutoff));
@@ -363,7 +420,11 @@ impl Target {
         match &self.policy.action {
             Action::Delete => self.delete_batch(cutoff, limit).sql,
             Action::Anonymize(_) if self.computes_in_process() => {
-                let computed: Vec<Option<String>> = self.computed_columns().iter().map(|_| Some(String::new())).collect();
+                let computed: Vec<Option<String>> = self
+                    .computed_columns()
+                    .iter()
+                    .map(|_| Some(String::new()))
+                    .collect();
                 format!(
                     "{}; then per row: {}",
                     self.fetch_batch(cutoff, limit, None).sql,

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs lethe's whole test suite against real servers: SQLite (in-process), PostgreSQL and
+# MariaDB on loopback. Provisions and starts whatever is missing (apt-get when a server is not
+# installed), idempotently. Under CI=true a missing server fails the run; it never skips.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_URL=${LETHE_TEST_POSTGRES_URL:-postgres://root@127.0.0.1:5432/postgres}
+MY_URL=${LETHE_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}
+export LETHE_TEST_POSTGRES_URL=$PG_URL LETHE_TEST_MYSQL_URL=$MY_URL
+
+say() { printf '[test.sh] %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi; }
+apt_updated=
+apt_install() {
+  if ! command -v apt-get >/dev/null; then say "apt-get not found: install $* by hand"; return 1; fi
+  if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+wait_for() { # wait_for NAME COMMAND...
+  local name=$1; shift
+  for _ in $(seq 1 60); do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
+  say "$name did not come up"; return 1
+}
+
+pg_ready() { pg_isready -q -h 127.0.0.1 -p 5432; }
+pg_up() {
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql postgresql-client
+  if ! pg_ready; then
+    say "starting PostgreSQL"
+    local v; v=$(ls /etc/postgresql | sort -V | tail -n1)
+    as_root pg_ctlcluster --skip-systemctl-redirect "$v" main start || true
+    wait_for PostgreSQL pg_ready
+  fi
+  # The test role: trust auth on loopback is the machine default; create the role if missing.
+  if ! psql "$PG_URL" -qAtc 'select 1' >/dev/null 2>&1; then
+    as_root su postgres -c "psql -qc \"CREATE ROLE root SUPERUSER LOGIN\"" >/dev/null 2>&1 || true
+    as_root su postgres -c "psql -qc \"CREATE DATABASE root OWNER root\"" >/dev/null 2>&1 || true
+  fi
+  psql "$PG_URL" -qAtc 'select 1' >/dev/null
+  # Drop databases left behind by earlier, interrupted test runs.
+  for db in $(psql "$PG_URL" -qAtc "select datname from pg_database where datname like 'lethe\_t\_%'"); do
+    psql "$PG_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true
+  done
+}
+
+my_ready() { mysqladmin --protocol=tcp -h127.0.0.1 -uroot ping; }
+my_up() {
+  command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || apt_install mariadb-server mariadb-client
+  if ! my_ready >/dev/null 2>&1; then
+    say "starting MariaDB"
+    as_root mkdir -p /run/mysqld && as_root chown mysql:mysql /run/mysqld 2>/dev/null || true
+    as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
+    wait_for MariaDB my_ready
+  fi
+  mysql --protocol=tcp -h127.0.0.1 -uroot -e 'CREATE DATABASE IF NOT EXISTS test' >/dev/null
+  for db in $(mysql --protocol=tcp -h127.0.0.1 -uroot -N -e "SHOW DATABASES LIKE 'lethe\_t\_%'"); do
+    mysql --protocol=tcp -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS \`$db\`" || true
+  done
+}
+
+pg_up || { say "PostgreSQL unavailable"; [ "${CI:-}" = true ] && exit 1; }
+my_up || { say "MariaDB unavailable"; [ "${CI:-}" = true ] && exit 1; }
+
+say "running cargo test"
+cargo test --locked --all-targets "$@"

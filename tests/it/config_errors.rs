@@ -1,0 +1,1 @@
+//! Bad policy folders: each error reported with file:line:col, exit code 2, nothing touched.

@@ -1,0 +1,7 @@
+//! lethe's integration suite: one binary, real servers (SQLite, PostgreSQL, MariaDB), the real
+//! `lethe` binary. See `support` for how servers are found and databases isolated.
+
+mod support;
+
+mod config_errors;
+mod sql;

@@ -1,0 +1,312 @@
+//! Test support: isolated databases on real servers, config folders, and the `lethe` binary.
+//!
+//! Every test makes its own database with a random name and drops it afterwards. A server that
+//! cannot be reached makes the test fail under `CI=true` and print a loud notice otherwise.
+#![allow(dead_code)]
+
+use lethe::store::{Dialect, Query, SqlStore};
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+/// Which server a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    MariaDb,
+}
+
+impl Backend {
+    pub fn dialect(self) -> Dialect {
+        match self {
+            Backend::Sqlite => Dialect::Sqlite,
+            Backend::Postgres => Dialect::Postgres,
+            Backend::MariaDb => Dialect::MySql,
+        }
+    }
+}
+
+/// A 32+ character hmac key for tests.
+pub const HMAC_KEY: &str = "test-key-0123456789abcdef0123456789abcdef";
+
+fn suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}
+
+/// A fresh database on a real server, plus a scratch folder for config, state and reports.
+pub struct TestDb {
+    pub backend: Backend,
+    /// URL of the test database (given to lethe).
+    pub url: String,
+    /// Connection used by the test to seed and inspect data.
+    pub store: SqlStore,
+    /// Scratch folder: `policies/`, the state database, reports.
+    pub dir: TempDir,
+    admin: Option<(SqlStore, String)>,
+}
+
+fn server_missing(what: &str, why: &str) -> Option<TestDb> {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{what} is required under CI=true but not reachable: {why}. Run ./scripts/test.sh");
+    }
+    eprintln!(
+        "\n!!! SKIPPED: {what} not reachable ({why}). Run ./scripts/test.sh to provision it. !!!\n"
+    );
+    None
+}
+
+impl TestDb {
+    /// Creates an isolated database, or `None` (loudly) when the server is absent outside CI.
+    pub async fn new(backend: Backend) -> Option<TestDb> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let name = format!("lethe_t_{}", suffix());
+        match backend {
+            Backend::Sqlite => {
+                let path = dir.path().join("crm.db");
+                std::fs::File::create(&path).expect("create sqlite file");
+                let url = format!("sqlite://{}", path.display());
+                let store = SqlStore::connect("crm", &url).await.expect("sqlite");
+                Some(TestDb {
+                    backend,
+                    url,
+                    store,
+                    dir,
+                    admin: None,
+                })
+            }
+            Backend::Postgres => {
+                let admin_url = std::env::var("LETHE_TEST_POSTGRES_URL")
+                    .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
+                let admin = match SqlStore::connect("admin", &admin_url).await {
+                    Ok(a) => a,
+                    Err(e) => return server_missing("PostgreSQL", &e.to_string()),
+                };
+                admin
+                    .execute_script(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create database");
+                let url = replace_db(&admin_url, &name);
+                let store = SqlStore::connect("crm", &url)
+                    .await
+                    .expect("connect test database");
+                Some(TestDb {
+                    backend,
+                    url,
+                    store,
+                    dir,
+                    admin: Some((admin, name)),
+                })
+            }
+            Backend::MariaDb => {
+                let admin_url = std::env::var("LETHE_TEST_MYSQL_URL")
+                    .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+                let admin = match SqlStore::connect("admin", &admin_url).await {
+                    Ok(a) => a,
+                    Err(e) => return server_missing("MariaDB", &e.to_string()),
+                };
+                admin
+                    .execute_script(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create database");
+                let url = replace_db(&admin_url, &name);
+                let store = SqlStore::connect("crm", &url)
+                    .await
+                    .expect("connect test database");
+                Some(TestDb {
+                    backend,
+                    url,
+                    store,
+                    dir,
+                    admin: Some((admin, name)),
+                })
+            }
+        }
+    }
+
+    /// Drops the database (call at the end of a test).
+    pub async fn drop_db(self) {
+        self.store.close().await;
+        if let Some((admin, name)) = self.admin {
+            let sql = match self.backend {
+                Backend::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                _ => format!("DROP DATABASE IF EXISTS {name}"),
+            };
+            let _ = admin.execute_script(&sql).await;
+            admin.close().await;
+        }
+    }
+
+    /// Runs a setup script.
+    pub async fn exec(&self, sql: &str) {
+        self.store
+            .execute_script(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{sql}"));
+    }
+
+    /// One integer from a query.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let mut q = Query::new(self.backend.dialect());
+        q.push(sql);
+        self.store.fetch_counts(&q).await.expect("count")[0]
+    }
+
+    /// The integer ids of a table, in order.
+    pub async fn ids(&self, table: &str) -> Vec<i64> {
+        let mut q = Query::new(self.backend.dialect());
+        q.push(&format!("SELECT id FROM {table} ORDER BY id"));
+        self.store
+            .fetch_keyed(&q, true)
+            .await
+            .expect("ids")
+            .into_iter()
+            .map(|(k, _)| match k {
+                lethe::store::KeyValue::Int(i) => i,
+                other => panic!("not an integer id: {other:?}"),
+            })
+            .collect()
+    }
+
+    /// Every row of a query whose columns are all text (cast them), for before/after comparisons.
+    pub async fn dump(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let mut q = Query::new(self.backend.dialect());
+        q.push(sql);
+        self.store.fetch_texts(&q).await.expect("dump")
+    }
+
+    /// SQL type names for this backend.
+    pub fn ty(&self, what: &str) -> &'static str {
+        match (self.backend, what) {
+            (Backend::Sqlite, "pk") => "INTEGER PRIMARY KEY",
+            (Backend::Postgres, "pk") => "BIGINT PRIMARY KEY",
+            (Backend::MariaDb, "pk") => "BIGINT PRIMARY KEY",
+            (Backend::Sqlite, "ts") => "DATETIME",
+            (Backend::Postgres, "ts") => "TIMESTAMPTZ",
+            (Backend::MariaDb, "ts") => "DATETIME(3)",
+            (Backend::Sqlite, "text") => "TEXT",
+            (_, "text") => "VARCHAR(200)",
+            (Backend::Sqlite, "date") | (_, "date") => "DATE",
+            (_, "int") => "BIGINT",
+            _ => panic!("unknown type {what}"),
+        }
+    }
+
+    /// The standard CRM test schema: customers, contracts, leads.
+    pub async fn crm_schema(&self) {
+        let (pk, ts, text, date, int) = (
+            self.ty("pk"),
+            self.ty("ts"),
+            self.ty("text"),
+            self.ty("date"),
+            self.ty("int"),
+        );
+        self.exec(&format!(
+            "CREATE TABLE contracts (id {pk}, customer_id {int} NOT NULL, terminated_at {ts} NULL);
+             CREATE TABLE leads (id {pk}, customer_id {int} NULL, full_name {text} NULL, email {text} NULL,
+               phone {text} NULL, ip {text} NULL, birth_date {date} NULL, status {text} NOT NULL, created_at {ts} NULL);"
+        ))
+        .await;
+    }
+
+    /// A timestamp literal this backend accepts, from `YYYY-MM-DD HH:MM:SS` UTC.
+    pub fn ts(&self, utc: &str) -> String {
+        match self.backend {
+            Backend::Postgres => format!("'{utc}+00'"),
+            _ => format!("'{utc}'"),
+        }
+    }
+
+    /// Writes a policies folder: `lethe.yaml` pointing at this database plus the given files.
+    pub fn policies(&self, settings_extra: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = self.dir.path().join("policies");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let state = self.dir.path().join("state.db");
+        std::fs::write(
+            dir.join("lethe.yaml"),
+            format!(
+                "state: sqlite://{}\nstores:\n  crm: {{ kind: sql, url: \"{}\" }}\nhmac_key: {HMAC_KEY}\n{settings_extra}\n",
+                state.display(),
+                self.url
+            ),
+        )
+        .expect("write lethe.yaml");
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).expect("write policy");
+        }
+        dir
+    }
+
+    /// The `lethe` binary with `--config` set, run inside the scratch folder.
+    pub fn lethe(&self, config: &Path) -> assert_cmd::Command {
+        lethe_in(self.dir.path(), config)
+    }
+}
+
+/// The `lethe` binary run in `cwd` with `--config`.
+pub fn lethe_in(cwd: &Path, config: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("lethe").expect("binary");
+    cmd.current_dir(cwd).arg("--config").arg(config);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LETHE_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+fn replace_db(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let cut = base.rfind('/').map_or(base.len(), |i| i);
+    // `scheme://host` without a path: append.
+    let base = if base[..cut].ends_with('/') {
+        base
+    } else {
+        &base[..cut]
+    };
+    format!("{base}/{db}{query}")
+}
+
+/// Output of a finished command: exit code, stdout, stderr.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+    }
+}
+
+/// Runs a command and collects its output.
+pub fn run(cmd: &mut assert_cmd::Command) -> Run {
+    let out = cmd.output().expect("run lethe");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Generates one `#[tokio::test]` per backend for an `async fn(Backend)`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use $crate::support::Backend;
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() { super::$name(Backend::Sqlite).await }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() { super::$name(Backend::Postgres).await }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mariadb() { super::$name(Backend::MariaDb).await }
+            }
+        )*
+    };
+}
