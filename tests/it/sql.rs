@@ -60,3 +60,416 @@ async fn boundaries(b: Backend) {
 }
 
 on_every_backend!(boundaries);
+
+/// Time zones: a timestamp written with an offset is compared as the instant it denotes.
+async fn time_zones(b: Backend) {
+    let Some(db) = TestDb::new(b).await else {
+        return;
+    };
+    let (pk, text) = (db.ty("pk"), db.ty("text"));
+    // PostgreSQL: timestamptz and timestamp; MariaDB: TIMESTAMP and DATETIME (both read in UTC);
+    // SQLite: ISO-8601 text with offsets.
+    let (zoned, naive) = match b {
+        Backend::Postgres => ("TIMESTAMPTZ", "TIMESTAMP"),
+        Backend::MariaDb => ("TIMESTAMP NULL", "DATETIME"),
+        Backend::Sqlite => ("TEXT", "DATETIME"),
+    };
+    db.exec(&format!("CREATE TABLE events (id {pk}, kind {text} NOT NULL, at_zoned {zoned}, at_naive {naive} NULL)")).await;
+    // Cutoff: 2026-05-16 12:00:00Z. 13:30+02:00 is 11:30Z (due); 11:30-02:00 is 13:30Z (not due).
+    let (due, not_due) = match b {
+        Backend::Postgres | Backend::Sqlite => {
+            ("'2026-05-16T13:30:00+02:00'", "'2026-05-16T11:30:00-02:00'")
+        }
+        // MariaDB TIMESTAMP literals are read in the session zone (UTC): give the UTC instant.
+        Backend::MariaDb => ("'2026-05-16 11:30:00'", "'2026-05-16 13:30:00'"),
+    };
+    db.exec(&format!(
+        "INSERT INTO events (id, kind, at_zoned, at_naive) VALUES (1, 'a', {due}, '2026-05-16 11:59:59'), (2, 'a', {not_due}, '2026-05-16 12:00:00')"
+    ))
+    .await;
+    let policy = |name: &str, col: &str| {
+        format!("kind: RetentionPolicy\nname: {name}\nstore: crm\ntable: events\nkey: id\nclock: {{ column: {col} }}\nkeep: 30d\naction: delete\nguard: {{ max_fraction: 1 }}\n")
+    };
+    let cfg = db.policies(
+        "",
+        &[
+            ("z.yaml", &policy("zoned", "at_zoned")),
+            ("n.yaml", &policy("naive", "at_naive")),
+        ],
+    );
+    let plan = run(db
+        .lethe(&cfg)
+        .args(["plan", "--format", "json", "--as-of", AS_OF]));
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    for p in plan.json()["policies"].as_array().unwrap() {
+        assert_eq!(p["eligible"], 1, "{b:?}: {p}");
+    }
+    db.drop_db().await;
+}
+
+/// Contract end through a join: every contract must have ended, counted from the latest end.
+async fn contract_end(b: Backend) {
+    let Some(db) = TestDb::new(b).await else {
+        return;
+    };
+    db.crm_schema().await;
+    let ts = |s: &str| db.ts(s);
+    db.exec(&format!(
+        "INSERT INTO contracts (id, customer_id, terminated_at) VALUES
+           (1, 1, {old}),            -- customer 1: ended long ago -> leads due
+           (2, 2, {old}), (3, 2, NULL), -- customer 2: one contract still running -> kept
+           (4, 3, {old}), (5, 3, {recent}), -- customer 3: latest end is recent -> kept
+           (6, 4, {edge});           -- customer 4: ended exactly at the cutoff -> kept
+         INSERT INTO leads (id, customer_id, status, created_at) VALUES
+           (1, 1, 'new', NULL), (2, 1, 'new', NULL), (3, 2, 'new', NULL), (4, 3, 'new', NULL),
+           (5, 4, 'new', NULL), (6, 5, 'new', NULL), (7, NULL, 'new', NULL);",
+        old = ts("2025-01-01 00:00:00"),
+        recent = ts("2026-06-01 00:00:00"),
+        edge = ts("2026-05-16 12:00:00"),
+    ))
+    .await;
+    let policy = "kind: RetentionPolicy\nname: after-contract\nstore: crm\ntable: leads\nkey: id\nclock: { join: contracts, on: { customer_id: customer_id }, column: terminated_at }\nkeep: 30d\naction: delete\n";
+    let cfg = db.policies("", &[("p.yaml", policy)]);
+    let plan = run(db
+        .lethe(&cfg)
+        .args(["plan", "--format", "json", "--as-of", AS_OF]));
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let p = &plan.json()["policies"][0];
+    assert_eq!(p["eligible"], 2, "{p}");
+    // Customer 5 has no contract and lead 7 has no customer: unknown, kept.
+    assert_eq!(p["undated"], 2, "{p}");
+    let apply = run(db.lethe(&cfg).args(["apply", "--yes", "--as-of", AS_OF]));
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    assert_eq!(db.ids("leads").await, [3, 4, 5, 6, 7]);
+    db.drop_db().await;
+}
+
+fn anonymize_policy() -> &'static str {
+    "kind: RetentionPolicy
+name: contact-details
+store: crm
+table: leads
+key: id
+clock: { column: created_at }
+keep: 90d
+match: { status: { in: [delivered, rejected] } }
+action:
+  anonymize:
+    email: hmac
+    phone: redact
+    full_name: \"null\"
+    ip: truncate-ip
+    birth_date: year
+guard: { max_fraction: 1 }
+"
+}
+
+/// Anonymization: every strategy, the selector, idempotence, and unmaskable values reported.
+async fn anonymize(b: Backend) {
+    let Some(db) = TestDb::new(b).await else {
+        return;
+    };
+    db.crm_schema().await;
+    let old = db.ts("2026-01-01 08:00:00");
+    let new = db.ts("2026-06-01 08:00:00");
+    db.exec(&format!(
+        "INSERT INTO leads (id, full_name, email, phone, ip, birth_date, status, created_at) VALUES
+          (1, 'Jan de Vries', 'jan@example.nl', '+31 6 12345678', '192.0.2.77', '1980-07-14', 'delivered', {old}),
+          (2, 'Sanne Bakker', 'sanne@example.nl', '+31 6 87654321', '2001:db8:abcd:12:1:2:3:4', '1975-03-02', 'rejected', {old}),
+          (3, 'Daan Visser', 'daan@example.nl', NULL, NULL, NULL, 'new', {old}),
+          (4, 'Emma Smit', 'emma@example.nl', '+31 6 11112222', '198.51.100.9', '1990-12-31', 'delivered', {new}),
+          (5, 'Luuk Jansen', NULL, '+31 6 33334444', 'garbage', '1985-05-05', 'delivered', {old})"
+    ))
+    .await;
+    let cfg = db.policies("", &[("p.yaml", anonymize_policy())]);
+    let plan = run(db
+        .lethe(&cfg)
+        .args(["plan", "--format", "json", "--as-of", AS_OF]));
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let p = &plan.json()["policies"][0];
+    assert_eq!(p["eligible"], 3, "{p}");
+    assert_eq!(p["columns"]["email"]["effect"], "pseudonymizing");
+    assert_eq!(p["columns"]["ip"]["effect"], "anonymizing");
+
+    let apply = run(db
+        .lethe(&cfg)
+        .args(["apply", "--yes", "--format", "json", "--as-of", AS_OF]));
+    // Row 5's ip is not an address: it keeps its value, counts as failed, and the run says so.
+    assert_eq!(apply.code, 1, "{}\n{}", apply.stdout, apply.stderr);
+    let r = &apply.json()["policies"][0];
+    assert_eq!(r["anonymized"], 2, "{r}");
+    assert_eq!(r["failed"], 1, "{r}");
+    assert!(
+        r["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("not an IP address"),
+        "{r}"
+    );
+    assert!(!apply.stdout.contains("garbage"));
+
+    let rows = db
+        .dump(&format!(
+            "SELECT {}, {}, {}, {}, {} FROM leads ORDER BY id",
+            db.text("full_name"),
+            db.text("email"),
+            db.text("phone"),
+            db.text("ip"),
+            db.text("birth_date")
+        ))
+        .await;
+    let s = |r: usize, c: usize| rows[r][c].clone();
+    assert_eq!(s(0, 0), None);
+    let hmac = s(0, 1).unwrap();
+    assert!(hmac.starts_with("hmac:") && hmac.len() == 37, "{hmac}");
+    assert_eq!(s(0, 2).as_deref(), Some("[redacted]"));
+    assert_eq!(s(0, 3).as_deref(), Some("192.0.2.0"));
+    assert!(s(0, 4).unwrap().starts_with("1980-01-01"), "{:?}", s(0, 4));
+    assert_eq!(s(1, 3).as_deref(), Some("2001:db8:abcd::"));
+    // Not selected (status new) and not due (recent): untouched.
+    assert_eq!(s(2, 1).as_deref(), Some("daan@example.nl"));
+    assert_eq!(s(3, 1).as_deref(), Some("emma@example.nl"));
+    // The same input and key give the same pseudonym (joinable), and it is not the input.
+    assert_eq!(
+        hmac,
+        lethe::anonymize::hmac(crate::support::HMAC_KEY.as_bytes(), "jan@example.nl")
+    );
+
+    // Idempotent: a second run changes nothing that was already masked.
+    let again = run(db
+        .lethe(&cfg)
+        .args(["apply", "--yes", "--format", "json", "--as-of", AS_OF]));
+    let r = &again.json()["policies"][0];
+    assert_eq!(r["anonymized"], 0, "{r}");
+    let rows2 = db
+        .dump(&format!(
+            "SELECT {}, {}, {}, {}, {} FROM leads ORDER BY id",
+            db.text("full_name"),
+            db.text("email"),
+            db.text("phone"),
+            db.text("ip"),
+            db.text("birth_date")
+        ))
+        .await;
+    assert_eq!(rows2[..2], rows[..2]);
+    db.drop_db().await;
+}
+
+async fn seed_old_leads(db: &TestDb, from: i64, to: i64, status: &str) {
+    let old = db.ts("2026-01-01 00:00:00");
+    let values: Vec<String> = (from..=to)
+        .map(|i| format!("({i}, '{status}', {old})"))
+        .collect();
+    db.exec(&format!(
+        "INSERT INTO leads (id, status, created_at) VALUES {}",
+        values.join(", ")
+    ))
+    .await;
+}
+
+/// Guards refuse before anything is deleted; exit 4.
+async fn guards(b: Backend) {
+    let Some(db) = TestDb::new(b).await else {
+        return;
+    };
+    db.crm_schema().await;
+    seed_old_leads(&db, 1, 10, "new").await;
+    let recent = db.ts("2026-06-10 00:00:00");
+    db.exec(&format!(
+        "INSERT INTO leads (id, status, created_at) VALUES (11, 'new', {recent})"
+    ))
+    .await;
+    // 10 of 11 rows due: above the default max_fraction (0.5).
+    let cfg = db.policies("", &[("p.yaml", &delete_policy(""))]);
+    let r = run(db
+        .lethe(&cfg)
+        .args(["apply", "--yes", "--format", "json", "--as-of", AS_OF]));
+    assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["status"], "refused");
+    assert!(r.json()["refusals"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("max_fraction"));
+    assert_eq!(
+        db.ids("leads").await.len(),
+        11,
+        "a refused run deleted rows"
+    );
+    // max_rows per policy.
+    let cfg = db.policies(
+        "",
+        &[(
+            "p.yaml",
+            &delete_policy("guard: { max_fraction: 1, max_rows: 9 }\n"),
+        )],
+    );
+    let r = run(db.lethe(&cfg).args(["apply", "--yes", "--as-of", AS_OF]));
+    assert_eq!(r.code, 4, "{}", r.stdout);
+    assert!(r.stdout.contains("max_rows"), "{}", r.stdout);
+    // Per run.
+    let cfg = db.policies(
+        "guard: { run_max_rows: 5 }",
+        &[("p.yaml", &delete_policy("guard: { max_fraction: 1 }\n"))],
+    );
+    let r = run(db.lethe(&cfg).args(["apply", "--yes", "--as-of", AS_OF]));
+    assert_eq!(r.code, 4, "{}", r.stdout);
+    assert_eq!(db.ids("leads").await.len(), 11);
+    // Within limits it works, in several batches.
+    let cfg = db.policies(
+        "",
+        &[(
+            "p.yaml",
+            &delete_policy("guard: { max_fraction: 1, max_rows: 10 }\nbatch_size: 3\n"),
+        )],
+    );
+    let r = run(db
+        .lethe(&cfg)
+        .args(["apply", "--yes", "--format", "json", "--as-of", AS_OF]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["policies"][0]["deleted"], 10);
+    assert_eq!(r.json()["policies"][0]["batches"], 4);
+    assert_eq!(db.ids("leads").await, [11]);
+    db.drop_db().await;
+}
+
+/// `apply --plan`: the reviewed plan is the upper bound; a changed row is not touched.
+async fn pinned_plan(b: Backend) {
+    let Some(db) = TestDb::new(b).await else {
+        return;
+    };
+    db.crm_schema().await;
+    seed_old_leads(&db, 1, 6, "new").await;
+    let cfg = db.policies(
+        "",
+        &[("p.yaml", &delete_policy("guard: { max_fraction: 1 }\n"))],
+    );
+    let plan_file = db.dir.path().join("reviewed.json");
+    let plan = run(db
+        .lethe(&cfg)
+        .args(["plan", "--as-of", AS_OF, "--plan-file"])
+        .arg(&plan_file));
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+
+    // After review, one row is updated to a recent date: it must not be deleted.
+    let recent = db.ts("2026-06-14 00:00:00");
+    db.exec(&format!(
+        "UPDATE leads SET created_at = {recent} WHERE id = 2"
+    ))
+    .await;
+    // And more old rows arrive: eligible grows beyond the plan -> refused, nothing deleted.
+    seed_old_leads(&db, 7, 9, "new").await;
+    let r = run(db
+        .lethe(&cfg)
+        .args(["apply", "--yes", "--format", "json", "--plan"])
+        .arg(&plan_file));
+    assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.json()["refusals"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("reviewed plan said 6"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(db.ids("leads").await.len(), 9);
+
+    // Back within the plan: applies at the plan's as_of, skips the updated row.
+    db.exec("DELETE FROM leads WHERE id >= 7").await;
+    let r = run(db
+        .lethe(&cfg)
+        .args(["apply", "--yes", "--format", "json", "--plan"])
+        .arg(&plan_file));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["as_of"], "2026-06-15T12:00:00Z");
+    assert_eq!(r.json()["pinned"], true);
+    assert_eq!(r.json()["policies"][0]["deleted"], 5);
+    assert_eq!(db.ids("leads").await, [2]);
+
+    // A changed configuration invalidates the plan.
+    let cfg = db.policies(
+        "",
+        &[("p.yaml", &delete_policy("guard: { max_fraction: 0.9 }\n"))],
+    );
+    let r = run(db
+        .lethe(&cfg)
+        .args(["apply", "--yes", "--plan"])
+        .arg(&plan_file));
+    assert_eq!(r.code, 4, "{}", r.stdout);
+    assert!(r.stdout.contains("configuration changed"), "{}", r.stdout);
+    // `--as-of` with `--plan` is a usage error.
+    let r = run(db
+        .lethe(&cfg)
+        .args(["apply", "--yes", "--as-of", AS_OF, "--plan"])
+        .arg(&plan_file));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    db.drop_db().await;
+}
+
+/// Selector values are bound parameters: an injection attempt matches nothing and changes nothing.
+async fn injection(b: Backend) {
+    let Some(db) = TestDb::new(b).await else {
+        return;
+    };
+    db.crm_schema().await;
+    seed_old_leads(&db, 1, 4, "new").await;
+    let policy = delete_policy("match: { status: \"x' OR '1'='1\" }\nguard: { max_fraction: 1 }\n");
+    let cfg = db.policies("", &[("p.yaml", &policy)]);
+    let r = run(db
+        .lethe(&cfg)
+        .args(["apply", "--yes", "--format", "json", "--as-of", AS_OF]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["policies"][0]["deleted"], 0);
+    let policy = delete_policy("match: { status: { in: [\"new'); DROP TABLE leads; --\"] } }\n");
+    let cfg = db.policies("", &[("p.yaml", &policy)]);
+    let r = run(db.lethe(&cfg).args(["apply", "--yes", "--as-of", AS_OF]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(db.ids("leads").await, [1, 2, 3, 4]);
+    db.drop_db().await;
+}
+
+/// Policies that do not fit the live schema: exit 2, nothing touched, every problem listed.
+async fn schema_mismatch(b: Backend) {
+    let Some(db) = TestDb::new(b).await else {
+        return;
+    };
+    db.crm_schema().await;
+    seed_old_leads(&db, 1, 2, "new").await;
+    let bad = "kind: RetentionPolicy\nname: bad\nstore: crm\ntable: leads\nkey: id\nclock: { column: created_on }\nkeep: 1d\naction:\n  anonymize: { status_x: \"null\", birth_date: hmac, status: \"null\" }\nguard: { max_fraction: 1 }\n";
+    let missing = "kind: RetentionPolicy\nname: missing\nstore: crm\ntable: prospects\nkey: id\nclock: { column: created_at }\nkeep: 1d\naction: delete\n";
+    let cfg = db.policies("", &[("bad.yaml", bad), ("missing.yaml", missing)]);
+    for cmd in ["check", "plan", "apply"] {
+        let r = run(db
+            .lethe(&cfg)
+            .args(
+                [cmd, "--yes"]
+                    .iter()
+                    .take(if cmd == "apply" { 2 } else { 1 }),
+            ));
+        assert_eq!(r.code, 2, "{cmd}: {}\n{}", r.stdout, r.stderr);
+        for needle in [
+            "column `created_on` not found",
+            "column `status_x` not found",
+            "strategy `hmac` needs a text column",
+            "strategy `null` needs a column that accepts NULL",
+            "table `prospects` not found",
+        ] {
+            assert!(
+                r.stderr.contains(needle),
+                "{cmd}: missing {needle:?} in\n{}",
+                r.stderr
+            );
+        }
+    }
+    assert_eq!(db.ids("leads").await, [1, 2]);
+    db.drop_db().await;
+}
+
+on_every_backend!(
+    time_zones,
+    contract_end,
+    anonymize,
+    guards,
+    pinned_plan,
+    injection,
+    schema_mismatch
+);

@@ -174,6 +174,14 @@ impl TestDb {
         self.store.fetch_texts(&q).await.expect("dump")
     }
 
+    /// `CAST(col AS <text>)` for this backend.
+    pub fn text(&self, col: &str) -> String {
+        match self.backend {
+            Backend::MariaDb => format!("CAST({col} AS CHAR)"),
+            _ => format!("CAST({col} AS TEXT)"),
+        }
+    }
+
     /// SQL type names for this backend.
     pub fn ty(&self, what: &str) -> &'static str {
         match (self.backend, what) {
