@@ -3,5 +3,6 @@
 
 mod support;
 
+mod cli;
 mod config_errors;
 mod sql;

@@ -1,0 +1,232 @@
+//! The command line end to end: the demo, the audit trail, and the privacy of the tool itself.
+
+use crate::on_every_backend;
+use crate::support::{lethe_in, run, Backend, TestDb};
+use std::path::{Path, PathBuf};
+
+fn repo_policies() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")
+}
+
+/// A newcomer's path: demo, check, apply, apply again, audit, verify.
+#[test]
+fn demo_then_apply_then_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = repo_policies();
+    let demo = run(lethe_in(dir.path(), &cfg).arg("demo"));
+    assert_eq!(demo.code, 0, "{}\n{}", demo.stdout, demo.stderr);
+    assert!(demo.stdout.contains("total eligible:"), "{}", demo.stdout);
+    assert!(demo.stdout.contains("What to try next"), "{}", demo.stdout);
+    assert!(dir.path().join("var/demo/crm.db").exists());
+    assert!(dir.path().join("var/demo/hmac.key").exists());
+
+    let check = run(lethe_in(dir.path(), &cfg).arg("check"));
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+
+    let apply = run(lethe_in(dir.path(), &cfg).args(["apply", "--yes", "--format", "json"]));
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    let first = apply.json();
+    let total = |j: &serde_json::Value, k: &str| {
+        j["policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p[k].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert!(
+        total(&first, "deleted") > 0 && total(&first, "anonymized") > 0,
+        "{first}"
+    );
+    assert_eq!(total(&first, "remaining"), 0, "{first}");
+
+    let again = run(lethe_in(dir.path(), &cfg).args(["apply", "--yes", "--format", "json"]));
+    assert_eq!(again.code, 0);
+    let again = again.json();
+    assert_eq!(
+        total(&again, "deleted") + total(&again, "anonymized"),
+        0,
+        "not idempotent: {again}"
+    );
+
+    let audit = run(lethe_in(dir.path(), &cfg).arg("audit"));
+    assert_eq!(audit.code, 0, "{}", audit.stderr);
+    assert_eq!(
+        audit.stdout.matches(" apply ").count(),
+        2,
+        "{}",
+        audit.stdout
+    );
+    assert_eq!(
+        audit.stdout.matches(" plan ").count(),
+        1,
+        "{}",
+        audit.stdout
+    );
+    let verify = run(lethe_in(dir.path(), &cfg).args(["audit", "verify"]));
+    assert_eq!(verify.code, 0, "{}", verify.stdout);
+    assert!(verify.stdout.contains("audit trail intact"));
+}
+
+/// The audit trail is append-only, and `audit verify` notices when someone works around that.
+#[tokio::test]
+async fn audit_tampering_is_detected() {
+    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    db.crm_schema().await;
+    let old = db.ts("2026-01-01 00:00:00");
+    db.exec(&format!(
+        "INSERT INTO leads (id, status, created_at) VALUES (1, 'new', {old}), (2, 'new', {old})"
+    ))
+    .await;
+    let policy = "kind: RetentionPolicy\nname: p\nstore: crm\ntable: leads\nkey: id\nclock: { column: created_at }\nkeep: 30d\naction: delete\nguard: { max_fraction: 1 }\n";
+    let cfg = db.policies("", &[("p.yaml", policy)]);
+    assert_eq!(run(db.lethe(&cfg).args(["apply", "--yes"])).code, 0);
+    assert_eq!(run(db.lethe(&cfg).args(["audit", "verify"])).code, 0);
+
+    let state = lethe::store::SqlStore::connect(
+        "state",
+        &format!("sqlite://{}", db.dir.path().join("state.db").display()),
+    )
+    .await
+    .unwrap();
+    let blocked = state
+        .execute_script("UPDATE lethe_audit SET payload = '{}' WHERE seq = 2")
+        .await;
+    assert!(blocked.is_err(), "the audit table accepted an UPDATE");
+    assert!(state
+        .execute_script("DELETE FROM lethe_audit WHERE seq = 2")
+        .await
+        .is_err());
+    // Someone with enough rights drops the guard and edits a count.
+    state
+        .execute_script(
+            "DROP TRIGGER lethe_audit_no_update; UPDATE lethe_audit SET payload = replace(payload, '\"deleted\":2', '\"deleted\":1') WHERE kind = 'policy.applied'",
+        )
+        .await
+        .unwrap();
+    let v = run(db.lethe(&cfg).args(["audit", "verify"]));
+    assert_eq!(v.code, 1, "{}", v.stdout);
+    assert!(
+        v.stdout.contains("BROKEN") && v.stdout.contains("altered"),
+        "{}",
+        v.stdout
+    );
+    state.close().await;
+    db.drop_db().await;
+}
+
+/// Recognizable personal values seeded in the data never appear in anything lethe writes.
+async fn privacy(b: Backend) {
+    let Some(db) = TestDb::new(b).await else {
+        return;
+    };
+    db.crm_schema().await;
+    let secrets = [
+        "Zwaantje Privacytest",
+        "zwaantje.privacytest@lethe-test.example",
+        "+31 6 99887766",
+        "203.0.113.77",
+        "not-an-ip Kwartelkoning",
+    ];
+    let old = db.ts("2026-01-01 00:00:00");
+    db.exec(&format!(
+        "INSERT INTO contracts (id, customer_id, terminated_at) VALUES (1, 7, {old});
+         INSERT INTO leads (id, customer_id, full_name, email, phone, ip, status, created_at) VALUES
+          (1, 8, '{}', '{}', '{}', '{}', 'delivered', {old}),
+          (2, 8, 'Kwartelkoning Jansen', 'kwartel@lethe-test.example', '+31 6 55443322', '{}', 'delivered', {old}),
+          (3, 7, 'Zwaantje Tweede', 'zwaantje2@lethe-test.example', '+31 6 99887766', '203.0.113.77', 'new', {old})",
+        secrets[0], secrets[1], secrets[2], secrets[3], secrets[4]
+    ))
+    .await;
+    let policies = "kind: RetentionPolicy\nname: gone-after-contract\nstore: crm\ntable: leads\nkey: id\nclock: { join: contracts, on: { customer_id: customer_id }, column: terminated_at }\nkeep: 30d\naction: delete\nguard: { max_fraction: 1 }\n---\nkind: RetentionPolicy\nname: contact-details\nstore: crm\ntable: leads\nkey: id\nclock: { column: created_at }\nkeep: 90d\naction:\n  anonymize: { email: hmac, phone: redact, full_name: \"null\", ip: truncate-ip }\nguard: { max_fraction: 1 }\n";
+    let cfg = db.policies("", &[("p.yaml", policies)]);
+    let out = db.dir.path().join("reports");
+    let mut outputs = Vec::new();
+    let runs: Vec<Vec<String>> = vec![
+        vec!["-vv".into(), "check".into()],
+        vec![
+            "-vv".into(),
+            "plan".into(),
+            "--format".into(),
+            "json".into(),
+        ],
+        vec![
+            "plan".into(),
+            "--format".into(),
+            "markdown".into(),
+            "--plan-file".into(),
+            out.join("plan.json").display().to_string(),
+        ],
+        vec![
+            "-vv".into(),
+            "--log-format".into(),
+            "json".into(),
+            "apply".into(),
+            "--yes".into(),
+            "--format".into(),
+            "json".into(),
+        ],
+        vec![
+            "apply".into(),
+            "--yes".into(),
+            "--format".into(),
+            "markdown".into(),
+            "--out".into(),
+            out.join("apply.md").display().to_string(),
+        ],
+        vec!["audit".into()],
+        vec!["audit".into(), "export".into()],
+        vec!["audit".into(), "verify".into()],
+    ];
+    for args in &runs {
+        let r = run(db.lethe(&cfg).args(args));
+        assert!(
+            r.code == 0 || r.code == 1,
+            "{args:?}: {}\n{}",
+            r.stdout,
+            r.stderr
+        );
+        outputs.push((format!("{args:?} stdout"), r.stdout));
+        outputs.push((format!("{args:?} stderr"), r.stderr));
+    }
+    // The unmaskable IP made a batch report a failure: that message must not carry the value.
+    assert!(
+        outputs.iter().any(|(_, o)| o.contains("not an IP address")),
+        "expected the masking failure to be reported"
+    );
+    for entry in std::fs::read_dir(&out)
+        .unwrap()
+        .chain(std::fs::read_dir(db.dir.path()).unwrap())
+    {
+        let path = entry.unwrap().path();
+        if path.is_file() && !path.ends_with("crm.db") {
+            outputs.push((
+                path.display().to_string(),
+                String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned(),
+            ));
+        }
+    }
+    for (what, text) in &outputs {
+        for s in secrets.iter().chain(
+            [
+                "Zwaantje",
+                "Kwartelkoning",
+                "lethe-test.example",
+                "99887766",
+            ]
+            .iter(),
+        ) {
+            assert!(
+                !text.contains(s),
+                "{b:?}: personal value {s:?} leaked into {what}:\n{text}"
+            );
+        }
+    }
+    // And the data really was processed.
+    assert_eq!(db.ids("leads").await, [1, 2]);
+    db.drop_db().await;
+}
+
+on_every_backend!(privacy);
