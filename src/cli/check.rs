@@ -9,16 +9,16 @@ pub struct Args {}
 /// Runs `lethe check`.
 pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
     let prepared = super::prepare(cli, &[]).await?;
-    println!(
+    outln!(
         "configuration: {} ({} policies)",
         prepared.config.dir.display(),
         prepared.config.policies.len()
     );
     for (name, store) in &prepared.stores {
-        println!("store {name}: connected ({:?})", store.dialect);
+        outln!("store {name}: connected ({:?})", store.dialect);
     }
     for t in &prepared.targets {
-        println!(
+        outln!(
             "policy {}: ok ({} on {}, keep {})",
             t.policy.name,
             t.policy.action.name(),
@@ -27,6 +27,6 @@ pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
         );
     }
     super::open_state(&prepared.config).await?;
-    println!("state database: ok");
+    outln!("state database: ok");
     Ok(Code::Ok)
 }

@@ -236,17 +236,17 @@ pub async fn build(dir: &Path) -> anyhow::Result<PathBuf> {
 /// Runs `lethe demo`.
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let db = build(&args.dir).await?;
-    println!(
+    outln!(
         "demo database: {} (customers, contracts, 2000 leads, 600 invoices; fake data)",
         db.display()
     );
-    println!(
+    outln!(
         "hmac key:      {} (generated once, kept outside the policies)\n",
         args.dir.join("hmac.key").display()
     );
     let code = super::plan::run(cli, &super::plan::Args::for_demo()).await?;
     let config = cli.config.display();
-    println!(
+    outln!(
         "What to try next:
   lethe --config {config} check                      validate policies against the live schema
   lethe --config {config} plan --format markdown     the same plan, for the DPO

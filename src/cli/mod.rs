@@ -1,5 +1,12 @@
 //! The command line: one file per subcommand. Errors become exit codes here.
 
+/// `println!` that ends quietly when stdout is a closed pipe.
+macro_rules! outln {
+    ($($t:tt)*) => {
+        $crate::cli::out(&format!("{}\n", format_args!($($t)*)))
+    };
+}
+
 mod apply;
 mod audit;
 mod check;
@@ -140,10 +147,10 @@ pub struct Selection {
 #[derive(Debug, clap::Args)]
 pub struct Output {
     /// Report format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Write the report to this file instead of stdout.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }
 
@@ -153,11 +160,20 @@ impl Output {
         match &self.out {
             Some(path) => write_file(path, text),
             None => {
-                print!("{text}");
+                out(text);
                 Ok(())
             }
         }
     }
+}
+
+/// Writes to stdout; a closed pipe (`lethe plan | head`) ends the output quietly.
+pub fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush());
 }
 
 fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {

@@ -18,6 +18,9 @@ pub struct Args {
     /// Where to write the plan file (JSON). Default: var/plans/<plan id>.json
     #[arg(long, value_name = "FILE")]
     plan_file: Option<PathBuf>,
+    /// Also show, in the text report, the batch statement each policy runs.
+    #[arg(long)]
+    sql: bool,
 }
 
 impl Args {
@@ -33,6 +36,7 @@ impl Args {
                 out: None,
             },
             plan_file: None,
+            sql: false,
         }
     }
 }
@@ -80,10 +84,17 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         .plan_file
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("var/plans/{}.json", plan.plan_id)));
-    super::write_file(&file, &report::plan(&plan, report::Format::Json, None))?;
+    super::write_file(
+        &file,
+        &report::plan(&plan, report::Format::Json, None, true),
+    )?;
     record(&db, &plan, "plan").await?;
     let shown = file.display().to_string();
-    args.output
-        .emit(&report::plan(&plan, args.output.format, Some(&shown)))?;
+    args.output.emit(&report::plan(
+        &plan,
+        args.output.format,
+        Some(&shown),
+        args.sql,
+    ))?;
     Ok(Code::Ok)
 }

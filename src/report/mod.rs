@@ -44,7 +44,7 @@ fn ts(t: &chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// Renders a plan.
-pub fn plan(plan: &Plan, format: Format, plan_file: Option<&str>) -> String {
+pub fn plan(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: bool) -> String {
     match format {
         Format::Json => serde_json::to_string_pretty(plan).unwrap_or_default() + "\n",
         Format::Text => {
@@ -75,10 +75,15 @@ pub fn plan(plan: &Plan, format: Format, plan_file: Option<&str>) -> String {
                 for (col, c) in &p.columns {
                     let _ = writeln!(s, "  {col}: {} ({})", c.strategy, c.effect);
                 }
-                let _ = writeln!(s, "  statement: {}", p.statement);
+                if show_sql {
+                    let _ = writeln!(s, "  statement: {}", p.statement);
+                }
                 let _ = writeln!(s);
             }
             let _ = writeln!(s, "total eligible: {}", plan.total_eligible());
+            if !show_sql {
+                let _ = writeln!(s, "(add `--sql` to see the statement each policy runs)");
+            }
             if let Some(f) = plan_file {
                 let _ = writeln!(
                     s,
@@ -118,11 +123,7 @@ pub fn plan(plan: &Plan, format: Format, plan_file: Option<&str>) -> String {
                     p.total
                 );
             }
-            for p in plan
-                .policies
-                .iter()
-                .filter(|p| !p.columns.is_empty() || p.purpose.is_some())
-            {
+            for p in &plan.policies {
                 let _ = writeln!(s, "\n## {}\n", p.name);
                 if let Some(purpose) = &p.purpose {
                     let _ = writeln!(s, "Purpose: {purpose}\n");
@@ -130,6 +131,11 @@ pub fn plan(plan: &Plan, format: Format, plan_file: Option<&str>) -> String {
                 for (col, c) in &p.columns {
                     let _ = writeln!(s, "- `{col}`: {} ({})", c.strategy, c.effect);
                 }
+                let _ = writeln!(
+                    s,
+                    "\n<details><summary>Statement</summary>\n\n```sql\n{}\n```\n</details>",
+                    p.statement
+                );
             }
             s
         }

@@ -203,11 +203,10 @@ impl Target {
     /// Selector, clock and (for anonymize) pending: the complete "act on this row now" condition.
     pub fn due(&self, cutoff: DateTime<Utc>) -> Query {
         let mut q = self.q();
-        q.push("(")
-            .append(&self.selector())
-            .push(") AND (")
-            .append(&self.clock_due(cutoff))
-            .push(")");
+        if !self.policy.selector.is_empty() {
+            q.push("(").append(&self.selector()).push(") AND ");
+        }
+        q.push("(").append(&self.clock_due(cutoff)).push(")");
         if let Some(p) = self.pending() {
             q.push(" AND ").append(&p);
         }
