@@ -134,7 +134,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         );
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} records ({per_sec}, eta {eta})",
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} records, eta {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );

@@ -1,6 +1,9 @@
 //! lethe's integration suite: one binary, real servers (SQLite, PostgreSQL, MariaDB), the real
 //! `lethe` binary. See `support` for how servers are found and databases isolated.
 
+// Test code: a failed expectation is a panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 mod cli;

@@ -182,9 +182,23 @@ async fn anonymize(b: Backend) {
     ))
     .await;
     let cfg = db.policies("", &[("p.yaml", anonymize_policy())]);
+    let whole_table = format!(
+        "SELECT {}, {}, {}, {}, {}, {}, {}, {}, {} FROM leads ORDER BY id",
+        db.text("id"),
+        db.text("customer_id"),
+        db.text("full_name"),
+        db.text("email"),
+        db.text("phone"),
+        db.text("ip"),
+        db.text("birth_date"),
+        db.text("status"),
+        db.text("created_at")
+    );
+    let before = db.dump(&whole_table).await;
     let plan = run(db
         .lethe(&cfg)
         .args(["plan", "--format", "json", "--as-of", AS_OF]));
+    assert_eq!(db.dump(&whole_table).await, before, "plan changed data");
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     let p = &plan.json()["policies"][0];
     assert_eq!(p["eligible"], 3, "{p}");
@@ -492,7 +506,7 @@ async fn concurrent_updates(b: Backend) {
             &delete_policy("guard: { max_fraction: 1 }\nbatch_size: 20\n"),
         )],
     );
-    let mut child = std::process::Command::new(lethe_bin())
+    let child = std::process::Command::new(lethe_bin())
         .current_dir(db.dir.path())
         .arg("--config")
         .arg(&cfg)
