@@ -41,9 +41,7 @@ impl ConfigError {
     /// A YAML syntax or shape error from the parser.
     pub fn from_yaml(file: &Path, e: &serde_saphyr::Error) -> ConfigError {
         use serde_saphyr::MessageFormatter;
-        let message = serde_saphyr::UserMessageFormatter
-            .format_message(e)
-            .to_string();
+        let message = plain(&serde_saphyr::UserMessageFormatter.format_message(e));
         match e.location() {
             Some(loc) => ConfigError::at(file, &loc, message),
             None => ConfigError::file(file, message),
@@ -64,6 +62,36 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.place(), self.message)
     }
+}
+
+/// Rewords parser messages in the terms of the policy language (no Rust type names).
+fn plain(msg: &str) -> String {
+    if let Some(rest) = msg.strip_prefix("missing property `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        return format!("environment variable `{name}` is not set (write `${{{name}:-default}}` to give a default)");
+    }
+    if msg.contains("too large or too complex") {
+        return "YAML document too large or too complex: its anchors and aliases expand beyond lethe's limits".into();
+    }
+    let mut out = match msg.strip_prefix("invalid type: ") {
+        Some(rest) => {
+            let rest = rest
+                .replacen("sequence", "a list", 1)
+                .replacen("map,", "a mapping,", 1);
+            format!("found {rest}")
+        }
+        None => msg.to_string(),
+    };
+    for (from, to) in [
+        ("invalid u32", "expected a whole number"),
+        ("invalid u64", "expected a whole number"),
+        ("invalid i64", "expected a whole number"),
+        ("invalid floating point", "expected a number"),
+        ("expected string scalar", "expected a text value"),
+    ] {
+        out = out.replace(from, to);
+    }
+    out
 }
 
 /// Every problem found while loading, reported together.

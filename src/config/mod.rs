@@ -9,7 +9,9 @@ pub use error::{ConfigError, ConfigErrors};
 use crate::policy::{
     Action, Clock, Condition, Guard, Ident, Keep, RetentionPolicy, Strategy, Test, Value,
 };
-use raw::{RawAction, RawClock, RawDoc, RawGuard, RawSettings, RawStrategy, RawTest, RawValue};
+use raw::{
+    RawAction, RawClock, RawDoc, RawGuard, RawKind, RawSettings, RawStrategy, RawTest, RawValue,
+};
 use serde_saphyr::{Location, Spanned};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -145,6 +147,30 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
             }
         } else {
             for doc in documents(&text) {
+                match serde_saphyr::from_str_with_options::<Option<RawKind>>(&doc, options(&env)) {
+                    Ok(Some(RawKind { kind: Some(k) })) if k.value == "RetentionPolicy" => {}
+                    Ok(Some(RawKind { kind: Some(k) })) => {
+                        errs.push(ConfigError::at(
+                            path,
+                            &k.referenced,
+                            format!(
+                                "unknown document kind `{}`; expected one of: RetentionPolicy",
+                                shorten(&k.value)
+                            ),
+                        ));
+                        continue;
+                    }
+                    Ok(Some(RawKind { kind: None })) => {
+                        errs.push(ConfigError::file(
+                            path,
+                            "a document without `kind`; expected `kind: RetentionPolicy`".into(),
+                        ));
+                        continue;
+                    }
+                    Ok(None) => continue,
+                    // Reported by the full parse below, with its place.
+                    Err(_) => {}
+                }
                 match serde_saphyr::from_str_with_options::<Option<RawDoc>>(&doc, options(&env)) {
                     Ok(Some(d)) => docs.push((path.clone(), d)),
                     Ok(None) => {}
@@ -591,7 +617,7 @@ fn build_policy(
         };
         let test = match test.value {
             RawTest::Value(v) => Test::Eq(value(v)),
-            RawTest::In(list) if list.values.is_empty() => {
+            RawTest::In(list) if list.is_empty() => {
                 errs.push(ConfigError::at(
                     path,
                     &test.referenced,
@@ -599,8 +625,8 @@ fn build_policy(
                 ));
                 continue;
             }
-            RawTest::In(list) => Test::In(list.values.into_iter().map(value).collect()),
-            RawTest::IsNull(n) => Test::IsNull(n.is_null),
+            RawTest::In(list) => Test::In(list.into_iter().map(value).collect()),
+            RawTest::IsNull(n) => Test::IsNull(n),
         };
         selector.push(Condition { column, test });
     }
@@ -729,7 +755,7 @@ fn build_action(
             None
         }
         RawAction::Anonymize(a) => {
-            if a.anonymize.is_empty() {
+            if a.is_empty() {
                 errs.push(ConfigError::at(
                     path,
                     &raw.referenced,
@@ -738,17 +764,7 @@ fn build_action(
                 return None;
             }
             let mut cols = BTreeMap::new();
-            for (col, strat) in &a.anonymize {
-                // Values nested in an untagged enum lose their place; fall back to `action`'s.
-                let strat = &Spanned {
-                    value: &strat.value,
-                    referenced: if strat.referenced.line() == 0 {
-                        raw.referenced
-                    } else {
-                        strat.referenced
-                    },
-                    defined: strat.defined,
-                };
+            for (col, strat) in a {
                 let Ok(column) = Ident::parse(col).map_err(|e| {
                     errs.push(ConfigError::at(
                         path,
@@ -766,7 +782,7 @@ fn build_action(
                     ));
                     continue;
                 }
-                let strategy = match strat.value {
+                let strategy = match &strat.value {
                     RawStrategy::Name(n) => match Strategy::parse(n) {
                         Some(s) => s,
                         None => {
@@ -782,7 +798,7 @@ fn build_action(
                             continue;
                         }
                     },
-                    RawStrategy::Redact(r) => Strategy::Redact(r.redact.clone()),
+                    RawStrategy::Redact(r) => Strategy::Redact(r.clone()),
                 };
                 if strategy == Strategy::Hmac && settings.hmac_key.is_none() {
                     errs.push(ConfigError::at(

@@ -281,6 +281,14 @@ async fn seed_old_leads(db: &TestDb, from: i64, to: i64, status: &str) {
     .await;
 }
 
+async fn seed_recent_lead(db: &TestDb, id: i64) {
+    let recent = db.ts("2026-06-10 00:00:00");
+    db.exec(&format!(
+        "INSERT INTO leads (id, status, created_at) VALUES ({id}, 'new', {recent})"
+    ))
+    .await;
+}
+
 /// Guards refuse before anything is deleted; exit 4.
 async fn guards(b: Backend) {
     let Some(db) = TestDb::new(b).await else {
@@ -288,11 +296,7 @@ async fn guards(b: Backend) {
     };
     db.crm_schema().await;
     seed_old_leads(&db, 1, 10, "new").await;
-    let recent = db.ts("2026-06-10 00:00:00");
-    db.exec(&format!(
-        "INSERT INTO leads (id, status, created_at) VALUES (11, 'new', {recent})"
-    ))
-    .await;
+    seed_recent_lead(&db, 11).await;
     // 10 of 11 rows due: above the default max_fraction (0.5).
     let cfg = db.policies("", &[("p.yaml", &delete_policy(""))]);
     let r = run(db
@@ -567,11 +571,7 @@ async fn crash_and_resume(b: Backend) {
     };
     db.crm_schema().await;
     seed_old_leads(&db, 1, 4000, "new").await;
-    let recent = db.ts("2026-06-14 00:00:00");
-    db.exec(&format!(
-        "INSERT INTO leads (id, status, created_at) VALUES (5000, 'new', {recent})"
-    ))
-    .await;
+    seed_recent_lead(&db, 5000).await;
     let cfg = db.policies(
         "",
         &[(

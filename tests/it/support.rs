@@ -74,35 +74,23 @@ impl TestDb {
                     admin: None,
                 })
             }
-            Backend::Postgres => {
-                let admin_url = std::env::var("LETHE_TEST_POSTGRES_URL")
-                    .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
-                let admin = match SqlStore::connect("admin", &admin_url).await {
-                    Ok(a) => a,
-                    Err(e) => return server_missing("PostgreSQL", &e.to_string()),
+            Backend::Postgres | Backend::MariaDb => {
+                let (server, var, default) = match backend {
+                    Backend::Postgres => (
+                        "PostgreSQL",
+                        "LETHE_TEST_POSTGRES_URL",
+                        "postgres://root@127.0.0.1:5432/postgres",
+                    ),
+                    _ => (
+                        "MariaDB",
+                        "LETHE_TEST_MYSQL_URL",
+                        "mysql://root@127.0.0.1:3306/test",
+                    ),
                 };
-                admin
-                    .execute_script(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .expect("create database");
-                let url = replace_db(&admin_url, &name);
-                let store = SqlStore::connect("crm", &url)
-                    .await
-                    .expect("connect test database");
-                Some(TestDb {
-                    backend,
-                    url,
-                    store,
-                    dir,
-                    admin: Some((admin, name)),
-                })
-            }
-            Backend::MariaDb => {
-                let admin_url = std::env::var("LETHE_TEST_MYSQL_URL")
-                    .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+                let admin_url = std::env::var(var).unwrap_or_else(|_| default.into());
                 let admin = match SqlStore::connect("admin", &admin_url).await {
                     Ok(a) => a,
-                    Err(e) => return server_missing("MariaDB", &e.to_string()),
+                    Err(e) => return server_missing(server, &e.to_string()),
                 };
                 admin
                     .execute_script(&format!("CREATE DATABASE {name}"))
