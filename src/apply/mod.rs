@@ -124,6 +124,38 @@ pub fn check_pinned(
     }
 }
 
+/// Checks that a plan file says what the audit trail recorded when the plan was made: a plan
+/// file edited after review (a later instant, higher counts) is refused.
+pub fn check_recorded(
+    pinned: &Plan,
+    recorded: Option<&crate::audit::RecordedPlan>,
+) -> Vec<Refusal> {
+    let Some(r) = recorded else {
+        return vec![Refusal {
+            policy: None,
+            reason: format!(
+                "plan `{}` is not in this audit trail; make the plan with the same state database",
+                pinned.plan_id
+            ),
+        }];
+    };
+    let file: BTreeMap<String, u64> = pinned
+        .policies
+        .iter()
+        .map(|p| (p.name.clone(), p.eligible))
+        .collect();
+    if r.as_of != pinned.as_of_text() || r.config_hash != pinned.config_hash || r.eligible != file {
+        return vec![Refusal {
+            policy: None,
+            reason: format!(
+                "plan file `{}` differs from the plan recorded in the audit trail: it was edited after it was made",
+                pinned.plan_id
+            ),
+        }];
+    }
+    Vec::new()
+}
+
 /// What applying one policy did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PolicyOutcome {
@@ -149,6 +181,9 @@ pub struct PolicyOutcome {
     pub anonymized: u64,
     /// Records that could not be handled (failed batch or unmaskable value).
     pub failed: u64,
+    /// Values that could not be masked (e.g. not an IP address) and were set to NULL instead.
+    #[serde(default)]
+    pub cleared: u64,
     /// Records still due after the run (the verification; 0 when all went well).
     pub remaining: u64,
     /// Batches committed.
@@ -195,6 +230,7 @@ pub async fn apply_policy(
         deleted: 0,
         anonymized: 0,
         failed: 0,
+        cleared: 0,
         remaining: 0,
         batches: 0,
         errors: Vec::new(),
@@ -314,7 +350,16 @@ async fn row_by_row(
             let masked: Result<Vec<Option<String>>, _> = computed
                 .iter()
                 .zip(values)
-                .map(|((_, strategy), v)| anonymize::mask(strategy, ctx.hmac_key, v.as_deref()))
+                .map(|((col, strategy), v)| {
+                    match anonymize::mask(strategy, ctx.hmac_key, v.as_deref()) {
+                        // Unreadable as an address: clearing it is the anonymous choice.
+                        Err(anonymize::MaskError::NotAnIp) if target.nullable.contains(col) => {
+                            out.cleared += 1;
+                            Ok(None)
+                        }
+                        other => other,
+                    }
+                })
                 .collect();
             match masked {
                 Ok(m) => updates.push(target.update_row(cutoff, key, &m)),

@@ -307,6 +307,56 @@ impl StateDb {
     }
 }
 
+/// A dry run as the audit trail recorded it: what a plan file must match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedPlan {
+    /// The plan's instant, as recorded.
+    pub as_of: String,
+    /// The configuration hash, as recorded.
+    pub config_hash: String,
+    /// Eligible records per policy, as recorded.
+    pub eligible: std::collections::BTreeMap<String, u64>,
+}
+
+impl StateDb {
+    /// The dry run that produced plan `plan_id`, if this audit trail recorded it.
+    pub async fn recorded_plan(&self, plan_id: &str) -> Result<Option<RecordedPlan>, AuditError> {
+        // Only a well-formed id reaches the LIKE pattern, so it holds no wildcard.
+        let Ok(id) = uuid::Uuid::parse_str(plan_id) else {
+            return Ok(None);
+        };
+        let pattern = format!("%\"plan_id\":\"{id}\"%");
+        let find = "SELECT run_id, payload FROM lethe_audit WHERE kind = 'run.started' AND payload LIKE $1 ORDER BY seq";
+        let rows: Vec<(String, String)> =
+            on_pool!(self, pool => sqlx::query_as(find).bind(&pattern).fetch_all(pool).await?);
+        let Some((run_id, start)) = rows.into_iter().find_map(|(run, payload)| {
+            let j: Json = serde_json::from_str(&payload).ok()?;
+            (j["dry_run"] == Json::Bool(true) && j["plan_id"] == Json::String(id.to_string()))
+                .then_some((run, j))
+        }) else {
+            return Ok(None);
+        };
+        let planned = "SELECT payload FROM lethe_audit WHERE run_id = $1 AND kind = 'policy.planned' ORDER BY seq";
+        let rows: Vec<(String,)> =
+            on_pool!(self, pool => sqlx::query_as(planned).bind(&run_id).fetch_all(pool).await?);
+        let mut eligible = std::collections::BTreeMap::new();
+        for (payload,) in rows {
+            let j: Json = serde_json::from_str(&payload).unwrap_or(Json::Null);
+            if let (Some(name), Some(n)) = (j["name"].as_str(), j["eligible"].as_u64()) {
+                eligible.insert(name.to_string(), n);
+            }
+        }
+        Ok(Some(RecordedPlan {
+            as_of: start["as_of"].as_str().unwrap_or_default().to_string(),
+            config_hash: start["config_hash"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            eligible,
+        }))
+    }
+}
+
 /// Writes the events of one run; the run id ties them together.
 #[derive(Debug, Clone)]
 pub struct RunLog {

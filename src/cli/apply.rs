@@ -41,6 +41,13 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         }
         None => None,
     };
+    if let Some(t) = args.selection.as_of {
+        if t > Utc::now() {
+            return Err(CliError::usage(
+                "`--as-of` lies in the future: apply would act on records before their time; use it with `plan` to look ahead",
+            ));
+        }
+    }
     let mut selected = args.selection.policies.clone();
     if let (Some(p), true) = (&pinned, selected.is_empty()) {
         selected = p.policies.iter().map(|p| p.name.clone()).collect();
@@ -56,6 +63,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let fresh = plan::make_plan(&prepared.stores, &prepared.targets, as_of, &config_hash).await?;
 
     let mut refusals: Vec<Refusal> = Vec::new();
+    if let Some(p) = &pinned {
+        let recorded = db.recorded_plan(&p.plan_id).await?;
+        refusals.extend(apply::check_recorded(p, recorded.as_ref()));
+    }
     let bounds = match &pinned {
         Some(p) => match apply::check_pinned(
             p,

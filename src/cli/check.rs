@@ -14,8 +14,19 @@ pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
         prepared.config.dir.display(),
         prepared.config.policies.len()
     );
+    let unused: Vec<String> = (prepared.config.settings.stores.keys())
+        .filter(|n| !prepared.stores.contains_key(*n))
+        .cloned()
+        .collect();
+    let extra = crate::store::connect_all(&prepared.config, unused).await?;
     for (name, store) in &prepared.stores {
-        outln!("store {name}: connected ({:?})", store.dialect);
+        outln!("store {name}: connected ({})", store.dialect.name());
+    }
+    for (name, store) in &extra {
+        outln!(
+            "store {name}: connected ({}); no policy uses it",
+            store.dialect.name()
+        );
     }
     for t in &prepared.targets {
         outln!(

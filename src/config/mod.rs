@@ -135,6 +135,16 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
                 continue;
             }
         };
+        for (line, column, name) in unset_references(&text, &env) {
+            errs.push(ConfigError {
+                file: path.clone(),
+                line,
+                column,
+                message: format!(
+                    "environment variable `{name}` is not set (write `${{{name}:-default}}` to give a default)"
+                ),
+            });
+        }
         let rel = path.strip_prefix(dir).unwrap_or(path);
         hasher.update(rel.to_string_lossy().as_bytes());
         hasher.update([0]);
@@ -210,17 +220,58 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
         }
     }
     match settings {
-        Some(settings) if errs.is_empty() => Ok(Config {
-            dir: dir.to_path_buf(),
-            settings,
-            policies,
-            hash: hex::encode(hasher.finalize()),
-        }),
+        Some(settings) if errs.is_empty() => {
+            resolved_into(&mut hasher, &settings, &policies);
+            Ok(Config {
+                dir: dir.to_path_buf(),
+                settings,
+                policies,
+                hash: hex::encode(hasher.finalize()),
+            })
+        }
         _ => {
             errs.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+            // One problem per place: an unset variable, not also the empty value it leaves.
+            errs.dedup_by(|later, first| {
+                later.line != 0
+                    && (&later.file, later.line, later.column)
+                        == (&first.file, first.line, first.column)
+            });
             Err(ConfigErrors(errs))
         }
     }
+}
+
+/// Every `${NAME}` (without a default) whose variable is not set, with its line and column.
+/// Comments are skipped; `$${...}` is an escaped dollar.
+fn unset_references(text: &str, env: &HashMap<String, String>) -> Vec<(u64, u64, String)> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let chars: Vec<char> = line.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            if c == '#' && (i == 0 || chars[i - 1].is_whitespace()) {
+                break;
+            }
+            if c == '$' && chars.get(i + 1) == Some(&'$') {
+                i += 2;
+                continue;
+            }
+            if c == '$' && chars.get(i + 1) == Some(&'{') {
+                let name: String = chars[i + 2..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+                    .collect();
+                let closes = chars.get(i + 2 + name.chars().count()) == Some(&'}');
+                if closes && !name.is_empty() && !env.contains_key(&name) {
+                    out.push((n as u64 + 1, i as u64 + 1, name));
+                }
+            }
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Splits a multi-document YAML text into one text per document, each as long as the whole
@@ -253,8 +304,50 @@ fn documents(text: &str) -> Vec<String> {
     out
 }
 
+/// Adds to the configuration hash what the environment resolved: where each store points
+/// (without its password), a fingerprint of the hmac key, the limits and every validated policy.
+/// A plan reviewed against one database cannot be applied to another.
+fn resolved_into(hasher: &mut Sha256, settings: &Settings, policies: &[RetentionPolicy]) {
+    for (name, store) in &settings.stores {
+        let StoreConfig::Sql { url, .. } = store;
+        hasher.update(format!(
+            "store\0{name}\0{}\0",
+            without_password(url.expose())
+        ));
+    }
+    if let Some(key) = &settings.hmac_key {
+        let fingerprint = Sha256::digest(format!("lethe-hmac-key\0{}", key.expose()));
+        hasher.update(fingerprint);
+    }
+    hasher.update(format!(
+        "limits\0{:?}\0{:?}\0{}\0{}\0",
+        settings.guard, settings.run_max_rows, settings.batch_size, settings.drift_tolerance
+    ));
+    for p in policies {
+        hasher.update(format!("policy\0{}\0", p.hash()));
+    }
+}
+
+/// A connection URL with the password of its user part removed.
+pub fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((user, host)) => {
+            let user = user.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}@{host}{path}")
+        }
+        None => url.to_string(),
+    }
+}
+
 fn options(env: &HashMap<String, String>) -> serde_saphyr::Options {
     let mut o = serde_saphyr::Options::default().with_properties(env.clone());
+    // Compose rules: `${VAR}` and `${VAR:-default}` also inside quotes and flow mappings.
+    o.property_syntax = serde_saphyr::PropertySyntax::DockerCompose;
     o.with_snippet = false;
     o
 }
@@ -298,15 +391,18 @@ fn build_settings(
 ) -> Option<Settings> {
     let before = errs.len();
     let state_url = match &raw.state {
-        Some(s) if s.value.trim().is_empty() => {
-            errs.push(ConfigError::at(
-                path,
-                &s.referenced,
-                "`state` is empty".into(),
-            ));
-            String::new()
+        Some(s) => {
+            let url = s.value.trim();
+            let known = ["sqlite:", "postgres:", "postgresql:"];
+            if !known.iter().any(|k| url.starts_with(k)) {
+                errs.push(ConfigError::at(
+                    path,
+                    &s.referenced,
+                    "unsupported `state` database; expected a URL starting with `sqlite://` or `postgres://` (is its environment variable set?)".into(),
+                ));
+            }
+            url.to_string()
         }
-        Some(s) => s.value.clone(),
         None => DEFAULT_STATE_URL.to_string(),
     };
     let mut stores = BTreeMap::new();
@@ -812,5 +908,32 @@ fn build_action(
             }
             Some(Action::Anonymize(cols))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_password() {
+        assert_eq!(
+            without_password("postgres://lethe:s3cr%40t@db.example:5432/crm?sslmode=require"),
+            "postgres://lethe@db.example:5432/crm?sslmode=require"
+        );
+        assert_eq!(
+            without_password("sqlite://var/crm.db"),
+            "sqlite://var/crm.db"
+        );
+    }
+
+    #[test]
+    fn finds_unset_variables_outside_comments() {
+        let env: HashMap<String, String> = [("SET".to_string(), "x".to_string())].into();
+        let text = "a: ${SET}\nb: \"${UNSET}\" # ${IN_COMMENT}\nc: ${WITH:-default} $${ESCAPED}\n";
+        assert_eq!(
+            unset_references(text, &env),
+            vec![(2, 5, "UNSET".to_string())]
+        );
     }
 }

@@ -64,6 +64,9 @@ pub struct PolicyPlan {
     /// Purpose of the data (from the policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
+    /// The agreement clause or legal text the policy implements (from the policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clause: Option<String>,
 }
 
 /// How one column is masked.
@@ -129,6 +132,7 @@ pub async fn plan_policy(
         policy_hash: p.hash(),
         statement: target.shown_statement(cutoff),
         purpose: p.purpose.clone(),
+        clause: p.clause.clone(),
     })
 }
 

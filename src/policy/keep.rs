@@ -47,14 +47,15 @@ impl Keep {
             }
             _ => return Err(format!("invalid duration `{}`; {expected}", crate::config::shorten(s))),
         };
-        if amount == 0 || amount > 1200 && matches!(unit, Unit::Months | Unit::Years) {
-            return Err(format!(
-                "duration `{s}` is out of range; expected 1 or more, at most 100 years"
-            ));
-        }
         let keep = Keep { amount, unit };
-        if keep.cutoff(Utc::now()).is_none() {
-            return Err(format!("duration `{s}` is out of range"));
+        let now = Utc::now();
+        let within = keep
+            .cutoff(now)
+            .is_some_and(|c| now - c <= Duration::days(36_525));
+        if amount == 0 || !within {
+            return Err(format!(
+                "duration `{s}` is out of range; expected at least 1 and at most 100 years"
+            ));
         }
         Ok(keep)
     }
@@ -103,7 +104,9 @@ mod tests {
         for s in ["90d", "18M", "7y", "12h", "2w"] {
             assert_eq!(Keep::parse(s).unwrap().to_string(), s);
         }
-        for s in ["", "d", "90", "90x", "-3d", "6m", "0d", "1.5y"] {
+        for s in [
+            "", "d", "90", "90x", "-3d", "6m", "0d", "1.5y", "500y", "40000d",
+        ] {
             assert!(Keep::parse(s).is_err(), "{s}");
         }
     }

@@ -128,6 +128,9 @@ pub fn plan(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: bool
                 if let Some(purpose) = &p.purpose {
                     let _ = writeln!(s, "Purpose: {purpose}\n");
                 }
+                if let Some(clause) = &p.clause {
+                    let _ = writeln!(s, "Clause: {clause}\n");
+                }
                 for (col, c) in &p.columns {
                     let _ = writeln!(s, "- `{col}`: {} ({})", c.strategy, c.effect);
                 }
@@ -176,6 +179,13 @@ pub fn apply(r: &ApplyReport, format: Format) -> String {
                     "  eligible {}   deleted {}   anonymized {}   failed {}   undated (kept) {}   remaining {}",
                     p.eligible, p.deleted, p.anonymized, p.failed, p.undated, p.remaining
                 );
+                if p.cleared > 0 {
+                    let _ = writeln!(
+                        s,
+                        "  note: {} values were not IP addresses and were cleared (set to NULL)",
+                        p.cleared
+                    );
+                }
                 for e in &p.errors {
                     let _ = writeln!(s, "  error: {e}");
                 }

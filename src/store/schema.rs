@@ -53,6 +53,8 @@ pub struct Target {
     pub key_cast: Option<String>,
     /// PostgreSQL `inet` columns among the anonymized ones.
     pub inet_columns: BTreeSet<Ident>,
+    /// Anonymized columns that accept NULL.
+    pub nullable: BTreeSet<Ident>,
 }
 
 /// Length of an `hmac` result (`hmac:` + 32 hex digits).
@@ -226,11 +228,15 @@ impl SqlStore {
             }
         }
         let mut inet_columns = BTreeSet::new();
+        let mut nullable = BTreeSet::new();
         if let Action::Anonymize(strategies) = &policy.action {
             for (name, strategy) in strategies {
                 let Some(c) = col(name, &mut errs) else {
                     continue;
                 };
+                if c.nullable {
+                    nullable.insert(name.clone());
+                }
                 let need = |what: &str| {
                     format!(
                         "policy `{p}`: column `{name}` is `{}`; strategy `{}` needs {what}",
@@ -269,6 +275,7 @@ impl SqlStore {
                 int_key,
                 key_cast,
                 inet_columns,
+                nullable,
             })
         } else {
             Err(errs)

@@ -57,6 +57,15 @@ impl Dialect {
         }
     }
 
+    /// The dialect's name for people.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "SQLite",
+            Dialect::Postgres => "PostgreSQL",
+            Dialect::MySql => "MySQL/MariaDB",
+        }
+    }
+
     /// Quotes an identifier (possibly `schema.table`) for this dialect.
     pub fn quote(&self, id: &Ident) -> String {
         id.as_str()
@@ -81,7 +90,10 @@ impl Dialect {
     /// An expression that turns a clock column into something comparable with a time parameter.
     pub fn time_expr(&self, col: &str) -> String {
         match self {
-            Dialect::Sqlite => format!("unixepoch({col}, 'subsec')"),
+            // Only ISO-8601 text is a readable time; a number would be taken for a Julian day.
+            Dialect::Sqlite => {
+                format!("(CASE WHEN typeof({col}) = 'text' THEN unixepoch({col}, 'subsec') END)")
+            }
             _ => col.to_string(),
         }
     }

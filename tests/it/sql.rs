@@ -208,18 +208,12 @@ async fn anonymize(b: Backend) {
     let apply = run(db
         .lethe(&cfg)
         .args(["apply", "--yes", "--format", "json", "--as-of", AS_OF]));
-    // Row 5's ip is not an address: it keeps its value, counts as failed, and the run says so.
-    assert_eq!(apply.code, 1, "{}\n{}", apply.stdout, apply.stderr);
+    // Row 5's ip is not an address: it is cleared (the column accepts NULL), the rest masked.
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
     let r = &apply.json()["policies"][0];
-    assert_eq!(r["anonymized"], 2, "{r}");
-    assert_eq!(r["failed"], 1, "{r}");
-    assert!(
-        r["errors"][0]
-            .as_str()
-            .unwrap()
-            .contains("not an IP address"),
-        "{r}"
-    );
+    assert_eq!(r["anonymized"], 3, "{r}");
+    assert_eq!(r["failed"], 0, "{r}");
+    assert_eq!(r["cleared"], 1, "{r}");
     assert!(!apply.stdout.contains("garbage"));
 
     let rows = db
@@ -240,6 +234,10 @@ async fn anonymize(b: Backend) {
     assert_eq!(s(0, 3).as_deref(), Some("192.0.2.0"));
     assert!(s(0, 4).unwrap().starts_with("1980-01-01"), "{:?}", s(0, 4));
     assert_eq!(s(1, 3).as_deref(), Some("2001:db8:abcd::"));
+    assert_eq!(
+        (s(4, 0), s(4, 2).as_deref(), s(4, 3)),
+        (None, Some("[redacted]"), None)
+    );
     // Not selected (status new) and not due (recent): untouched.
     assert_eq!(s(2, 1).as_deref(), Some("daan@example.nl"));
     assert_eq!(s(3, 1).as_deref(), Some("emma@example.nl"));
@@ -402,6 +400,25 @@ async fn pinned_plan(b: Backend) {
     assert_eq!(r.json()["pinned"], true);
     assert_eq!(r.json()["policies"][0]["deleted"], 5);
     assert_eq!(db.ids("leads").await, [2]);
+
+    // A plan file edited after review (a later instant) is refused.
+    let edited = db.dir.path().join("edited.json");
+    let text = std::fs::read_to_string(&plan_file).unwrap();
+    std::fs::write(
+        &edited,
+        text.replace("2026-06-15T12:00:00Z", "2026-06-16T12:00:00Z"),
+    )
+    .unwrap();
+    let r = run(db
+        .lethe(&cfg)
+        .args(["apply", "--yes", "--plan"])
+        .arg(&edited));
+    assert_eq!(r.code, 4, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("edited after it was made"),
+        "{}",
+        r.stdout
+    );
 
     // A changed configuration invalidates the plan.
     let cfg = db.policies(
