@@ -60,7 +60,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                 let mut s = String::new();
                 let _ = writeln!(
                     s,
-                    "{:<36}  {:<24}  {:<6}  {:<11}  summary",
+                    "{:<36}  {:<24}  {:<7}  {:<11}  summary",
                     "run", "started", "command", "status"
                 );
                 for (id, (_, start, end, at)) in &list {
