@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+LETHE_TEST_POSTGRES_URL_SET=${LETHE_TEST_POSTGRES_URL:-}
 PG_URL=${LETHE_TEST_POSTGRES_URL:-postgres://root@127.0.0.1:5432/postgres}
 MY_URL=${LETHE_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}
 export LETHE_TEST_POSTGRES_URL=$PG_URL LETHE_TEST_MYSQL_URL=$MY_URL
@@ -32,10 +33,19 @@ pg_up() {
     as_root pg_ctlcluster --skip-systemctl-redirect "$v" main start || true
     wait_for PostgreSQL pg_ready
   fi
-  # The test role: trust auth on loopback is the machine default; create the role if missing.
-  if ! psql "$PG_URL" -qAtc 'select 1' >/dev/null 2>&1; then
-    as_root su postgres -c "psql -qc \"CREATE ROLE root SUPERUSER LOGIN\"" >/dev/null 2>&1 || true
-    as_root su postgres -c "psql -qc \"CREATE DATABASE root OWNER root\"" >/dev/null 2>&1 || true
+  # The default login (root, trust auth on loopback) works on the project's machines. A fresh
+  # Debian install asks for a password over TCP: then use a `lethe` role with a password.
+  if ! psql "$PG_URL" -qAtc 'select 1' >/dev/null 2>&1 && [ -z "${LETHE_TEST_POSTGRES_URL_SET:-}" ]; then
+    say "creating the PostgreSQL test role lethe"
+    as_root su postgres -c "psql -q" >/dev/null <<'SQL'
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'lethe') THEN
+    CREATE ROLE lethe SUPERUSER LOGIN PASSWORD 'lethe';
+  END IF;
+END $$;
+SQL
+    PG_URL=postgres://lethe:lethe@127.0.0.1:5432/postgres
+    export LETHE_TEST_POSTGRES_URL=$PG_URL
   fi
   psql "$PG_URL" -qAtc 'select 1' >/dev/null
   # Drop databases left behind by earlier, interrupted test runs.
@@ -44,7 +54,14 @@ pg_up() {
   done
 }
 
-my_ready() { mysqladmin --protocol=tcp -h127.0.0.1 -uroot ping; }
+my_ready() { mysqladmin --protocol=tcp -h127.0.0.1 -uroot ping 2>&1 | grep -q 'alive\|Access denied'; }
+# The MariaDB client with the user and password of MY_URL (mysql://user[:password]@host:port/db).
+my_sql() {
+  local auth=${MY_URL#mysql://}; auth=${auth%%@*}
+  local user=${auth%%:*} pass=
+  [ "$auth" != "$user" ] && pass=${auth#*:}
+  MYSQL_PWD=$pass mysql --protocol=tcp -h127.0.0.1 -u"$user" "$@"
+}
 my_up() {
   command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || apt_install mariadb-server mariadb-client
   if ! my_ready >/dev/null 2>&1; then
@@ -53,9 +70,19 @@ my_up() {
     as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
     wait_for MariaDB my_ready
   fi
-  mysql --protocol=tcp -h127.0.0.1 -uroot -e 'CREATE DATABASE IF NOT EXISTS test' >/dev/null
-  for db in $(mysql --protocol=tcp -h127.0.0.1 -uroot -N -e "SHOW DATABASES LIKE 'lethe\_t\_%'"); do
-    mysql --protocol=tcp -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS \`$db\`" || true
+  # The default login (root without password over TCP) works on the project's machines. A fresh
+  # Debian install lets root in only through the socket: then use a `lethe` user with a password.
+  if ! my_sql -e 'select 1' >/dev/null 2>&1; then
+    say "creating the MariaDB test user lethe"
+    as_root mysql -uroot -e "CREATE USER IF NOT EXISTS 'lethe'@'localhost' IDENTIFIED BY 'lethe';
+      CREATE USER IF NOT EXISTS 'lethe'@'127.0.0.1' IDENTIFIED BY 'lethe';
+      GRANT ALL ON *.* TO 'lethe'@'localhost'; GRANT ALL ON *.* TO 'lethe'@'127.0.0.1';"
+    MY_URL=mysql://lethe:lethe@127.0.0.1:3306/test
+    export LETHE_TEST_MYSQL_URL=$MY_URL
+  fi
+  my_sql -e 'CREATE DATABASE IF NOT EXISTS test' >/dev/null
+  for db in $(my_sql -N -e "SHOW DATABASES LIKE 'lethe\_t\_%'"); do
+    my_sql -e "DROP DATABASE IF EXISTS \`$db\`" || true
   done
 }
 
