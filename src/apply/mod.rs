@@ -206,6 +206,8 @@ pub struct Ctx<'a> {
     pub stop: &'a AtomicBool,
     /// Key for `hmac`.
     pub hmac_key: Option<&'a [u8]>,
+    /// The instant eligibility is evaluated at.
+    pub as_of: DateTime<Utc>,
 }
 
 /// Applies one policy, at most `limit` records, in batches.
@@ -218,6 +220,7 @@ pub async fn apply_policy(
 ) -> PolicyOutcome {
     let p = &target.policy;
     let cutoff = planned.cutoff;
+    let as_of = ctx.as_of;
     let mut out = PolicyOutcome {
         name: p.name.clone(),
         store: p.store.clone(),
@@ -237,15 +240,15 @@ pub async fn apply_policy(
         interrupted: false,
     };
     let result = if target.computes_in_process() {
-        row_by_row(store, target, cutoff, limit, ctx, &mut out).await
+        row_by_row(store, target, as_of, limit, ctx, &mut out).await
     } else {
-        set_based(store, target, cutoff, limit, ctx, &mut out).await
+        set_based(store, target, as_of, limit, ctx, &mut out).await
     };
     if let Err(e) = result {
         warn!(policy = %p.name, error = %e, "batch failed; it was rolled back");
         out.errors.push(e.to_string());
     }
-    match store.fetch_counts(&target.count_due(cutoff)).await {
+    match store.fetch_counts(&target.count_due(as_of)).await {
         Ok(c) => out.remaining = c.first().copied().unwrap_or(0).max(0) as u64,
         Err(e) => out.errors.push(format!("verification failed: {e}")),
     }
@@ -279,7 +282,7 @@ async fn record_batch(
 async fn set_based(
     store: &SqlStore,
     target: &Target,
-    cutoff: DateTime<Utc>,
+    as_of: DateTime<Utc>,
     limit: u64,
     ctx: &Ctx<'_>,
     out: &mut PolicyOutcome,
@@ -293,8 +296,8 @@ async fn set_based(
         }
         let n = batch.min(limit - done) as u32;
         let q = match target.policy.action {
-            Action::Delete => target.delete_batch(cutoff, n),
-            Action::Anonymize(_) => target.update_batch(cutoff, n),
+            Action::Delete => target.delete_batch(as_of, n),
+            Action::Anonymize(_) => target.update_batch(as_of, n),
         };
         let changed = match store.execute(&q).await {
             Ok(c) => c,
@@ -320,7 +323,7 @@ async fn set_based(
 async fn row_by_row(
     store: &SqlStore,
     target: &Target,
-    cutoff: DateTime<Utc>,
+    as_of: DateTime<Utc>,
     limit: u64,
     ctx: &Ctx<'_>,
     out: &mut PolicyOutcome,
@@ -337,7 +340,7 @@ async fn row_by_row(
         let n = batch.min(limit - seen) as u32;
         let rows = store
             .fetch_keyed(
-                &target.fetch_batch(cutoff, n, after.as_ref()),
+                &target.fetch_batch(as_of, n, after.as_ref()),
                 target.int_key,
             )
             .await?;
@@ -362,7 +365,7 @@ async fn row_by_row(
                 })
                 .collect();
             match masked {
-                Ok(m) => updates.push(target.update_row(cutoff, key, &m)),
+                Ok(m) => updates.push(target.update_row(as_of, key, &m)),
                 Err(e) => {
                     failed += 1;
                     if !out.errors.iter().any(|x| x.contains(&e.to_string())) {

@@ -164,6 +164,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         progress: &progress,
         stop: &stop,
         hmac_key: key.as_deref(),
+        as_of: fresh.as_of,
     };
     for (target, planned) in prepared.targets.iter().zip(&fresh.policies) {
         let Some(store) = prepared.stores.get(&target.policy.store) else {

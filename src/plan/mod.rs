@@ -89,7 +89,7 @@ pub async fn plan_policy(
         .keep
         .cutoff(as_of)
         .ok_or_else(|| StoreError::Config(format!("policy `{}`: cutoff out of range", p.name)))?;
-    let c = store.fetch_counts(&target.count(cutoff)).await?;
+    let c = store.fetch_counts(&target.count(as_of)).await?;
     let n = |i: usize| c.get(i).copied().unwrap_or(0).max(0) as u64;
     let counts = Counts {
         total: n(0),
@@ -130,7 +130,7 @@ pub async fn plan_policy(
         selected: counts.selected,
         total: counts.total,
         policy_hash: p.hash(),
-        statement: target.shown_statement(cutoff),
+        statement: target.shown_statement(as_of),
         purpose: p.purpose.clone(),
         clause: p.clause.clone(),
     })

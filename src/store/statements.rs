@@ -4,7 +4,7 @@
 
 use super::schema::Target;
 use super::sql::{Dialect, KeyValue, Param, Query};
-use crate::policy::{Action, Clock, Ident, Strategy, Test, Value};
+use crate::policy::{Action, Clock, Condition, Ident, Strategy, Test, Value};
 use chrono::{DateTime, Utc};
 
 /// The counts of one policy at one instant.
@@ -47,11 +47,16 @@ impl Target {
         }
     }
 
-    /// The selector: every condition, values bound.
+    /// The policy's selector: every condition, values bound.
     pub fn selector(&self) -> Query {
+        self.selector_of(&self.policy.selector)
+    }
+
+    /// A selector: every condition, values bound.
+    fn selector_of(&self, conditions: &[Condition]) -> Query {
         let mut q = self.q();
         q.push("1=1");
-        for cond in &self.policy.selector {
+        for cond in conditions {
             let c = self.col(&cond.column);
             match &cond.test {
                 Test::Eq(v) => {
@@ -86,10 +91,20 @@ impl Target {
             .join(" AND ")
     }
 
-    /// Rows whose clock is known and lies before the cutoff.
-    pub fn clock_due(&self, cutoff: DateTime<Utc>) -> Query {
+    /// The policy's cutoff at `as_of`. A cutoff out of range makes nothing due (fail closed).
+    pub fn cutoff(&self, as_of: DateTime<Utc>) -> DateTime<Utc> {
+        self.policy.keep.cutoff(as_of).unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// Rows whose policy clock is known and lies before the policy's cutoff at `as_of`.
+    pub fn clock_due(&self, as_of: DateTime<Utc>) -> Query {
+        self.clock_due_of(&self.policy.clock, self.cutoff(as_of))
+    }
+
+    /// Rows whose `clock` is known and lies before `cutoff`.
+    fn clock_due_of(&self, clock: &Clock, cutoff: DateTime<Utc>) -> Query {
         let mut q = self.q();
-        match &self.policy.clock {
+        match clock {
             Clock::Column(c) => {
                 let c = self.col(c);
                 q.push(&format!(
@@ -201,12 +216,12 @@ impl Target {
     }
 
     /// Selector, clock and (for anonymize) pending: the complete "act on this row now" condition.
-    pub fn due(&self, cutoff: DateTime<Utc>) -> Query {
+    pub fn due(&self, as_of: DateTime<Utc>) -> Query {
         let mut q = self.q();
         if !self.policy.selector.is_empty() {
             q.push("(").append(&self.selector()).push(") AND ");
         }
-        q.push("(").append(&self.clock_due(cutoff)).push(")");
+        q.push("(").append(&self.clock_due(as_of)).push(")");
         if let Some(p) = self.pending() {
             q.push(" AND ").append(&p);
         }
@@ -214,12 +229,12 @@ impl Target {
     }
 
     /// One query counting total, selected, due and undated rows in a single scan.
-    pub fn count(&self, cutoff: DateTime<Utc>) -> Query {
+    pub fn count(&self, as_of: DateTime<Utc>) -> Query {
         let mut q = self.q();
         q.push("SELECT COUNT(*), COUNT(CASE WHEN ")
             .append(&self.selector())
             .push(" THEN 1 END), COUNT(CASE WHEN ")
-            .append(&self.due(cutoff))
+            .append(&self.due(as_of))
             .push(" THEN 1 END), COUNT(CASE WHEN (")
             .append(&self.selector())
             .push(") AND (")
@@ -229,15 +244,15 @@ impl Target {
     }
 
     /// Only the due count (the verification after apply).
-    pub fn count_due(&self, cutoff: DateTime<Utc>) -> Query {
+    pub fn count_due(&self, as_of: DateTime<Utc>) -> Query {
         let mut q = self.q();
         q.push(&format!("SELECT COUNT(*) FROM {} WHERE ", self.table()))
-            .append(&self.due(cutoff));
+            .append(&self.due(as_of));
         q
     }
 
     /// Wraps a `SET ...` or nothing into a bounded batch statement over due rows.
-    fn bounded(&self, head: &str, set: Option<&Query>, cutoff: DateTime<Utc>, limit: u32) -> Query {
+    fn bounded(&self, head: &str, set: Option<&Query>, as_of: DateTime<Utc>, limit: u32) -> Query {
         let mut q = self.q();
         q.push(head);
         if let Some(s) = set {
@@ -247,7 +262,7 @@ impl Target {
         match self.dialect {
             Dialect::MySql => {
                 q.push(" WHERE ")
-                    .append(&self.due(cutoff))
+                    .append(&self.due(as_of))
                     .push(&format!(" ORDER BY {key} LIMIT {limit}"));
             }
             _ => {
@@ -255,20 +270,20 @@ impl Target {
                     " WHERE {key} IN (SELECT {key} FROM {} WHERE ",
                     self.table()
                 ))
-                .append(&self.due(cutoff))
+                .append(&self.due(as_of))
                 .push(&format!(" ORDER BY {key} LIMIT {limit}) AND "))
-                .append(&self.due(cutoff));
+                .append(&self.due(as_of));
             }
         }
         q
     }
 
     /// Deletes up to `limit` due rows.
-    pub fn delete_batch(&self, cutoff: DateTime<Utc>, limit: u32) -> Query {
+    pub fn delete_batch(&self, as_of: DateTime<Utc>, limit: u32) -> Query {
         self.bounded(
             &format!("DELETE FROM {}", self.table()),
             None,
-            cutoff,
+            as_of,
             limit,
         )
     }
@@ -331,11 +346,11 @@ impl Target {
     }
 
     /// Anonymizes up to `limit` due rows entirely in SQL (no in-process strategy).
-    pub fn update_batch(&self, cutoff: DateTime<Utc>, limit: u32) -> Query {
+    pub fn update_batch(&self, as_of: DateTime<Utc>, limit: u32) -> Query {
         self.bounded(
             &format!("UPDATE {}", self.table()),
             Some(&self.assignments(&[])),
-            cutoff,
+            as_of,
             limit,
         )
     }
@@ -343,7 +358,7 @@ impl Target {
     /// Reads the next `limit` due rows after `after` (keyset order): key and in-process columns.
     pub fn fetch_batch(
         &self,
-        cutoff: DateTime<Utc>,
+        as_of: DateTime<Utc>,
         limit: u32,
         after: Option<&KeyValue>,
     ) -> Query {
@@ -375,7 +390,7 @@ impl Target {
             cols.join(", "),
             self.table()
         ))
-        .append(&self.due(cutoff));
+        .append(&self.due(as_of));
         if let Some(k) = after {
             q.push(&format!(" AND {key} > "));
             self.bind_key(&mut q, k);
@@ -400,7 +415,7 @@ impl Target {
     /// Anonymizes one row by key, re-checking that it is still due.
     pub fn update_row(
         &self,
-        cutoff: DateTime<Utc>,
+        as_of: DateTime<Utc>,
         key: &KeyValue,
         computed: &[Option<String>],
     ) -> Query {
@@ -409,15 +424,15 @@ impl Target {
             .append(&self.assignments(computed));
         q.push(&format!(" WHERE {} = ", self.key()));
         self.bind_key(&mut q, key);
-        q.push(" AND ").append(&self.due(cutoff));
+        q.push(" AND ").append(&self.due(as_of));
         q
     }
 
     /// The statement a plan shows for this policy: the batch that `apply` repeats.
-    pub fn shown_statement(&self, cutoff: DateTime<Utc>) -> String {
+    pub fn shown_statement(&self, as_of: DateTime<Utc>) -> String {
         let limit = self.policy.batch_size;
         match &self.policy.action {
-            Action::Delete => self.delete_batch(cutoff, limit).sql,
+            Action::Delete => self.delete_batch(as_of, limit).sql,
             Action::Anonymize(_) if self.computes_in_process() => {
                 let computed: Vec<Option<String>> = self
                     .computed_columns()
@@ -426,11 +441,11 @@ impl Target {
                     .collect();
                 format!(
                     "{}; then per row: {}",
-                    self.fetch_batch(cutoff, limit, None).sql,
-                    self.update_row(cutoff, &KeyValue::Int(0), &computed).sql
+                    self.fetch_batch(as_of, limit, None).sql,
+                    self.update_row(as_of, &KeyValue::Int(0), &computed).sql
                 )
             }
-            Action::Anonymize(_) => self.update_batch(cutoff, limit).sql,
+            Action::Anonymize(_) => self.update_batch(as_of, limit).sql,
         }
     }
 }
