@@ -169,8 +169,10 @@ pub struct PolicyOutcome {
     pub action: String,
     /// Records due at the start.
     pub eligible: u64,
-    /// Records kept by holds, by hold name.
-    pub held: BTreeMap<String, u64>,
+    /// Records kept by holds at the start.
+    pub held: u64,
+    /// Per hold: name, basis and records kept at the start.
+    pub holds: Vec<crate::plan::HeldBy>,
     /// Records kept because their clock is unknown.
     pub undated: u64,
     /// The cutoff.
@@ -208,6 +210,28 @@ pub struct Ctx<'a> {
     pub hmac_key: Option<&'a [u8]>,
     /// The instant eligibility is evaluated at.
     pub as_of: DateTime<Utc>,
+    /// The state database, read again before every batch for runtime holds.
+    pub db: &'a crate::audit::StateDb,
+    /// The declared holds.
+    pub declared: &'a [crate::policy::Hold],
+}
+
+/// The target with the holds in force right now: runtime holds are read again before every
+/// batch, so a hold added during a run protects its records from the next batch on. If the
+/// holds cannot be read, nothing more is changed.
+async fn with_current_holds(target: &Target, ctx: &Ctx<'_>) -> Result<Target, StoreError> {
+    let runtime = ctx.db.runtime_holds().await.map_err(|e| {
+        StoreError::Config(format!(
+            "cannot read the holds, so nothing more is changed: {e}"
+        ))
+    })?;
+    let all: Vec<crate::policy::Hold> = ctx.declared.iter().cloned().chain(runtime).collect();
+    let mut t = target.clone();
+    t.holds = all
+        .into_iter()
+        .filter(|h| h.covers_table(&target.policy.store, &target.policy.table))
+        .collect();
+    Ok(t)
 }
 
 /// Applies one policy, at most `limit` records, in batches.
@@ -227,7 +251,8 @@ pub async fn apply_policy(
         target: p.target(),
         action: p.action.name().to_string(),
         eligible: planned.eligible,
-        held: planned.held.clone(),
+        held: planned.held,
+        holds: planned.holds.clone(),
         undated: planned.undated,
         cutoff,
         deleted: 0,
@@ -295,6 +320,7 @@ async fn set_based(
             break;
         }
         let n = batch.min(limit - done) as u32;
+        let target = &with_current_holds(target, ctx).await?;
         let q = match target.policy.action {
             Action::Delete => target.delete_batch(as_of, n),
             Action::Anonymize(_) => target.update_batch(as_of, n),
@@ -338,6 +364,7 @@ async fn row_by_row(
             break;
         }
         let n = batch.min(limit - seen) as u32;
+        let target = &with_current_holds(target, ctx).await?;
         let rows = store
             .fetch_keyed(
                 &target.fetch_batch(as_of, n, after.as_ref()),

@@ -2,6 +2,10 @@
 //!
 //! Events carry names, hashes, counts and sanitized errors: never a personal value.
 
+mod holds;
+
+pub use holds::RuntimeHold;
+
 use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -75,7 +79,7 @@ pub struct Verification {
 }
 
 #[derive(Debug, Clone)]
-enum Pool {
+pub(crate) enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
@@ -86,14 +90,17 @@ pub struct StateDb {
     pool: Pool,
 }
 
+/// Runs `$body` with `$pool` bound to whichever pool the state database uses.
 macro_rules! on_pool {
     ($self:expr, $pool:ident => $body:expr) => {
         match &$self.pool {
-            Pool::Sqlite($pool) => $body,
-            Pool::Postgres($pool) => $body,
+            $crate::audit::Pool::Sqlite($pool) => $body,
+            $crate::audit::Pool::Postgres($pool) => $body,
         }
     };
 }
+
+pub(crate) use on_pool;
 
 impl StateDb {
     /// Opens (creating a SQLite file and its folder if needed) and migrates the state database.

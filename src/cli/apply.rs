@@ -53,7 +53,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         selected = p.policies.iter().map(|p| p.name.clone()).collect();
     }
     let prepared = super::prepare(cli, &selected).await?;
-    let db = super::open_state(&prepared.config).await?;
+    let db = &prepared.db;
     let config_hash = prepared.config.hash.clone();
     let as_of = pinned
         .as_ref()
@@ -96,7 +96,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         .as_ref()
         .map_or(fresh.plan_id.clone(), |p| p.plan_id.clone());
     let log = RunLog::start(
-        &db,
+        db,
         json!({
             "command": "apply", "dry_run": false, "as_of": fresh.as_of_text(), "config_hash": config_hash,
             "plan_id": plan_id, "pinned": pinned.is_some(),
@@ -165,6 +165,8 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         stop: &stop,
         hmac_key: key.as_deref(),
         as_of: fresh.as_of,
+        db,
+        declared: &prepared.config.holds,
     };
     for (target, planned) in prepared.targets.iter().zip(&fresh.policies) {
         let Some(store) = prepared.stores.get(&target.policy.store) else {

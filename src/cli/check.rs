@@ -37,7 +37,39 @@ pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
             t.policy.keep
         );
     }
-    super::open_state(&prepared.config).await?;
-    outln!("state database: ok");
+    for (name, store) in &extra {
+        let problems: Vec<String> =
+            declared_hold_problems(store, &prepared.config.holds, name).await;
+        if !problems.is_empty() {
+            return Err(super::CliError::usage(problems.join("\n")));
+        }
+    }
+    for h in &prepared.config.holds {
+        outln!(
+            "hold {}: ok ({}.{}; basis: {})",
+            h.name,
+            h.store,
+            h.table,
+            h.basis
+        );
+    }
+    let runtime = prepared.db.runtime_holds().await?;
+    outln!(
+        "state database: ok ({} runtime holds in force)",
+        runtime.len()
+    );
     Ok(Code::Ok)
+}
+
+/// Checks the declared holds on a store that no policy uses.
+async fn declared_hold_problems(
+    store: &crate::store::SqlStore,
+    holds: &[crate::policy::Hold],
+    name: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for h in holds.iter().filter(|h| h.store == name) {
+        out.extend(store.check_hold(h).await);
+    }
+    out
 }

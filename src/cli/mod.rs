@@ -11,9 +11,11 @@ mod apply;
 mod audit;
 mod check;
 mod demo;
+mod holds;
 mod plan;
 
 use crate::config::{self, Config};
+use crate::policy::{Action, Hold, RetentionPolicy};
 use crate::report::Format;
 use crate::store::{self, SqlStore, Target};
 use chrono::{DateTime, Utc};
@@ -126,6 +128,8 @@ pub enum Command {
     Plan(plan::Args),
     /// Enforce the policies in bounded batches, or exactly a reviewed plan (`--plan FILE`).
     Apply(apply::Args),
+    /// Runtime legal holds: add, list, release. Held records are never deleted or anonymized.
+    Holds(holds::Args),
     /// List runs, verify the hash chain, or export the audit trail.
     Audit(audit::Args),
     /// Build a demo CRM database (SQLite, fake Dutch-looking data) and plan against it.
@@ -198,6 +202,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Check(a) => check::run(&cli, a).await,
         Command::Plan(a) => plan::run(&cli, a).await,
         Command::Apply(a) => apply::run(&cli, a).await,
+        Command::Holds(a) => holds::run(&cli, a).await,
         Command::Audit(a) => audit::run(&cli, a).await,
         Command::Demo(a) => demo::run(&cli, a).await,
     }
@@ -209,8 +214,10 @@ pub struct Prepared {
     pub config: Config,
     /// Connected stores by name.
     pub stores: BTreeMap<String, SqlStore>,
-    /// Checked policies, in execution order.
+    /// Checked policies, in execution order, each with the holds on its table.
     pub targets: Vec<Target>,
+    /// The state database.
+    pub db: crate::audit::StateDb,
 }
 
 /// Loads the configuration, selects policies, connects stores and checks the live schemas.
@@ -249,13 +256,58 @@ pub async fn prepare(cli: &Cli, selected: &[String]) -> anyhow::Result<Prepared>
             problems.join("\n  ")
         )));
     }
+    // Holds: declared ones and runtime ones from the state database. A hold that cannot be
+    // evaluated against its table stops the run before anything changes.
+    let db = open_state(&config).await?;
+    let holds: Vec<Hold> = config
+        .holds
+        .iter()
+        .cloned()
+        .chain(db.runtime_holds().await?)
+        .collect();
+    for h in &holds {
+        if let Some(store) = stores.get(&h.store) {
+            problems.extend(store.check_hold(h).await);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(CliError::usage(format!(
+            "the holds do not fit the live schema; nothing was changed:\n  {}",
+            problems.join("\n  ")
+        )));
+    }
+    let deletes: Vec<RetentionPolicy> = targets
+        .iter()
+        .filter(|t| matches!(t.policy.action, Action::Delete))
+        .map(|t| t.policy.clone())
+        .collect();
+    for t in &mut targets {
+        t.holds = holds_on(&holds, &t.policy.store, &t.policy.table);
+        if matches!(t.policy.action, Action::Anonymize(_)) {
+            t.superseded_by = deletes
+                .iter()
+                .filter(|d| d.store == t.policy.store && d.table == t.policy.table)
+                .cloned()
+                .collect();
+        }
+    }
     // Deletes before anonymizations: never anonymize a row that is about to be deleted.
-    targets.sort_by_key(|t| !matches!(t.policy.action, crate::policy::Action::Delete));
+    targets.sort_by_key(|t| !matches!(t.policy.action, Action::Delete));
     Ok(Prepared {
         config,
         stores,
         targets,
+        db,
     })
+}
+
+/// The holds among `holds` that concern one table.
+pub fn holds_on(holds: &[Hold], store: &str, table: &crate::policy::Ident) -> Vec<Hold> {
+    holds
+        .iter()
+        .filter(|h| h.covers_table(store, table))
+        .cloned()
+        .collect()
 }
 
 /// Opens the state database named in the configuration.

@@ -7,7 +7,8 @@ mod raw;
 pub use error::{ConfigError, ConfigErrors};
 
 use crate::policy::{
-    Action, Clock, Condition, Guard, Ident, Keep, RetentionPolicy, Strategy, Test, Value,
+    parse_until, Action, Clock, Condition, Guard, Hold, HoldSource, Ident, Keep, RetentionPolicy,
+    Strategy, Test, Value, Window,
 };
 use raw::{
     RawAction, RawClock, RawDoc, RawGuard, RawKind, RawSettings, RawStrategy, RawTest, RawValue,
@@ -23,6 +24,8 @@ use std::str::FromStr;
 pub const SETTINGS_FILE: &str = "lethe.yaml";
 /// Policy files larger than this are refused (hostile input).
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// The document kinds of policy files.
+const KINDS: &[&str] = &["RetentionPolicy", "LegalHold"];
 /// The default state database.
 pub const DEFAULT_STATE_URL: &str = "sqlite://var/lethe-state.db";
 /// Default rows per batch.
@@ -39,6 +42,8 @@ pub struct Config {
     pub settings: Settings,
     /// Every retention policy, in file order.
     pub policies: Vec<RetentionPolicy>,
+    /// Every declared legal hold, in file order.
+    pub holds: Vec<Hold>,
     /// SHA-256 over every configuration file (path and bytes), recorded in plans and runs.
     pub hash: String,
 }
@@ -158,14 +163,15 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
         } else {
             for doc in documents(&text) {
                 match serde_saphyr::from_str_with_options::<Option<RawKind>>(&doc, options(&env)) {
-                    Ok(Some(RawKind { kind: Some(k) })) if k.value == "RetentionPolicy" => {}
+                    Ok(Some(RawKind { kind: Some(k) })) if KINDS.contains(&k.value.as_str()) => {}
                     Ok(Some(RawKind { kind: Some(k) })) => {
                         errs.push(ConfigError::at(
                             path,
                             &k.referenced,
                             format!(
-                                "unknown document kind `{}`; expected one of: RetentionPolicy",
-                                shorten(&k.value)
+                                "unknown document kind `{}`; expected one of: {}",
+                                shorten(&k.value),
+                                KINDS.join(", ")
                             ),
                         ));
                         continue;
@@ -173,7 +179,8 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
                     Ok(Some(RawKind { kind: None })) => {
                         errs.push(ConfigError::file(
                             path,
-                            "a document without `kind`; expected `kind: RetentionPolicy`".into(),
+                            "a document without `kind`; expected `kind: RetentionPolicy` or `kind: LegalHold`"
+                                .into(),
                         ));
                         continue;
                     }
@@ -198,6 +205,7 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
 
     let settings = settings_doc.and_then(|raw| build_settings(&settings_path, raw, dir, &mut errs));
     let mut policies = Vec::new();
+    let mut holds = Vec::new();
     if let Some(settings) = &settings {
         let mut seen: HashMap<String, String> = HashMap::new();
         for (path, doc) in docs {
@@ -207,25 +215,30 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
                     &path,
                     &doc.name.referenced,
                     format!(
-                        "duplicate policy name `{}`; first defined at {first}",
+                        "duplicate name `{}`; first defined at {first}",
                         doc.name.value
                     ),
                 ));
                 continue;
             }
             seen.insert(doc.name.value.clone(), here);
-            if let Some(p) = build_policy(&path, doc, settings, &mut errs) {
+            if doc.kind.value == "LegalHold" {
+                if let Some(h) = build_hold(&path, doc, settings, &mut errs) {
+                    holds.push(h);
+                }
+            } else if let Some(p) = build_policy(&path, doc, settings, &mut errs) {
                 policies.push(p);
             }
         }
     }
     match settings {
         Some(settings) if errs.is_empty() => {
-            resolved_into(&mut hasher, &settings, &policies);
+            resolved_into(&mut hasher, &settings, &policies, &holds);
             Ok(Config {
                 dir: dir.to_path_buf(),
                 settings,
                 policies,
+                holds,
                 hash: hex::encode(hasher.finalize()),
             })
         }
@@ -307,7 +320,12 @@ fn documents(text: &str) -> Vec<String> {
 /// Adds to the configuration hash what the environment resolved: where each store points
 /// (without its password), a fingerprint of the hmac key, the limits and every validated policy.
 /// A plan reviewed against one database cannot be applied to another.
-fn resolved_into(hasher: &mut Sha256, settings: &Settings, policies: &[RetentionPolicy]) {
+fn resolved_into(
+    hasher: &mut Sha256,
+    settings: &Settings,
+    policies: &[RetentionPolicy],
+    holds: &[Hold],
+) {
     for (name, store) in &settings.stores {
         let StoreConfig::Sql { url, .. } = store;
         hasher.update(format!(
@@ -325,6 +343,12 @@ fn resolved_into(hasher: &mut Sha256, settings: &Settings, policies: &[Retention
     ));
     for p in policies {
         hasher.update(format!("policy\0{}\0", p.hash()));
+    }
+    for h in holds {
+        hasher.update(format!(
+            "hold\0{}\0",
+            serde_json::to_string(h).unwrap_or_default()
+        ));
     }
 }
 
@@ -638,24 +662,19 @@ fn ident(
         .ok()
 }
 
-fn build_policy(
+/// The parts every document kind shares: name, store, table and selector.
+struct Common {
+    name: String,
+    table: Option<Ident>,
+    selector: Vec<Condition>,
+}
+
+fn build_common(
     path: &Path,
-    doc: RawDoc,
+    doc: &RawDoc,
     settings: &Settings,
     errs: &mut Vec<ConfigError>,
-) -> Option<RetentionPolicy> {
-    let before = errs.len();
-    if doc.kind.value != "RetentionPolicy" {
-        errs.push(ConfigError::at(
-            path,
-            &doc.kind.referenced,
-            format!(
-                "unknown document kind `{}`; expected one of: RetentionPolicy",
-                shorten(&doc.kind.value)
-            ),
-        ));
-        return None;
-    }
+) -> Common {
     let name = doc.name.value.trim().to_string();
     if name.is_empty()
         || name.len() > 100
@@ -664,7 +683,7 @@ fn build_policy(
         errs.push(ConfigError::at(
             path,
             &doc.name.referenced,
-            "policy name must be 1 to 100 characters without spaces".into(),
+            "name must be 1 to 100 characters without spaces".into(),
         ));
     }
     if !settings.stores.contains_key(&doc.store.value) {
@@ -692,14 +711,9 @@ fn build_policy(
             ))
         })
         .ok();
-    let key = ident(path, &doc.key, "key", errs);
-    let clock = build_clock(path, &doc.clock, errs);
-    let keep = Keep::parse(&doc.keep.value)
-        .map_err(|e| errs.push(ConfigError::at(path, &doc.keep.referenced, e)))
-        .ok();
     let mut selector = Vec::new();
-    for (col, test) in doc.selector.unwrap_or_default() {
-        let Some(column) = Ident::parse(&col)
+    for (col, test) in doc.selector.iter().flatten() {
+        let Some(column) = Ident::parse(col)
             .map_err(|e| {
                 errs.push(ConfigError::at(
                     path,
@@ -711,7 +725,7 @@ fn build_policy(
         else {
             continue;
         };
-        let test = match test.value {
+        let t = match &test.value {
             RawTest::Value(v) => Test::Eq(value(v)),
             RawTest::In(list) if list.is_empty() => {
                 errs.push(ConfigError::at(
@@ -721,12 +735,96 @@ fn build_policy(
                 ));
                 continue;
             }
-            RawTest::In(list) => Test::In(list.into_iter().map(value).collect()),
-            RawTest::IsNull(n) => Test::IsNull(n),
+            RawTest::In(list) => Test::In(list.iter().map(value).collect()),
+            RawTest::IsNull(n) => Test::IsNull(*n),
         };
-        selector.push(Condition { column, test });
+        selector.push(Condition { column, test: t });
     }
-    let action = build_action(path, &doc.action, settings, key.as_ref(), errs);
+    Common {
+        name,
+        table,
+        selector,
+    }
+}
+
+/// Reports keys that do not belong to a document's kind, and keys it lacks.
+fn check_keys(
+    path: &Path,
+    doc: &RawDoc,
+    present: &[(&str, bool)],
+    required: &[&str],
+    errs: &mut Vec<ConfigError>,
+) {
+    let kind = &doc.kind.value;
+    for (key, is_there) in present {
+        let needed = required.contains(key);
+        if needed && !is_there {
+            errs.push(ConfigError::at(
+                path,
+                &doc.kind.referenced,
+                format!("{kind} `{}`: missing `{key}`", doc.name.value),
+            ));
+        }
+    }
+}
+
+fn not_allowed(path: &Path, kind: &str, key: &str, loc: &Location, errs: &mut Vec<ConfigError>) {
+    errs.push(ConfigError::at(
+        path,
+        loc,
+        format!("`{key}` does not belong in a {kind}"),
+    ));
+}
+
+fn build_policy(
+    path: &Path,
+    doc: RawDoc,
+    settings: &Settings,
+    errs: &mut Vec<ConfigError>,
+) -> Option<RetentionPolicy> {
+    let before = errs.len();
+    let common = build_common(path, &doc, settings, errs);
+    check_keys(
+        path,
+        &doc,
+        &[
+            ("key", doc.key.is_some()),
+            ("clock", doc.clock.is_some()),
+            ("keep", doc.keep.is_some()),
+            ("action", doc.action.is_some()),
+        ],
+        &["key", "clock", "keep", "action"],
+        errs,
+    );
+    if let Some(b) = &doc.basis {
+        not_allowed(
+            path,
+            "RetentionPolicy (a LegalHold has a basis)",
+            "basis",
+            &b.referenced,
+            errs,
+        );
+    }
+    if let Some(u) = &doc.until {
+        not_allowed(
+            path,
+            "RetentionPolicy (a LegalHold has an until)",
+            "until",
+            &u.referenced,
+            errs,
+        );
+    }
+    let key = doc.key.as_ref().and_then(|k| ident(path, k, "key", errs));
+    let clock = doc.clock.as_ref().and_then(|c| build_clock(path, c, errs));
+    let keep = doc.keep.as_ref().and_then(|k| {
+        Keep::parse(&k.value)
+            .map_err(|e| errs.push(ConfigError::at(path, &k.referenced, e)))
+            .ok()
+    });
+    let action = doc
+        .action
+        .as_ref()
+        .and_then(|a| build_action(path, a, settings, key.as_ref(), errs));
     let schedule = doc.schedule.and_then(|s| check_cron(path, s, errs));
     let guard = match &doc.guard {
         Some(g) => {
@@ -746,15 +844,15 @@ fn build_policy(
         return None;
     }
     Some(RetentionPolicy {
-        name,
+        name: common.name,
         purpose: doc.purpose,
         clause: doc.clause,
         store: doc.store.value,
-        table: table?,
+        table: common.table?,
         key: key?,
         clock: clock?,
         keep: keep?,
-        selector,
+        selector: common.selector,
         action: action?,
         schedule: schedule.or_else(|| settings.schedule.clone()),
         guard,
@@ -762,11 +860,101 @@ fn build_policy(
     })
 }
 
-fn value(v: RawValue) -> Value {
+fn build_hold(
+    path: &Path,
+    doc: RawDoc,
+    settings: &Settings,
+    errs: &mut Vec<ConfigError>,
+) -> Option<Hold> {
+    let before = errs.len();
+    let common = build_common(path, &doc, settings, errs);
+    let kind = "LegalHold";
+    for (key, loc) in [
+        ("key", doc.key.as_ref().map(|k| k.referenced)),
+        ("action", doc.action.as_ref().map(|a| a.referenced)),
+        ("schedule", doc.schedule.as_ref().map(|a| a.referenced)),
+        ("guard", doc.guard.as_ref().map(|a| a.referenced)),
+        ("batch_size", doc.batch_size.as_ref().map(|a| a.referenced)),
+    ] {
+        if let Some(loc) = loc {
+            not_allowed(path, kind, key, &loc, errs);
+        }
+    }
+    let basis = match &doc.basis {
+        Some(b) if !b.value.trim().is_empty() => b.value.trim().to_string(),
+        Some(b) => {
+            errs.push(ConfigError::at(
+                path,
+                &b.referenced,
+                "`basis` is empty; name the legal ground of the hold".into(),
+            ));
+            String::new()
+        }
+        None => {
+            errs.push(ConfigError::at(
+                path,
+                &doc.kind.referenced,
+                format!(
+                    "LegalHold `{}`: missing `basis` (the legal ground, e.g. `Art. 52 AWR`)",
+                    doc.name.value
+                ),
+            ));
+            String::new()
+        }
+    };
+    let window = match (&doc.clock, &doc.keep, &doc.until) {
+        (None, None, None) => Some(Window::Always),
+        (None, None, Some(u)) => parse_until(&u.value)
+            .map(Window::Until)
+            .map_err(|e| errs.push(ConfigError::at(path, &u.referenced, e)))
+            .ok(),
+        (Some(c), Some(k), None) => {
+            let clock = build_clock(path, c, errs);
+            let keep = Keep::parse(&k.value)
+                .map_err(|e| errs.push(ConfigError::at(path, &k.referenced, e)))
+                .ok();
+            clock
+                .zip(keep)
+                .map(|(clock, keep)| Window::Clock { clock, keep })
+        }
+        (c, _, None) => {
+            let loc = c.as_ref().map_or(doc.kind.referenced, |c| c.referenced);
+            errs.push(ConfigError::at(
+                path,
+                &loc,
+                "a LegalHold needs `clock` and `keep` together (e.g. 7 years from `issued_at`)"
+                    .into(),
+            ));
+            None
+        }
+        (_, _, Some(u)) => {
+            errs.push(ConfigError::at(
+                path,
+                &u.referenced,
+                "give a LegalHold either `until` or `clock` with `keep`, not both".into(),
+            ));
+            None
+        }
+    };
+    if errs.len() != before {
+        return None;
+    }
+    Some(Hold {
+        name: common.name,
+        basis,
+        source: HoldSource::Declared,
+        store: doc.store.value,
+        table: common.table?,
+        selector: common.selector,
+        window: window?,
+    })
+}
+
+fn value(v: &RawValue) -> Value {
     match v {
-        RawValue::Bool(b) => Value::Bool(b),
-        RawValue::Int(i) => Value::Int(i),
-        RawValue::Text(s) => Value::Text(s),
+        RawValue::Bool(b) => Value::Bool(*b),
+        RawValue::Int(i) => Value::Int(*i),
+        RawValue::Text(s) => Value::Text(s.clone()),
     }
 }
 

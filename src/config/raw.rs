@@ -49,8 +49,9 @@ pub struct RawGuard {
     pub run_max_rows: Option<S<u64>>,
 }
 
-/// One document of a policy file. All kinds share this shape; `config::build` checks that a
-/// document only uses the keys of its kind.
+/// One document of a policy file (`RetentionPolicy` or `LegalHold`). Both kinds share this
+/// shape; `config::build_policy` and `config::build_hold` check the keys each kind requires and
+/// allows.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDoc {
@@ -60,12 +61,14 @@ pub struct RawDoc {
     pub clause: Option<String>,
     pub store: S<String>,
     pub table: S<String>,
-    pub key: S<String>,
-    pub clock: S<RawClock>,
-    pub keep: S<String>,
+    pub key: Option<S<String>>,
+    pub clock: Option<S<RawClock>>,
+    pub keep: Option<S<String>>,
     #[serde(rename = "match")]
     pub selector: Option<BTreeMap<String, S<RawTest>>>,
-    pub action: S<RawAction>,
+    pub action: Option<S<RawAction>>,
+    pub basis: Option<S<String>>,
+    pub until: Option<S<String>>,
     pub schedule: Option<S<String>>,
     pub guard: Option<S<RawGuard>>,
     pub batch_size: Option<S<u32>>,

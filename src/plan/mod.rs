@@ -48,9 +48,13 @@ pub struct PolicyPlan {
     pub cutoff: DateTime<Utc>,
     /// Records the action would change now.
     pub eligible: u64,
-    /// Records kept by a hold, by hold name (no holds configured yet means empty).
+    /// Records that would be due but are kept by at least one hold.
     #[serde(default)]
-    pub held: BTreeMap<String, u64>,
+    pub held: u64,
+    /// Per active hold on the table: its name, legal basis and how many due records it keeps.
+    /// A record under two holds counts for each.
+    #[serde(default)]
+    pub holds: Vec<HeldBy>,
     /// Records kept because their clock is NULL, unreadable, or has no related row.
     pub undated: u64,
     /// Records the selector matches.
@@ -67,6 +71,19 @@ pub struct PolicyPlan {
     /// The agreement clause or legal text the policy implements (from the policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clause: Option<String>,
+}
+
+/// What one hold kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeldBy {
+    /// The hold's name (`hold-<id>` for a runtime hold).
+    pub hold: String,
+    /// Its legal basis.
+    pub basis: String,
+    /// `declared` or `runtime`.
+    pub source: String,
+    /// Due records it keeps.
+    pub held: u64,
 }
 
 /// How one column is masked.
@@ -97,6 +114,17 @@ pub async fn plan_policy(
         eligible: n(2),
         undated: n(3),
     };
+    let holds = target
+        .active_holds(as_of)
+        .iter()
+        .enumerate()
+        .map(|(i, h)| HeldBy {
+            hold: h.name.clone(),
+            basis: h.basis.clone(),
+            source: h.source.name().to_string(),
+            held: n(5 + i),
+        })
+        .collect();
     let columns = match &p.action {
         Action::Delete => BTreeMap::new(),
         Action::Anonymize(s) => s
@@ -125,7 +153,8 @@ pub async fn plan_policy(
         keep: p.keep.to_string(),
         cutoff,
         eligible: counts.eligible,
-        held: BTreeMap::new(),
+        held: n(4),
+        holds,
         undated: counts.undated,
         selected: counts.selected,
         total: counts.total,

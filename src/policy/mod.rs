@@ -3,9 +3,11 @@
 //! Everything here is built by `config` at load time and cannot be invalid: identifiers are
 //! checked, durations parsed, strategies known.
 
+mod hold;
 mod ident;
 mod keep;
 
+pub use hold::{parse_until, Hold, HoldSource, Window};
 pub use ident::Ident;
 pub use keep::Keep;
 

@@ -1,7 +1,7 @@
 //! Reports for people (text, Markdown) and machines (JSON). Keys and counts only, never values.
 
 use crate::apply::{PolicyOutcome, Refusal};
-use crate::plan::Plan;
+use crate::plan::{HeldBy, Plan};
 use chrono::SecondsFormat;
 use serde::Serialize;
 use std::fmt::Write;
@@ -69,9 +69,7 @@ pub fn plan(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: bool
                     "  eligible {:>8}   undated (kept) {:>6}   in scope {:>8} of {} rows",
                     p.eligible, p.undated, p.selected, p.total
                 );
-                for (hold, n) in &p.held {
-                    let _ = writeln!(s, "  held by {hold}: {n}");
-                }
+                held_lines(&mut s, p.held, &p.holds, "  ");
                 for (col, c) in &p.columns {
                     let _ = writeln!(s, "  {col}: {} ({})", c.strategy, c.effect);
                 }
@@ -107,7 +105,7 @@ pub fn plan(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: bool
                 "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"
             );
             for p in &plan.policies {
-                let held: u64 = p.held.values().sum();
+                let held = p.held;
                 let _ = writeln!(
                     s,
                     "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -130,6 +128,13 @@ pub fn plan(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: bool
                 }
                 if let Some(clause) = &p.clause {
                     let _ = writeln!(s, "Clause: {clause}\n");
+                }
+                for h in &p.holds {
+                    let _ = writeln!(
+                        s,
+                        "- Held by **{}** ({}; {}): {} records",
+                        h.hold, h.source, h.basis, h.held
+                    );
                 }
                 for (col, c) in &p.columns {
                     let _ = writeln!(s, "- `{col}`: {} ({})", c.strategy, c.effect);
@@ -186,6 +191,7 @@ pub fn apply(r: &ApplyReport, format: Format) -> String {
                         p.cleared
                     );
                 }
+                held_lines(&mut s, p.held, &p.holds, "  ");
                 for e in &p.errors {
                     let _ = writeln!(s, "  error: {e}");
                 }
@@ -217,19 +223,20 @@ pub fn apply(r: &ApplyReport, format: Format) -> String {
                     f.reason
                 );
             }
-            let _ = writeln!(s, "| policy | target | action | eligible | deleted | anonymized | failed | undated (kept) | remaining |");
+            let _ = writeln!(s, "| policy | target | action | eligible | held | deleted | anonymized | failed | undated (kept) | remaining |");
             let _ = writeln!(
                 s,
-                "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+                "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
             );
             for p in &r.policies {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     p.name,
                     p.target,
                     p.action,
                     p.eligible,
+                    p.held,
                     p.deleted,
                     p.anonymized,
                     p.failed,
@@ -237,8 +244,33 @@ pub fn apply(r: &ApplyReport, format: Format) -> String {
                     p.remaining
                 );
             }
+            for p in r.policies.iter().filter(|p| !p.holds.is_empty()) {
+                let _ = writeln!(s, "\n**{}** kept by legal holds:\n", p.name);
+                for h in &p.holds {
+                    let _ = writeln!(
+                        s,
+                        "- **{}** ({}; {}): {} records",
+                        h.hold, h.source, h.basis, h.held
+                    );
+                }
+            }
             s
         }
+    }
+}
+
+/// `held N` and one line per hold with its basis.
+fn held_lines(s: &mut String, held: u64, holds: &[HeldBy], indent: &str) {
+    if holds.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "{indent}held {held} (kept by legal holds):");
+    for h in holds {
+        let _ = writeln!(
+            s,
+            "{indent}  {:>8}  {} [{}] {}",
+            h.held, h.hold, h.source, h.basis
+        );
     }
 }
 

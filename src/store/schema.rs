@@ -1,7 +1,9 @@
 //! The live schema of a table, and the check of a policy against it.
 
 use super::sql::{Dialect, Query, SqlStore, StoreError};
-use crate::policy::{Action, Clock, Ident, RetentionPolicy, Strategy, Test, Value};
+use crate::policy::{
+    Action, Clock, Condition, Hold, Ident, RetentionPolicy, Strategy, Test, Value, Window,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The broad type of a column, as far as policies care.
@@ -55,6 +57,11 @@ pub struct Target {
     pub inet_columns: BTreeSet<Ident>,
     /// Anonymized columns that accept NULL.
     pub nullable: BTreeSet<Ident>,
+    /// The holds on this table (declared and runtime); a held record is never changed.
+    pub holds: Vec<Hold>,
+    /// For anonymize: the delete policies on the same table. A record one of them deletes at
+    /// the same instant is left to it (delete supersedes anonymize).
+    pub superseded_by: Vec<RetentionPolicy>,
 }
 
 /// Length of an `hmac` result (`hmac:` + 32 hex digits).
@@ -161,72 +168,17 @@ impl SqlStore {
                 )),
             }
         }
-        match &policy.clock {
-            Clock::Column(c) => {
-                if let Some(c2) = col(c, &mut errs) {
-                    if !timeish(&c2) {
-                        errs.push(format!("policy `{p}`: clock column `{c}` is `{}`; expected a date or timestamp column", c2.sql_type));
-                    }
-                }
-            }
-            Clock::Join { table, on, column } => {
-                if table == &policy.table {
-                    errs.push(format!(
-                        "policy `{p}`: clock `join` must name another table than `{table}`"
-                    ));
-                }
-                match self.columns(table).await.map_err(fail)? {
-                    None => errs.push(format!(
-                        "policy `{p}`: clock join table `{table}` not found in store `{}`",
-                        self.name
-                    )),
-                    Some(jcols) => {
-                        for (l, r) in on {
-                            col(l, &mut errs);
-                            if !jcols.contains_key(r.as_str()) {
-                                errs.push(format!("policy `{p}`: column `{r}` not found in joined table `{table}`"));
-                            }
-                        }
-                        match jcols.get(column.as_str()) {
-                            None => errs.push(format!("policy `{p}`: clock column `{column}` not found in joined table `{table}`")),
-                            Some(c) if !timeish(c) => errs.push(format!(
-                                "policy `{p}`: clock column `{table}.{column}` is `{}`; expected a date or timestamp column",
-                                c.sql_type
-                            )),
-                            Some(_) => {}
-                        }
-                    }
-                }
-            }
-        }
-        for cond in &policy.selector {
-            let Some(c) = col(&cond.column, &mut errs) else {
-                continue;
-            };
-            if sqlite {
-                continue;
-            }
-            let values: Vec<&Value> = match &cond.test {
-                Test::Eq(v) => vec![v],
-                Test::In(vs) => vs.iter().collect(),
-                Test::IsNull(_) => vec![],
-            };
-            for v in values {
-                let fits = match v {
-                    Value::Int(_) => c.family == Family::Integer,
-                    Value::Bool(_) => matches!(c.family, Family::Bool | Family::Integer),
-                    Value::Text(_) => !matches!(c.family, Family::Integer | Family::Bool),
-                };
-                if !fits {
-                    errs.push(format!(
-                        "policy `{p}`: match on `{}` compares a {} with a `{}` column",
-                        cond.column,
-                        v.kind(),
-                        c.sql_type
-                    ));
-                }
-            }
-        }
+        let who = format!("policy `{p}`");
+        self.check_rows(
+            &who,
+            &policy.table,
+            &cols,
+            Some(&policy.clock),
+            &policy.selector,
+            &mut errs,
+        )
+        .await
+        .map_err(fail)?;
         let mut inet_columns = BTreeSet::new();
         let mut nullable = BTreeSet::new();
         if let Action::Anonymize(strategies) = &policy.action {
@@ -276,10 +228,147 @@ impl SqlStore {
                 key_cast,
                 inet_columns,
                 nullable,
+                holds: Vec::new(),
+                superseded_by: Vec::new(),
             })
         } else {
             Err(errs)
         }
+    }
+}
+
+impl SqlStore {
+    /// Checks a clock and a selector against a table's columns: shared by policies and holds.
+    async fn check_rows(
+        &self,
+        who: &str,
+        table: &Ident,
+        cols: &BTreeMap<String, Column>,
+        clock: Option<&Clock>,
+        selector: &[Condition],
+        errs: &mut Vec<String>,
+    ) -> Result<(), StoreError> {
+        let sqlite = self.dialect == Dialect::Sqlite;
+        let timeish = |c: &Column| {
+            matches!(c.family, Family::Timestamp | Family::Date)
+                || (sqlite && matches!(c.family, Family::Text | Family::Untyped))
+        };
+        let col = |name: &Ident, errs: &mut Vec<String>| -> Option<Column> {
+            let c = cols.get(name.as_str()).cloned();
+            if c.is_none() {
+                errs.push(format!(
+                    "{who}: column `{name}` not found in table `{table}`"
+                ));
+            }
+            c
+        };
+        match clock {
+            None => {}
+            Some(Clock::Column(c)) => {
+                if let Some(c2) = col(c, errs) {
+                    if !timeish(&c2) {
+                        errs.push(format!(
+                            "{who}: clock column `{c}` is `{}`; expected a date or timestamp column",
+                            c2.sql_type
+                        ));
+                    }
+                }
+            }
+            Some(Clock::Join {
+                table: jt,
+                on,
+                column,
+            }) => {
+                if jt == table {
+                    errs.push(format!(
+                        "{who}: clock `join` must name another table than `{jt}`"
+                    ));
+                }
+                match self.columns(jt).await? {
+                    None => errs.push(format!(
+                        "{who}: clock join table `{jt}` not found in store `{}`",
+                        self.name
+                    )),
+                    Some(jcols) => {
+                        for (l, r) in on {
+                            col(l, errs);
+                            if !jcols.contains_key(r.as_str()) {
+                                errs.push(format!(
+                                    "{who}: column `{r}` not found in joined table `{jt}`"
+                                ));
+                            }
+                        }
+                        match jcols.get(column.as_str()) {
+                            None => errs.push(format!(
+                                "{who}: clock column `{column}` not found in joined table `{jt}`"
+                            )),
+                            Some(c) if !timeish(c) => errs.push(format!(
+                                "{who}: clock column `{jt}.{column}` is `{}`; expected a date or timestamp column",
+                                c.sql_type
+                            )),
+                            Some(_) => {}
+                        }
+                    }
+                }
+            }
+        }
+        for cond in selector {
+            let Some(c) = col(&cond.column, errs) else {
+                continue;
+            };
+            if sqlite {
+                continue;
+            }
+            let values: Vec<&Value> = match &cond.test {
+                Test::Eq(v) => vec![v],
+                Test::In(vs) => vs.iter().collect(),
+                Test::IsNull(_) => vec![],
+            };
+            for v in values {
+                let fits = match v {
+                    Value::Int(_) => c.family == Family::Integer,
+                    Value::Bool(_) => matches!(c.family, Family::Bool | Family::Integer),
+                    Value::Text(_) => !matches!(c.family, Family::Integer | Family::Bool),
+                };
+                if !fits {
+                    errs.push(format!(
+                        "{who}: match on `{}` compares a {} with a `{}` column",
+                        cond.column,
+                        v.kind(),
+                        c.sql_type
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that a hold's table, selector and clock exist with fitting types. A hold that
+    /// does not fit its table cannot be evaluated, and lethe refuses to act on that table.
+    pub async fn check_hold(&self, hold: &Hold) -> Vec<String> {
+        let who = format!("hold `{}`", hold.name);
+        let cols = match self.columns(&hold.table).await {
+            Ok(Some(cols)) => cols,
+            Ok(None) => {
+                return vec![format!(
+                    "{who}: table `{}` not found in store `{}`",
+                    hold.table, self.name
+                )]
+            }
+            Err(e) => return vec![format!("{who}: {e}")],
+        };
+        let clock = match &hold.window {
+            Window::Clock { clock, .. } => Some(clock),
+            _ => None,
+        };
+        let mut errs = Vec::new();
+        if let Err(e) = self
+            .check_rows(&who, &hold.table, &cols, clock, &hold.selector, &mut errs)
+            .await
+        {
+            errs.push(format!("{who}: {e}"));
+        }
+        errs
     }
 }
 

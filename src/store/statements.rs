@@ -4,7 +4,7 @@
 
 use super::schema::Target;
 use super::sql::{Dialect, KeyValue, Param, Query};
-use crate::policy::{Action, Clock, Condition, Ident, Strategy, Test, Value};
+use crate::policy::{Action, Clock, Condition, Hold, Ident, Strategy, Test, Value, Window};
 use chrono::{DateTime, Utc};
 
 /// The counts of one policy at one instant.
@@ -93,7 +93,10 @@ impl Target {
 
     /// The policy's cutoff at `as_of`. A cutoff out of range makes nothing due (fail closed).
     pub fn cutoff(&self, as_of: DateTime<Utc>) -> DateTime<Utc> {
-        self.policy.keep.cutoff(as_of).unwrap_or(DateTime::<Utc>::MIN_UTC)
+        self.policy
+            .keep
+            .cutoff(as_of)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 
     /// Rows whose policy clock is known and lies before the policy's cutoff at `as_of`.
@@ -215,8 +218,47 @@ impl Target {
         }
     }
 
-    /// Selector, clock and (for anonymize) pending: the complete "act on this row now" condition.
-    pub fn due(&self, as_of: DateTime<Utc>) -> Query {
+    /// The holds that hold anything at `as_of`, in a fixed order.
+    pub fn active_holds(&self, as_of: DateTime<Utc>) -> Vec<&Hold> {
+        self.holds.iter().filter(|h| h.active_at(as_of)).collect()
+    }
+
+    /// The records `hold` covers at `as_of`: its selector, and its window. A record whose hold
+    /// clock is unknown is covered (an error while evaluating a hold means keep).
+    fn hold_cover(&self, hold: &Hold, as_of: DateTime<Utc>) -> Query {
+        let mut q = self.q();
+        q.push("(").append(&self.selector_of(&hold.selector));
+        if let Window::Clock { clock, keep } = &hold.window {
+            // Fail closed: a window out of range holds everything it selects.
+            let cutoff = keep.cutoff(as_of).unwrap_or(DateTime::<Utc>::MIN_UTC);
+            q.push(" AND NOT (")
+                .append(&self.clock_due_of(clock, cutoff))
+                .push(")");
+        }
+        q.push(")");
+        q
+    }
+
+    /// Records covered by at least one active hold, or `None` when no hold is active.
+    fn any_hold(&self, as_of: DateTime<Utc>) -> Option<Query> {
+        let holds = self.active_holds(as_of);
+        if holds.is_empty() {
+            return None;
+        }
+        let mut q = self.q();
+        q.push("(");
+        for (i, h) in holds.iter().enumerate() {
+            if i > 0 {
+                q.push(" OR ");
+            }
+            q.append(&self.hold_cover(h, as_of));
+        }
+        q.push(")");
+        Some(q)
+    }
+
+    /// Selector, clock, pending (anonymize) and not superseded by a delete: due if nothing held it.
+    fn due_unheld(&self, as_of: DateTime<Utc>) -> Query {
         let mut q = self.q();
         if !self.policy.selector.is_empty() {
             q.push("(").append(&self.selector()).push(") AND ");
@@ -225,10 +267,29 @@ impl Target {
         if let Some(p) = self.pending() {
             q.push(" AND ").append(&p);
         }
+        for d in &self.superseded_by {
+            let cutoff = d.keep.cutoff(as_of).unwrap_or(DateTime::<Utc>::MIN_UTC);
+            q.push(" AND NOT ((")
+                .append(&self.selector_of(&d.selector))
+                .push(") AND (")
+                .append(&self.clock_due_of(&d.clock, cutoff))
+                .push("))");
+        }
         q
     }
 
-    /// One query counting total, selected, due and undated rows in a single scan.
+    /// The complete "act on this row now" condition: due, and held by no hold. Every statement
+    /// that changes data carries it, so a hold added after planning is honoured.
+    pub fn due(&self, as_of: DateTime<Utc>) -> Query {
+        let mut q = self.due_unheld(as_of);
+        if let Some(h) = self.any_hold(as_of) {
+            q.push(" AND NOT ").append(&h);
+        }
+        q
+    }
+
+    /// One query counting, in a single scan: total, selected, due, undated, held by any hold,
+    /// then held by each of `active_holds(as_of)` in order.
     pub fn count(&self, as_of: DateTime<Utc>) -> Query {
         let mut q = self.q();
         q.push("SELECT COUNT(*), COUNT(CASE WHEN ")
@@ -239,7 +300,28 @@ impl Target {
             .append(&self.selector())
             .push(") AND (")
             .append(&self.clock_undated())
-            .push(&format!(") THEN 1 END) FROM {}", self.table()));
+            .push(") THEN 1 END)");
+        match self.any_hold(as_of) {
+            Some(any) => {
+                q.push(", COUNT(CASE WHEN ")
+                    .append(&self.due_unheld(as_of))
+                    .push(" AND ")
+                    .append(&any)
+                    .push(" THEN 1 END)");
+                for h in self.active_holds(as_of) {
+                    q.push(", COUNT(CASE WHEN ")
+                        .append(&self.due_unheld(as_of))
+                        .push(" AND ")
+                        .append(&self.hold_cover(h, as_of))
+                        .push(" THEN 1 END)");
+                }
+            }
+            None => {
+                // Zero, typed like the other counts on every dialect.
+                q.push(", COUNT(CASE WHEN 1 = 0 THEN 1 END)");
+            }
+        }
+        q.push(&format!(" FROM {}", self.table()));
         q
     }
 
@@ -280,12 +362,7 @@ impl Target {
 
     /// Deletes up to `limit` due rows.
     pub fn delete_batch(&self, as_of: DateTime<Utc>, limit: u32) -> Query {
-        self.bounded(
-            &format!("DELETE FROM {}", self.table()),
-            None,
-            as_of,
-            limit,
-        )
+        self.bounded(&format!("DELETE FROM {}", self.table()), None, as_of, limit)
     }
 
     /// True when some strategy is computed in lethe (row by row) rather than in SQL.
@@ -356,12 +433,7 @@ impl Target {
     }
 
     /// Reads the next `limit` due rows after `after` (keyset order): key and in-process columns.
-    pub fn fetch_batch(
-        &self,
-        as_of: DateTime<Utc>,
-        limit: u32,
-        after: Option<&KeyValue>,
-    ) -> Query {
+    pub fn fetch_batch(&self, as_of: DateTime<Utc>, limit: u32, after: Option<&KeyValue>) -> Query {
         let text = match self.dialect {
             Dialect::MySql => "CHAR",
             _ => "TEXT",

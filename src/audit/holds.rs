@@ -1,0 +1,217 @@
+//! Runtime legal holds in the state database: added and released with `lethe holds`, never
+//! updated or deleted, and each change also written to the audit trail.
+
+use super::{AuditError, StateDb};
+use crate::policy::{Condition, Hold, HoldSource, Ident, Test, Value, Window};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+/// A runtime hold as stored, with its release if it was released.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuntimeHold {
+    /// Its id (the hold is named `hold-<id>` in reports).
+    pub id: i64,
+    /// Store name.
+    pub store: String,
+    /// Table name.
+    pub table: String,
+    /// Equality conditions: (column, value).
+    pub selector: Vec<(String, Value)>,
+    /// Why: the legal ground or case (`dispute 2026-117`).
+    pub reason: String,
+    /// Who added it.
+    pub created_by: String,
+    /// When (RFC 3339).
+    pub created_at: String,
+    /// Until when it holds (RFC 3339), if limited.
+    pub until: Option<String>,
+    /// The release, if released: (when, by whom, why).
+    pub released: Option<(String, String, String)>,
+}
+
+impl RuntimeHold {
+    /// `released`, `expired` (at `now`) or `active`.
+    pub fn status(&self, now: DateTime<Utc>) -> &'static str {
+        if self.released.is_some() {
+            "released"
+        } else if self.until_instant().is_some_and(|u| now >= u) {
+            "expired"
+        } else {
+            "active"
+        }
+    }
+
+    fn until_instant(&self) -> Option<DateTime<Utc>> {
+        self.until
+            .as_deref()
+            .and_then(|u| DateTime::parse_from_rfc3339(u).ok())
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    /// The hold lethe enforces, or `None` once released. An `until` that cannot be read keeps
+    /// the hold without end (fail closed).
+    pub fn to_hold(&self) -> Option<Hold> {
+        if self.released.is_some() {
+            return None;
+        }
+        let selector = self
+            .selector
+            .iter()
+            .map(|(c, v)| {
+                Ident::parse(c).map(|column| Condition {
+                    column,
+                    test: Test::Eq(v.clone()),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>();
+        let window = match self.until_instant() {
+            Some(t) => Window::Until(t),
+            None => Window::Always,
+        };
+        // A stored selector that no longer parses holds the whole table (fail closed).
+        let selector = selector.unwrap_or_default();
+        Some(Hold {
+            name: format!("hold-{}", self.id),
+            basis: self.reason.clone(),
+            source: HoldSource::Runtime { id: self.id },
+            store: self.store.clone(),
+            table: Ident::parse_table(&self.table).ok()?,
+            selector,
+            window,
+        })
+    }
+}
+
+fn now_text() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+type HoldRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+impl StateDb {
+    /// Adds a runtime hold and records it in the audit trail; returns its id.
+    pub async fn add_hold(
+        &self,
+        store: &str,
+        table: &Ident,
+        selector: &[(Ident, Value)],
+        reason: &str,
+        by: &str,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<i64, AuditError> {
+        let sel: Vec<serde_json::Value> = selector
+            .iter()
+            .map(|(c, v)| json!({ "column": c, "value": v }))
+            .collect();
+        let sel = serde_json::Value::Array(sel).to_string();
+        let until = until.map(|u| u.to_rfc3339_opts(SecondsFormat::Secs, true));
+        let created = now_text();
+        let sql = "INSERT INTO lethe_holds (store, table_name, selector, reason, created_by, created_at, until) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+        let (id,): (i64,) = super::on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(store)
+            .bind(table.as_str())
+            .bind(&sel)
+            .bind(reason)
+            .bind(by)
+            .bind(&created)
+            .bind(&until)
+            .fetch_one(pool)
+            .await?);
+        self.append(
+            &format!("hold-{id}"),
+            "hold.added",
+            &json!({ "hold": format!("hold-{id}"), "store": store, "table": table, "selector": serde_json::from_str::<serde_json::Value>(&sel).unwrap_or_default(), "reason": reason, "by": by, "until": until }),
+        )
+        .await?;
+        Ok(id)
+    }
+
+    /// Releases a runtime hold (a new release row) and records it in the audit trail.
+    pub async fn release_hold(&self, id: i64, reason: &str, by: &str) -> Result<(), AuditError> {
+        let Some(hold) = self.holds().await?.into_iter().find(|h| h.id == id) else {
+            return Err(AuditError::Db(format!("there is no hold {id}")));
+        };
+        if hold.released.is_some() {
+            return Err(AuditError::Db(format!("hold {id} was already released")));
+        }
+        let sql = "INSERT INTO lethe_hold_releases (hold_id, released_by, released_at, reason) VALUES ($1, $2, $3, $4)";
+        super::on_pool!(self, pool => sqlx::query(sql)
+            .bind(id)
+            .bind(by)
+            .bind(now_text())
+            .bind(reason)
+            .execute(pool)
+            .await
+            .map(|_| ())?);
+        self.append(
+            &format!("hold-{id}"),
+            "hold.released",
+            &json!({ "hold": format!("hold-{id}"), "reason": reason, "by": by }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Every runtime hold, released or not, oldest first.
+    pub async fn holds(&self) -> Result<Vec<RuntimeHold>, AuditError> {
+        let sql = "SELECT h.id, h.store, h.table_name, h.selector, h.reason, h.created_by, h.created_at, h.until, r.released_at, r.released_by, r.reason FROM lethe_holds h LEFT JOIN lethe_hold_releases r ON r.hold_id = h.id ORDER BY h.id";
+        let rows: Vec<HoldRow> =
+            super::on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?);
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, store, table, sel, reason, by, at, until, rel_at, rel_by, rel_why)| {
+                    let selector = serde_json::from_str::<Vec<serde_json::Value>>(&sel)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|c| {
+                            let col = c["column"].as_str()?.to_string();
+                            let v = match &c["value"] {
+                                serde_json::Value::Bool(b) => Value::Bool(*b),
+                                serde_json::Value::Number(n) => Value::Int(n.as_i64()?),
+                                serde_json::Value::String(s) => Value::Text(s.clone()),
+                                _ => return None,
+                            };
+                            Some((col, v))
+                        })
+                        .collect();
+                    RuntimeHold {
+                        id,
+                        store,
+                        table,
+                        selector,
+                        reason,
+                        created_by: by,
+                        created_at: at,
+                        until,
+                        released: rel_at
+                            .map(|a| (a, rel_by.unwrap_or_default(), rel_why.unwrap_or_default())),
+                    }
+                },
+            )
+            .collect())
+    }
+
+    /// The runtime holds in force (not released), as holds lethe enforces.
+    pub async fn runtime_holds(&self) -> Result<Vec<Hold>, AuditError> {
+        Ok(self
+            .holds()
+            .await?
+            .iter()
+            .filter_map(RuntimeHold::to_hold)
+            .collect())
+    }
+}

@@ -1,0 +1,260 @@
+//! `lethe holds`: runtime legal holds, kept in the state database and audited.
+
+use super::{Cli, CliError, Code, Output};
+use crate::policy::{parse_until, Hold, HoldSource, Ident, Value, Window};
+use crate::report::Format;
+use chrono::Utc;
+use clap::Subcommand;
+use std::fmt::Write;
+
+/// Arguments of `lethe holds`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, Subcommand)]
+enum Action {
+    /// Hold records of one table: they are never deleted or anonymized while the hold lasts.
+    Add {
+        /// The store of the table (a name from lethe.yaml).
+        #[arg(long)]
+        store: String,
+        /// The table.
+        #[arg(long)]
+        table: String,
+        /// Only records where COLUMN equals VALUE, e.g. `customer_id=42` (repeatable: all must hold).
+        /// Without it, the whole table is held.
+        #[arg(long = "match", value_name = "COLUMN=VALUE")]
+        matches: Vec<String>,
+        /// Why: the legal ground or case, e.g. "dispute 2026-117". Shown in every report.
+        #[arg(long)]
+        reason: String,
+        /// Last day held (e.g. 2027-06-30) or an RFC 3339 instant. Without it: until released.
+        #[arg(long)]
+        until: Option<String>,
+        /// Who adds the hold (default: the LETHE_USER, USER or LOGNAME environment variable).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// List runtime holds and the declared LegalHold documents.
+    List {
+        /// Also released and expired runtime holds.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Release a runtime hold. The release is recorded; the hold itself is kept for the record.
+    Release {
+        /// The hold's id (`hold-7` or `7`).
+        id: String,
+        /// Why it is released, e.g. "dispute settled 2027-02-01".
+        #[arg(long)]
+        reason: String,
+        /// Who releases it (default: the LETHE_USER, USER or LOGNAME environment variable).
+        #[arg(long)]
+        by: Option<String>,
+    },
+}
+
+fn who(by: &Option<String>) -> String {
+    by.clone()
+        .or_else(|| {
+            ["LETHE_USER", "USER", "LOGNAME"]
+                .iter()
+                .find_map(|v| std::env::var(v).ok())
+        })
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn parse_match(m: &str) -> anyhow::Result<(Ident, Value)> {
+    let Some((col, val)) = m.split_once('=') else {
+        return Err(CliError::usage(format!(
+            "`--match {}`: expected COLUMN=VALUE, e.g. customer_id=42",
+            crate::config::shorten(m)
+        )));
+    };
+    let col = Ident::parse(col.trim()).map_err(|e| CliError::usage(format!("`--match`: {e}")))?;
+    let val = match val.trim().parse::<i64>() {
+        Ok(i) => Value::Int(i),
+        Err(_) => Value::Text(val.trim().to_string()),
+    };
+    Ok((col, val))
+}
+
+/// Runs `lethe holds`.
+pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
+    let config = crate::config::load(&cli.config)?;
+    let db = super::open_state(&config).await?;
+    match &args.action {
+        Action::Add {
+            store,
+            table,
+            matches,
+            reason,
+            until,
+            by,
+        } => {
+            if reason.trim().is_empty() {
+                return Err(CliError::usage(
+                    "`--reason` is empty: give the legal ground or case",
+                ));
+            }
+            let table = Ident::parse_table(table)
+                .map_err(|e| CliError::usage(format!("`--table`: {e}")))?;
+            let selector = matches
+                .iter()
+                .map(|m| parse_match(m))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let until = until
+                .as_deref()
+                .map(parse_until)
+                .transpose()
+                .map_err(|e| CliError::usage(format!("`--until`: {e}")))?;
+            if until.is_some_and(|u| u <= Utc::now()) {
+                return Err(CliError::usage(
+                    "`--until` lies in the past: such a hold would hold nothing",
+                ));
+            }
+            if !config.settings.stores.contains_key(store) {
+                let known: Vec<&str> = config.settings.stores.keys().map(String::as_str).collect();
+                return Err(CliError::usage(format!(
+                    "unknown store `{store}`; expected one of: {}",
+                    known.join(", ")
+                )));
+            }
+            // The hold must fit the live table, or it could never be evaluated.
+            let conn = crate::store::connect_all(&config, [store.clone()]).await?;
+            let probe = Hold {
+                name: "the new hold".into(),
+                basis: reason.clone(),
+                source: HoldSource::Runtime { id: 0 },
+                store: store.clone(),
+                table: table.clone(),
+                selector: selector
+                    .iter()
+                    .map(|(c, v)| crate::policy::Condition {
+                        column: c.clone(),
+                        test: crate::policy::Test::Eq(v.clone()),
+                    })
+                    .collect(),
+                window: until.map_or(Window::Always, Window::Until),
+            };
+            if let Some(s) = conn.get(store) {
+                let problems = s.check_hold(&probe).await;
+                if !problems.is_empty() {
+                    return Err(CliError::usage(problems.join("\n")));
+                }
+            }
+            let id = db
+                .add_hold(store, &table, &selector, reason.trim(), &who(by), until)
+                .await?;
+            outln!("added hold-{id} on {store}.{table}: records matching it are kept until it is released{}",
+                until.map(|u| format!(" or until {}", u.to_rfc3339())).unwrap_or_default());
+            Ok(Code::Ok)
+        }
+        Action::Release { id, reason, by } => {
+            let n: i64 = id.trim_start_matches("hold-").parse().map_err(|_| {
+                CliError::usage(format!(
+                    "`{}` is not a hold id; expected e.g. hold-7",
+                    crate::config::shorten(id)
+                ))
+            })?;
+            if reason.trim().is_empty() {
+                return Err(CliError::usage(
+                    "`--reason` is empty: say why the hold ends",
+                ));
+            }
+            db.release_hold(n, reason.trim(), &who(by))
+                .await
+                .map_err(|e| CliError::usage(e.to_string()))?;
+            outln!("released hold-{n}; the release is recorded in the audit trail");
+            Ok(Code::Ok)
+        }
+        Action::List { all, output } => {
+            let now = Utc::now();
+            let runtime = db.holds().await?;
+            let shown: Vec<_> = runtime
+                .iter()
+                .filter(|h| *all || h.status(now) == "active")
+                .collect();
+            if output.format == Format::Json {
+                let json = serde_json::json!({
+                    "runtime": shown.iter().map(|h| {
+                        let mut v = serde_json::to_value(h).unwrap_or_default();
+                        v["name"] = format!("hold-{}", h.id).into();
+                        v["status"] = h.status(now).into();
+                        v
+                    }).collect::<Vec<_>>(),
+                    "declared": config.holds,
+                });
+                output.emit(&(serde_json::to_string_pretty(&json)? + "\n"))?;
+                return Ok(Code::Ok);
+            }
+            let mut s = String::new();
+            let _ = writeln!(s, "runtime holds{}:", if *all { "" } else { " in force" });
+            if shown.is_empty() {
+                let _ = writeln!(s, "  (none)");
+            }
+            for h in shown {
+                let sel: Vec<String> = h
+                    .selector
+                    .iter()
+                    .map(|(c, v)| format!("{c}={}", value_text(v)))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "  hold-{:<4} {:<8} {}.{} {}  until {}  by {} at {}\n             reason: {}{}",
+                    h.id,
+                    h.status(now),
+                    h.store,
+                    h.table,
+                    if sel.is_empty() {
+                        "(whole table)".to_string()
+                    } else {
+                        sel.join(" ")
+                    },
+                    h.until.as_deref().unwrap_or("released"),
+                    h.created_by,
+                    h.created_at,
+                    h.reason,
+                    h.released
+                        .as_ref()
+                        .map(|(at, by, why)| format!(
+                            "\n             released by {by} at {at}: {why}"
+                        ))
+                        .unwrap_or_default()
+                );
+            }
+            let _ = writeln!(s, "declared holds (LegalHold documents):");
+            if config.holds.is_empty() {
+                let _ = writeln!(s, "  (none)");
+            }
+            for h in &config.holds {
+                let window = match &h.window {
+                    Window::Always => "until removed".to_string(),
+                    Window::Until(t) => format!("until {}", t.to_rfc3339()),
+                    Window::Clock { keep, .. } => format!("{keep} from each record's clock"),
+                };
+                let _ = writeln!(
+                    s,
+                    "  {:<24} {}.{} {}  basis: {}",
+                    h.name, h.store, h.table, window, h.basis
+                );
+            }
+            output.emit(&s)?;
+            Ok(Code::Ok)
+        }
+    }
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Text(t) => t.clone(),
+    }
+}

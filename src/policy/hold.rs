@@ -1,0 +1,116 @@
+//! Legal holds: records that must be kept whatever a retention policy says.
+
+use super::{Clock, Condition, Ident, Keep};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// A hold over some records of one table. A held record is never deleted or anonymized.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hold {
+    /// The hold's name in reports: the document's `name`, or `hold-<id>` for a runtime hold.
+    pub name: String,
+    /// The legal ground, e.g. `Art. 52 AWR, fiscale bewaarplicht (7 years)` or a case number.
+    pub basis: String,
+    /// Where the hold comes from.
+    pub source: HoldSource,
+    /// The store of the table.
+    pub store: String,
+    /// The table whose records it holds.
+    pub table: Ident,
+    /// Restricts the hold to records matching every condition (empty: the whole table).
+    pub selector: Vec<Condition>,
+    /// How long it holds.
+    pub window: Window,
+}
+
+/// Where a hold comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldSource {
+    /// A `LegalHold` document in the policies folder.
+    Declared,
+    /// A hold added with `lethe holds add`, kept in the state database.
+    Runtime {
+        /// Its id.
+        id: i64,
+    },
+}
+
+impl HoldSource {
+    /// `declared` or `runtime`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            HoldSource::Declared => "declared",
+            HoldSource::Runtime { .. } => "runtime",
+        }
+    }
+}
+
+/// How long a hold covers a record.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Window {
+    /// Until the hold is released or removed.
+    Always,
+    /// Until this instant (exclusive); after it the hold stops holding by itself.
+    Until(DateTime<Utc>),
+    /// For `keep` after the record's clock: a record whose clock is unknown stays held.
+    Clock {
+        /// When the held period of a record starts.
+        clock: Clock,
+        /// How long it is held.
+        keep: Keep,
+    },
+}
+
+impl Hold {
+    /// True when the hold holds anything at `as_of` (an `until` in the past holds nothing).
+    pub fn active_at(&self, as_of: DateTime<Utc>) -> bool {
+        match self.window {
+            Window::Until(t) => as_of < t,
+            _ => true,
+        }
+    }
+
+    /// True when the hold concerns this table.
+    pub fn covers_table(&self, store: &str, table: &Ident) -> bool {
+        self.store == store && &self.table == table
+    }
+}
+
+/// Parses `until`: a date (held through that whole day, UTC) or an RFC 3339 instant.
+pub fn parse_until(s: &str) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.succ_opt())
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            format!(
+                "invalid date `{}`; expected a date such as `2027-06-30` or an instant such as `2027-06-30T17:00:00Z`",
+                crate::config::shorten(s)
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn until_holds_through_the_whole_day() {
+        let t = parse_until("2027-06-30").unwrap();
+        assert_eq!(t.to_rfc3339(), "2027-07-01T00:00:00+00:00");
+        assert!(parse_until("30-06-2027").is_err());
+        assert_eq!(
+            parse_until("2027-06-30T17:00:00+02:00")
+                .unwrap()
+                .to_rfc3339(),
+            "2027-06-30T15:00:00+00:00"
+        );
+    }
+}
