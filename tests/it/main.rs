@@ -8,4 +8,5 @@ mod support;
 
 mod cli;
 mod config_errors;
+mod holds;
 mod sql;
