@@ -133,7 +133,15 @@ impl StateDb {
         self.append(
             &format!("hold-{id}"),
             "hold.added",
-            &json!({ "hold": format!("hold-{id}"), "store": store, "table": table, "selector": serde_json::from_str::<serde_json::Value>(&sel).unwrap_or_default(), "reason": reason, "by": by, "until": until }),
+            &json!({
+                "hold": format!("hold-{id}"), "store": store, "table": table,
+                // Columns in clear, values as hashes: a selector may name a person (an e-mail).
+                "selector": selector.iter().map(|(c, v)| json!({
+                    "column": c,
+                    "value_sha256": super::sha256_hex(serde_json::to_string(v).unwrap_or_default().as_bytes()),
+                })).collect::<Vec<_>>(),
+                "reason": reason, "by": by, "until": until,
+            }),
         )
         .await?;
         Ok(id)

@@ -100,7 +100,8 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         json!({
             "command": "apply", "dry_run": false, "as_of": fresh.as_of_text(), "config_hash": config_hash,
             "plan_id": plan_id, "pinned": pinned.is_some(),
-            "policies": fresh.policies.iter().map(|p| json!({"name": p.name, "policy_hash": p.policy_hash, "eligible": p.eligible})).collect::<Vec<_>>(),
+            "policies": fresh.policies.iter().map(|p| json!({"name": p.name, "policy_hash": p.policy_hash, "eligible": p.eligible,
+                "held": p.held, "holds": p.holds.iter().map(|h| &h.hold).collect::<Vec<_>>()})).collect::<Vec<_>>(),
         }),
     )
     .await?;

@@ -48,7 +48,8 @@ pub async fn record(db: &crate::audit::StateDb, plan: &Plan, command: &str) -> a
         json!({
             "command": command, "dry_run": true, "as_of": plan.as_of_text(),
             "config_hash": plan.config_hash, "plan_id": plan.plan_id,
-            "policies": plan.policies.iter().map(|p| json!({"name": p.name, "policy_hash": p.policy_hash})).collect::<Vec<_>>(),
+            "policies": plan.policies.iter().map(|p| json!({"name": p.name, "policy_hash": p.policy_hash,
+                "holds": p.holds.iter().map(|h| &h.hold).collect::<Vec<_>>()})).collect::<Vec<_>>(),
         }),
     )
     .await?;
@@ -56,7 +57,7 @@ pub async fn record(db: &crate::audit::StateDb, plan: &Plan, command: &str) -> a
         log.record(
             "policy.planned",
             json!({"name": p.name, "target": p.target, "action": p.action, "eligible": p.eligible,
-                   "held": p.held, "undated": p.undated, "cutoff": p.cutoff, "policy_hash": p.policy_hash}),
+                   "held": p.held, "holds": p.holds, "undated": p.undated, "cutoff": p.cutoff, "policy_hash": p.policy_hash}),
         )
         .await?;
     }
