@@ -443,14 +443,7 @@ async fn hold_added_during_apply(b: Backend) {
         "guard: { max_fraction: 1 }\nbatch_size: 10",
     );
     let cfg = db.policies("", &[("p.yaml", &policy)]);
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("lethe"))
-        .current_dir(db.dir.path())
-        .arg("--config")
-        .arg(&cfg)
-        .args(["apply", "--yes", "--format", "json", "--as-of", AS_OF])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = db.spawn_apply(&cfg, AS_OF);
     // Once deletion is under way, a lawyer holds customer 3.
     for _ in 0..500 {
         if db.ids("leads").await.len() < 2900 {

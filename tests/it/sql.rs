@@ -509,10 +509,6 @@ on_every_backend!(
     schema_mismatch
 );
 
-fn lethe_bin() -> std::path::PathBuf {
-    assert_cmd::cargo::cargo_bin("lethe")
-}
-
 /// Rows updated or inserted while apply runs: a row made recent is never deleted.
 async fn concurrent_updates(b: Backend) {
     let Some(db) = TestDb::new(b).await else {
@@ -527,14 +523,7 @@ async fn concurrent_updates(b: Backend) {
             &delete_policy("guard: { max_fraction: 1 }\nbatch_size: 20\n"),
         )],
     );
-    let child = std::process::Command::new(lethe_bin())
-        .current_dir(db.dir.path())
-        .arg("--config")
-        .arg(&cfg)
-        .args(["apply", "--yes", "--format", "json", "--as-of", AS_OF])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = db.spawn_apply(&cfg, AS_OF);
     let recent = db.ts("2026-06-14 00:00:00");
     let mut rescued = Vec::new();
     // From the top down, make rows recent one by one while deletion proceeds from the bottom up.
@@ -596,14 +585,7 @@ async fn crash_and_resume(b: Backend) {
             &delete_policy("guard: { max_fraction: 1 }\nbatch_size: 10\n"),
         )],
     );
-    let mut child = std::process::Command::new(lethe_bin())
-        .current_dir(db.dir.path())
-        .arg("--config")
-        .arg(&cfg)
-        .args(["apply", "--yes", "--as-of", AS_OF])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = db.spawn_apply(&cfg, AS_OF);
     // Wait until some batches are done, then kill without warning.
     for _ in 0..200 {
         if db.ids("leads").await.len() < 3900 {

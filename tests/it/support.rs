@@ -232,6 +232,18 @@ impl TestDb {
         dir
     }
 
+    /// Starts `lethe apply --yes --format json --as-of AS_OF` in the background (stdout piped).
+    pub fn spawn_apply(&self, config: &Path, as_of: &str) -> std::process::Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("lethe"))
+            .current_dir(self.dir.path())
+            .arg("--config")
+            .arg(config)
+            .args(["apply", "--yes", "--format", "json", "--as-of", as_of])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start lethe apply")
+    }
+
     /// The `lethe` binary with `--config` set, run inside the scratch folder.
     pub fn lethe(&self, config: &Path) -> assert_cmd::Command {
         lethe_in(self.dir.path(), config)
