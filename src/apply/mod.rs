@@ -303,7 +303,7 @@ async fn record_batch(
         .map_err(|e| StoreError::Config(format!("cannot record batch in the audit trail: {e}")))
 }
 
-/// One statement per batch: `DELETE` or `UPDATE` over the next due keys.
+/// Keyset pages of due keys; one statement per page changes the due rows in its key range.
 async fn set_based(
     store: &SqlStore,
     target: &Target,
@@ -314,6 +314,7 @@ async fn set_based(
 ) -> Result<(), StoreError> {
     let batch = u64::from(target.policy.batch_size);
     let mut done = 0;
+    let mut after: Option<KeyValue> = None;
     while done < limit {
         if ctx.stop.load(Ordering::SeqCst) {
             out.interrupted = true;
@@ -321,20 +322,25 @@ async fn set_based(
         }
         let n = batch.min(limit - done) as u32;
         let target = &with_current_holds(target, ctx).await?;
+        let page = store
+            .fetch_keyed(
+                &target.fetch_batch(as_of, n, after.as_ref()),
+                target.int_key,
+            )
+            .await?;
+        let Some((last, _)) = page.last() else { break };
         let q = match target.policy.action {
-            Action::Delete => target.delete_batch(as_of, n),
-            Action::Anonymize(_) => target.update_batch(as_of, n),
+            Action::Delete => target.delete_batch(as_of, after.as_ref(), last),
+            Action::Anonymize(_) => target.update_batch(as_of, after.as_ref(), last),
         };
         let changed = match store.execute(&q).await {
             Ok(c) => c,
             Err(e) => {
-                out.failed += u64::from(n);
+                out.failed += page.len() as u64;
                 return Err(e);
             }
         };
-        if changed == 0 {
-            break;
-        }
+        after = Some(last.clone());
         done += changed;
         match target.policy.action {
             Action::Delete => out.deleted += changed,

@@ -333,36 +333,50 @@ impl Target {
         q
     }
 
-    /// Wraps a `SET ...` or nothing into a bounded batch statement over due rows.
-    fn bounded(&self, head: &str, set: Option<&Query>, as_of: DateTime<Utc>, limit: u32) -> Query {
+    /// Wraps a `SET ...` or nothing into a batch statement over the due rows whose keys lie in
+    /// `(after, last]`: one keyset page, found by `fetch_batch`. The full due condition is
+    /// repeated, so a row in the page that changed since it was read is not touched, and no batch
+    /// scans the rows earlier batches already handled.
+    fn ranged(
+        &self,
+        head: &str,
+        set: Option<&Query>,
+        as_of: DateTime<Utc>,
+        after: Option<&KeyValue>,
+        last: &KeyValue,
+    ) -> Query {
         let mut q = self.q();
         q.push(head);
         if let Some(s) = set {
             q.append(s);
         }
         let key = self.key();
-        match self.dialect {
-            Dialect::MySql => {
-                q.push(" WHERE ")
-                    .append(&self.due(as_of))
-                    .push(&format!(" ORDER BY {key} LIMIT {limit}"));
-            }
-            _ => {
-                q.push(&format!(
-                    " WHERE {key} IN (SELECT {key} FROM {} WHERE ",
-                    self.table()
-                ))
-                .append(&self.due(as_of))
-                .push(&format!(" ORDER BY {key} LIMIT {limit}) AND "))
-                .append(&self.due(as_of));
-            }
+        q.push(" WHERE ");
+        if let Some(a) = after {
+            q.push(&format!("{key} > "));
+            self.bind_key(&mut q, a);
+            q.push(" AND ");
         }
+        q.push(&format!("{key} <= "));
+        self.bind_key(&mut q, last);
+        q.push(" AND ").append(&self.due(as_of));
         q
     }
 
-    /// Deletes up to `limit` due rows.
-    pub fn delete_batch(&self, as_of: DateTime<Utc>, limit: u32) -> Query {
-        self.bounded(&format!("DELETE FROM {}", self.table()), None, as_of, limit)
+    /// Deletes the due rows of one keyset page.
+    pub fn delete_batch(
+        &self,
+        as_of: DateTime<Utc>,
+        after: Option<&KeyValue>,
+        last: &KeyValue,
+    ) -> Query {
+        self.ranged(
+            &format!("DELETE FROM {}", self.table()),
+            None,
+            as_of,
+            after,
+            last,
+        )
     }
 
     /// True when some strategy is computed in lethe (row by row) rather than in SQL.
@@ -422,17 +436,24 @@ impl Target {
         q
     }
 
-    /// Anonymizes up to `limit` due rows entirely in SQL (no in-process strategy).
-    pub fn update_batch(&self, as_of: DateTime<Utc>, limit: u32) -> Query {
-        self.bounded(
+    /// Anonymizes the due rows of one keyset page entirely in SQL (no in-process strategy).
+    pub fn update_batch(
+        &self,
+        as_of: DateTime<Utc>,
+        after: Option<&KeyValue>,
+        last: &KeyValue,
+    ) -> Query {
+        self.ranged(
             &format!("UPDATE {}", self.table()),
             Some(&self.assignments(&[])),
             as_of,
-            limit,
+            after,
+            last,
         )
     }
 
-    /// Reads the next `limit` due rows after `after` (keyset order): key and in-process columns.
+    /// Reads the next `limit` due rows after `after` (keyset order): the key, and the columns
+    /// computed in process (none for set-based batches, which only need the page's last key).
     pub fn fetch_batch(&self, as_of: DateTime<Utc>, limit: u32, after: Option<&KeyValue>) -> Query {
         let text = match self.dialect {
             Dialect::MySql => "CHAR",
@@ -457,12 +478,12 @@ impl Target {
             })
             .collect();
         let mut q = self.q();
-        q.push(&format!(
-            "SELECT {key_sel}, {} FROM {} WHERE ",
-            cols.join(", "),
-            self.table()
-        ))
-        .append(&self.due(as_of));
+        let selected = std::iter::once(key_sel)
+            .chain(cols)
+            .collect::<Vec<_>>()
+            .join(", ");
+        q.push(&format!("SELECT {selected} FROM {} WHERE ", self.table()))
+            .append(&self.due(as_of));
         if let Some(k) = after {
             q.push(&format!(" AND {key} > "));
             self.bind_key(&mut q, k);
@@ -503,8 +524,14 @@ impl Target {
     /// The statement a plan shows for this policy: the batch that `apply` repeats.
     pub fn shown_statement(&self, as_of: DateTime<Utc>) -> String {
         let limit = self.policy.batch_size;
+        // The placeholder key only shapes the text; the SQL shows parameters, never values.
+        let k = KeyValue::Int(0);
+        let page = self.fetch_batch(as_of, limit, Some(&k)).sql;
         match &self.policy.action {
-            Action::Delete => self.delete_batch(as_of, limit).sql,
+            Action::Delete => format!(
+                "{page}; then: {}",
+                self.delete_batch(as_of, Some(&k), &k).sql
+            ),
             Action::Anonymize(_) if self.computes_in_process() => {
                 let computed: Vec<Option<String>> = self
                     .computed_columns()
@@ -512,12 +539,14 @@ impl Target {
                     .map(|_| Some(String::new()))
                     .collect();
                 format!(
-                    "{}; then per row: {}",
-                    self.fetch_batch(as_of, limit, None).sql,
-                    self.update_row(as_of, &KeyValue::Int(0), &computed).sql
+                    "{page}; then per row: {}",
+                    self.update_row(as_of, &k, &computed).sql
                 )
             }
-            Action::Anonymize(_) => self.update_batch(as_of, limit).sql,
+            Action::Anonymize(_) => format!(
+                "{page}; then: {}",
+                self.update_batch(as_of, Some(&k), &k).sql
+            ),
         }
     }
 }
