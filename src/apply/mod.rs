@@ -351,6 +351,10 @@ async fn set_based(
     Ok(())
 }
 
+/// Rows per `UPDATE ... FROM (VALUES ...)` statement: keeps the bound parameters well under
+/// every dialect's limit whatever the batch size.
+const ROWS_PER_STATEMENT: usize = 500;
+
 /// Keyset pages of due rows; masked values computed here; one transaction per page.
 async fn row_by_row(
     store: &SqlStore,
@@ -380,7 +384,7 @@ async fn row_by_row(
         let Some(last) = rows.last() else { break };
         after = Some(last.0.clone());
         seen += rows.len() as u64;
-        let mut updates = Vec::with_capacity(rows.len());
+        let mut masked_rows = Vec::with_capacity(rows.len());
         let mut failed = 0;
         for (key, values) in &rows {
             let masked: Result<Vec<Option<String>>, _> = computed
@@ -398,7 +402,7 @@ async fn row_by_row(
                 })
                 .collect();
             match masked {
-                Ok(m) => updates.push(target.update_row(as_of, key, &m)),
+                Ok(m) => masked_rows.push((key.clone(), m)),
                 Err(e) => {
                     failed += 1;
                     if !out.errors.iter().any(|x| x.contains(&e.to_string())) {
@@ -407,10 +411,15 @@ async fn row_by_row(
                 }
             }
         }
+        // One statement per chunk of rows, all in one transaction: a page is done or not done.
+        let updates: Vec<_> = masked_rows
+            .chunks(ROWS_PER_STATEMENT)
+            .map(|chunk| target.update_rows(as_of, chunk))
+            .collect();
         let changed: u64 = match store.execute_in_tx(&updates).await {
             Ok(c) => c.iter().sum(),
             Err(e) => {
-                out.failed += updates.len() as u64 + failed;
+                out.failed += masked_rows.len() as u64 + failed;
                 return Err(e);
             }
         };

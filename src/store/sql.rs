@@ -120,6 +120,8 @@ pub enum Param {
     Float(f64),
     /// A UTC instant.
     Time(DateTime<Utc>),
+    /// A NULL text.
+    Null,
 }
 
 /// SQL text plus its parameters, in placeholder order.
@@ -237,6 +239,7 @@ macro_rules! bind_params {
                 Param::Bool(v) => q.bind(*v),
                 Param::Float(v) => q.bind(*v),
                 Param::Time(v) => q.bind(*v),
+                Param::Null => q.bind(Option::<String>::None),
             };
         }
         q

@@ -397,13 +397,15 @@ impl Target {
     }
 
     /// `SET` assignments; in-process columns take the given values, in `computed_columns` order.
-    fn assignments(&self, computed: &[Option<String>]) -> Query {
+    /// `SET` assignments. The `i`-th column computed in process takes the expression
+    /// `computed(i)`; the others take their SQL expression.
+    fn assignments(&self, computed: &dyn Fn(usize) -> Query) -> Query {
         let mut q = self.q();
         q.push(" SET ");
         let Action::Anonymize(strategies) = &self.policy.action else {
             return q;
         };
-        let mut next = computed.iter();
+        let mut next = 0;
         for (i, (name, strategy)) in strategies.iter().enumerate() {
             if i > 0 {
                 q.push(", ");
@@ -421,15 +423,14 @@ impl Target {
                     q.push(&format!("{c} = {tr}"));
                 }
                 Strategy::Hmac | Strategy::TruncateIp => {
-                    let v = next.next().cloned().flatten();
+                    let v = computed(next);
+                    next += 1;
                     q.push(&format!("{c} = "));
-                    match v {
-                        None => q.push("NULL"),
-                        Some(v) if self.inet_columns.contains(name) => {
-                            q.push("CAST(").bind(Param::Text(v)).push(" AS inet)")
-                        }
-                        Some(v) => q.bind(Param::Text(v)),
-                    };
+                    if self.inet_columns.contains(name) {
+                        q.push("CAST(").append(&v).push(" AS inet)");
+                    } else {
+                        q.append(&v);
+                    }
                 }
             }
         }
@@ -445,7 +446,7 @@ impl Target {
     ) -> Query {
         self.ranged(
             &format!("UPDATE {}", self.table()),
-            Some(&self.assignments(&[])),
+            Some(&self.assignments(&|_| self.q())),
             as_of,
             after,
             last,
@@ -505,19 +506,103 @@ impl Target {
         }
     }
 
-    /// Anonymizes one row by key, re-checking that it is still due.
-    pub fn update_row(
+    /// Anonymizes a page of rows whose new values were computed in process, in one statement:
+    /// the rows and their values form a derived table joined on the key, and the full due
+    /// condition is repeated, so a row that changed since it was read is not touched.
+    pub fn update_rows(
         &self,
         as_of: DateTime<Utc>,
-        key: &KeyValue,
-        computed: &[Option<String>],
+        rows: &[(KeyValue, Vec<Option<String>>)],
     ) -> Query {
+        let width = self.computed_columns().len();
+        let names: Vec<String> = std::iter::once("lethe_k".to_string())
+            .chain((0..width).map(|i| format!("lethe_c{i}")))
+            .collect();
+        let mut v = self.q();
+        v.push("(");
+        for (r, (key, values)) in rows.iter().enumerate() {
+            let cells = std::iter::once(Param::from(key.clone())).chain((0..width).map(|i| {
+                values
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .map_or(Param::Null, Param::Text)
+            }));
+            match self.dialect {
+                Dialect::MySql => {
+                    v.push(if r == 0 {
+                        "SELECT "
+                    } else {
+                        " UNION ALL SELECT "
+                    });
+                    for (i, cell) in cells.enumerate() {
+                        if i > 0 {
+                            v.push(", ");
+                        }
+                        v.bind(cell);
+                        if r == 0 {
+                            v.push(&format!(" AS {}", names[i]));
+                        }
+                    }
+                }
+                _ => {
+                    v.push(if r == 0 { "VALUES (" } else { ", (" });
+                    for (i, cell) in cells.enumerate() {
+                        if i > 0 {
+                            v.push(", ");
+                        }
+                        v.bind(cell);
+                    }
+                    v.push(")");
+                }
+            }
+        }
+        v.push(")");
+        let set = self.assignments(&|i| {
+            let mut e = self.q();
+            e.push(&format!("lethe_v.lethe_c{i}"));
+            e
+        });
+        let key_match = match &self.key_cast {
+            Some(t) => format!("{} = CAST(lethe_v.lethe_k AS {t})", self.key()),
+            None => format!("{} = lethe_v.lethe_k", self.key()),
+        };
         let mut q = self.q();
-        q.push(&format!("UPDATE {}", self.table()))
-            .append(&self.assignments(computed));
-        q.push(&format!(" WHERE {} = ", self.key()));
-        self.bind_key(&mut q, key);
-        q.push(" AND ").append(&self.due(as_of));
+        match self.dialect {
+            Dialect::MySql => {
+                q.push(&format!("UPDATE {} JOIN ", self.table()))
+                    .append(&v)
+                    .push(&format!(" AS lethe_v ON {key_match}"))
+                    .append(&set);
+            }
+            Dialect::Postgres => {
+                q.push(&format!("UPDATE {}", self.table()))
+                    .append(&set)
+                    .push(" FROM ")
+                    .append(&v)
+                    .push(&format!(
+                        " AS lethe_v({}) WHERE {key_match}",
+                        names.join(", ")
+                    ));
+            }
+            Dialect::Sqlite => {
+                // SQLite names VALUES columns column1, column2, ...: rename them.
+                let renamed: Vec<String> = names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| format!("column{} AS {n}", i + 1))
+                    .collect();
+                q.push(&format!("UPDATE {}", self.table()))
+                    .append(&set)
+                    .push(&format!(" FROM (SELECT {} FROM ", renamed.join(", ")))
+                    .append(&v)
+                    .push(&format!(") AS lethe_v WHERE {key_match}"));
+            }
+        }
+        match self.dialect {
+            Dialect::MySql => q.push(" WHERE ").append(&self.due(as_of)),
+            _ => q.push(" AND ").append(&self.due(as_of)),
+        };
         q
     }
 
@@ -539,8 +624,8 @@ impl Target {
                     .map(|_| Some(String::new()))
                     .collect();
                 format!(
-                    "{page}; then per row: {}",
-                    self.update_row(as_of, &k, &computed).sql
+                    "{page}; then: {}",
+                    self.update_rows(as_of, &[(k.clone(), computed)]).sql
                 )
             }
             Action::Anonymize(_) => format!(
