@@ -273,10 +273,17 @@ pub async fn apply_policy(
         warn!(policy = %p.name, error = %e, "batch failed; it was rolled back");
         out.errors.push(e.to_string());
     }
-    match store.fetch_counts(&target.count_due(as_of)).await {
+    // The verification counts with the holds in force now: a hold added during the run keeps
+    // its records, and they are not "remaining".
+    let verified = match with_current_holds(target, ctx).await {
+        Ok(t) => store.fetch_counts(&t.count_due(as_of)).await,
+        Err(e) => Err(e),
+    };
+    match verified {
         Ok(c) => out.remaining = c.first().copied().unwrap_or(0).max(0) as u64,
         Err(e) => out.errors.push(format!("verification failed: {e}")),
     }
+
     let _ = ctx
         .log
         .record(

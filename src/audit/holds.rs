@@ -111,6 +111,7 @@ impl StateDb {
         reason: &str,
         by: &str,
         until: Option<DateTime<Utc>>,
+        hmac_key: Option<&[u8]>,
     ) -> Result<i64, AuditError> {
         let sel: Vec<serde_json::Value> = selector
             .iter()
@@ -135,11 +136,16 @@ impl StateDb {
             "hold.added",
             &json!({
                 "hold": format!("hold-{id}"), "store": store, "table": table,
-                // Columns in clear, values as hashes: a selector may name a person (an e-mail).
-                "selector": selector.iter().map(|(c, v)| json!({
-                    "column": c,
-                    "value_sha256": super::sha256_hex(serde_json::to_string(v).unwrap_or_default().as_bytes()),
-                })).collect::<Vec<_>>(),
+                // Columns in clear; values only as a keyed HMAC (a selector may name a person,
+                // and a plain hash of a customer number is reversed by trying numbers). Without a
+                // key the values are left out: the hold itself keeps them.
+                "selector": selector.iter().map(|(c, v)| match hmac_key {
+                    Some(k) => json!({
+                        "column": c,
+                        "value_hmac": crate::anonymize::hmac(k, &serde_json::to_string(v).unwrap_or_default()),
+                    }),
+                    None => json!({ "column": c }),
+                }).collect::<Vec<_>>(),
                 "reason": reason, "by": by, "until": until,
             }),
         )

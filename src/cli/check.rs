@@ -53,7 +53,11 @@ pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
             h.basis
         );
     }
-    let runtime = prepared.db.runtime_holds().await?;
+    let now = chrono::Utc::now();
+    let runtime: Vec<_> = (prepared.db.runtime_holds().await?)
+        .into_iter()
+        .filter(|h| h.active_at(now))
+        .collect();
     outln!(
         "state database: ok ({} runtime holds in force)",
         runtime.len()

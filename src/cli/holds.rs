@@ -1,8 +1,9 @@
 //! `lethe holds`: runtime legal holds, kept in the state database and audited.
 
 use super::{Cli, CliError, Code, Output};
-use crate::policy::{parse_until, Hold, HoldSource, Ident, Value, Window};
+use crate::policy::{parse_until, Hold, HoldSource, Ident, Test, Value, Window};
 use crate::report::Format;
+use crate::store::Family;
 use chrono::Utc;
 use clap::Subcommand;
 use std::fmt::Write;
@@ -70,7 +71,7 @@ fn who(by: &Option<String>) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn parse_match(m: &str) -> anyhow::Result<(Ident, Value)> {
+fn parse_match(m: &str) -> anyhow::Result<(Ident, String)> {
     let Some((col, val)) = m.split_once('=') else {
         return Err(CliError::usage(format!(
             "`--match {}`: expected COLUMN=VALUE, e.g. customer_id=42",
@@ -78,11 +79,26 @@ fn parse_match(m: &str) -> anyhow::Result<(Ident, Value)> {
         )));
     };
     let col = Ident::parse(col.trim()).map_err(|e| CliError::usage(format!("`--match`: {e}")))?;
-    let val = match val.trim().parse::<i64>() {
-        Ok(i) => Value::Int(i),
-        Err(_) => Value::Text(val.trim().to_string()),
-    };
-    Ok((col, val))
+    Ok((col, val.trim().to_string()))
+}
+
+/// Types a `--match` value by its live column, so `0612345678` stays text in a text column.
+fn typed(column: &Ident, raw: &str, family: Option<Family>) -> anyhow::Result<Value> {
+    match family {
+        Some(Family::Integer) => raw.parse::<i64>().map(Value::Int).map_err(|_| {
+            CliError::usage(format!(
+                "`--match {column}=...`: column `{column}` holds whole numbers; the value is not one"
+            ))
+        }),
+        Some(Family::Bool) => match raw {
+            "true" | "t" | "1" => Ok(Value::Bool(true)),
+            "false" | "f" | "0" => Ok(Value::Bool(false)),
+            _ => Err(CliError::usage(format!(
+                "`--match {column}=...`: column `{column}` holds true/false"
+            ))),
+        },
+        _ => Ok(Value::Text(raw.to_string())),
+    }
 }
 
 /// Runs `lethe holds`.
@@ -105,7 +121,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
             }
             let table = Ident::parse_table(table)
                 .map_err(|e| CliError::usage(format!("`--table`: {e}")))?;
-            let selector = matches
+            let raw = matches
                 .iter()
                 .map(|m| parse_match(m))
                 .collect::<anyhow::Result<Vec<_>>>()?;
@@ -128,8 +144,19 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
             }
             // The hold must fit the live table, or it could never be evaluated.
             let conn = crate::store::connect_all(&config, [store.clone()]).await?;
+            let Some(live) = conn.get(store) else {
+                return Err(CliError::usage(format!("store `{store}` is not connected")));
+            };
+            let columns = live.columns(&table).await?.unwrap_or_default();
+            let selector = raw
+                .iter()
+                .map(|(c, v)| {
+                    let family = columns.get(c.as_str()).map(|col| col.family);
+                    Ok((c.clone(), typed(c, v, family)?))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let probe = Hold {
-                name: "the new hold".into(),
+                name: "hold".into(),
                 basis: reason.clone(),
                 source: HoldSource::Runtime { id: 0 },
                 store: store.clone(),
@@ -143,14 +170,25 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                     .collect(),
                 window: until.map_or(Window::Always, Window::Until),
             };
-            if let Some(s) = conn.get(store) {
-                let problems = s.check_hold(&probe).await;
-                if !problems.is_empty() {
-                    return Err(CliError::usage(problems.join("\n")));
-                }
+            let problems = live.check_hold(&probe).await;
+            if !problems.is_empty() {
+                return Err(CliError::usage(problems.join("\n")));
             }
+            let key = config
+                .settings
+                .hmac_key
+                .as_ref()
+                .map(|k| k.expose().as_bytes().to_vec());
             let id = db
-                .add_hold(store, &table, &selector, reason.trim(), &who(by), until)
+                .add_hold(
+                    store,
+                    &table,
+                    &selector,
+                    reason.trim(),
+                    &who(by),
+                    until,
+                    key.as_deref(),
+                )
                 .await?;
             outln!("added hold-{id} on {store}.{table}: records matching it are kept until it is released{}",
                 until.map(|u| format!(" or until {}", u.to_rfc3339())).unwrap_or_default());
@@ -236,13 +274,33 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
             for h in &config.holds {
                 let window = match &h.window {
                     Window::Always => "until removed".to_string(),
+                    Window::Until(t) if *t <= now => format!("EXPIRED at {}", t.to_rfc3339()),
                     Window::Until(t) => format!("until {}", t.to_rfc3339()),
                     Window::Clock { keep, .. } => format!("{keep} from each record's clock"),
                 };
+                let matches: Vec<String> = h
+                    .selector
+                    .iter()
+                    .map(|c| match &c.test {
+                        Test::Eq(v) => format!("{}={}", c.column, value_text(v)),
+                        Test::In(vs) => format!(
+                            "{} in [{}]",
+                            c.column,
+                            vs.iter().map(value_text).collect::<Vec<_>>().join(", ")
+                        ),
+                        Test::IsNull(true) => format!("{} is null", c.column),
+                        Test::IsNull(false) => format!("{} is not null", c.column),
+                    })
+                    .collect();
+                let scope = if matches.is_empty() {
+                    "(whole table)".to_string()
+                } else {
+                    matches.join(" ")
+                };
                 let _ = writeln!(
                     s,
-                    "  {:<24} {}.{} {}  basis: {}",
-                    h.name, h.store, h.table, window, h.basis
+                    "  {:<24} {}.{} {scope}  {window}\n             basis: {}",
+                    h.name, h.store, h.table, h.basis
                 );
             }
             output.emit(&s)?;

@@ -265,7 +265,9 @@ pub async fn prepare(cli: &Cli, selected: &[String]) -> anyhow::Result<Prepared>
         .cloned()
         .chain(db.runtime_holds().await?)
         .collect();
-    for h in &holds {
+    // An expired hold holds nothing and is not checked; every other one must fit.
+    let now = chrono::Utc::now();
+    for h in holds.iter().filter(|h| h.active_at(now)) {
         if let Some(store) = stores.get(&h.store) {
             problems.extend(store.check_hold(h).await);
         }

@@ -72,9 +72,16 @@ impl Hold {
         }
     }
 
-    /// True when the hold concerns this table.
+    /// True when the hold concerns this table. Names are compared without regard to case, and
+    /// a schema counts only when both names give one (`public.leads` and `main.leads` hold
+    /// `leads`): when in doubt a hold holds more, never less.
     pub fn covers_table(&self, store: &str, table: &Ident) -> bool {
-        self.store == store && &self.table == table
+        let same_name = self.table.name().eq_ignore_ascii_case(table.name());
+        let same_schema = match (self.table.schema(), table.schema()) {
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+            _ => true,
+        };
+        self.store == store && same_name && same_schema
     }
 }
 
@@ -100,6 +107,27 @@ pub fn parse_until(s: &str) -> Result<DateTime<Utc>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hold_covers_every_spelling_of_its_table() {
+        let hold = |t: &str| Hold {
+            name: "h".into(),
+            basis: "b".into(),
+            source: HoldSource::Declared,
+            store: "crm".into(),
+            table: Ident::parse_table(t).unwrap(),
+            selector: vec![],
+            window: Window::Always,
+        };
+        let leads = Ident::parse_table("leads").unwrap();
+        for t in ["leads", "Leads", "main.leads", "public.LEADS"] {
+            assert!(hold(t).covers_table("crm", &leads), "{t}");
+        }
+        let archive = Ident::parse_table("archive.leads").unwrap();
+        assert!(!hold("public.leads").covers_table("crm", &archive));
+        assert!(!hold("leads").covers_table("other", &leads));
+        assert!(!hold("lead").covers_table("crm", &leads));
+    }
 
     #[test]
     fn until_holds_through_the_whole_day() {

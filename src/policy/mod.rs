@@ -110,12 +110,12 @@ pub enum Value {
 }
 
 impl Value {
-    /// The kind of the value, as a user would say it.
+    /// The kind of the value, as a user would say it, with its article.
     pub fn kind(&self) -> &'static str {
         match self {
-            Value::Bool(_) => "boolean",
-            Value::Int(_) => "integer",
-            Value::Text(_) => "string",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Text(_) => "a text",
         }
     }
 }

@@ -316,7 +316,8 @@ impl SqlStore {
             let Some(c) = col(&cond.column, errs) else {
                 continue;
             };
-            if sqlite {
+            // SQLite columns may hold anything: check only the declared text and integer ones.
+            if sqlite && !matches!(c.family, Family::Text | Family::Integer) {
                 continue;
             }
             let values: Vec<&Value> = match &cond.test {
@@ -332,7 +333,7 @@ impl SqlStore {
                 };
                 if !fits {
                     errs.push(format!(
-                        "{who}: match on `{}` compares a {} with a `{}` column",
+                        "{who}: match on `{}` compares {} value with a `{}` column (quote numbers meant as text, e.g. \"0612345678\")",
                         cond.column,
                         v.kind(),
                         c.sql_type

@@ -227,7 +227,10 @@ impl Target {
     /// clock is unknown is covered (an error while evaluating a hold means keep).
     fn hold_cover(&self, hold: &Hold, as_of: DateTime<Utc>) -> Query {
         let mut q = self.q();
-        q.push("(").append(&self.selector_of(&hold.selector));
+        // A NULL in a selector column does not match (`NULL = 42` is unknown, not true): make
+        // the cover plain true or false so that `NOT cover` never turns unknown.
+        q.push("COALESCE((")
+            .append(&self.selector_of(&hold.selector));
         if let Window::Clock { clock, keep } = &hold.window {
             // Fail closed: a window out of range holds everything it selects.
             let cutoff = keep.cutoff(as_of).unwrap_or(DateTime::<Utc>::MIN_UTC);
@@ -235,7 +238,7 @@ impl Target {
                 .append(&self.clock_due_of(clock, cutoff))
                 .push(")");
         }
-        q.push(")");
+        q.push("), 1 = 0)");
         q
     }
 
@@ -269,11 +272,11 @@ impl Target {
         }
         for d in &self.superseded_by {
             let cutoff = d.keep.cutoff(as_of).unwrap_or(DateTime::<Utc>::MIN_UTC);
-            q.push(" AND NOT ((")
+            q.push(" AND NOT COALESCE((")
                 .append(&self.selector_of(&d.selector))
                 .push(") AND (")
                 .append(&self.clock_due_of(&d.clock, cutoff))
-                .push("))");
+                .push("), 1 = 0)");
         }
         q
     }

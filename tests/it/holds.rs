@@ -274,7 +274,7 @@ async fn runtime_hold(b: Backend) {
     let export = run(db.lethe(&cfg).args(["audit", "export"]));
     assert!(export.stdout.contains("hold.added") && export.stdout.contains("hold.released"));
     // The selector's value is in the audit trail as a hash only (it could name a person).
-    assert!(export.stdout.contains("value_sha256") && !export.stdout.contains("\"value\":4"));
+    assert!(export.stdout.contains("value_hmac") && !export.stdout.contains("\"value\":4"));
     assert_eq!(run(db.lethe(&cfg).args(["audit", "verify"])).code, 0);
     db.drop_db().await;
 }
@@ -494,3 +494,61 @@ async fn hold_added_during_apply(b: Backend) {
 }
 
 on_every_backend!(hold_added_during_apply);
+
+/// A hold names its table as the operator spells it (`public.leads`, `main.leads`,
+/// `<database>.leads`) and matches digit-only text (`0612345678`) as text: it still holds.
+async fn hold_spellings_and_text_numbers(b: Backend) {
+    let Some(db) = TestDb::new(b).await else {
+        return;
+    };
+    seed(&db).await;
+    db.exec("UPDATE leads SET phone = '0612345678' WHERE id = 9")
+        .await;
+    let cfg = db.policies("", &[("p.yaml", DELETE_OLD)]);
+    let qualified = match b {
+        Backend::Sqlite => "main.leads".to_string(),
+        Backend::Postgres => "public.leads".to_string(),
+        Backend::MariaDb => format!("{}.leads", db.url.rsplit('/').next().unwrap()),
+    };
+    let add = run(db.lethe(&cfg).args([
+        "holds",
+        "add",
+        "--store",
+        "crm",
+        "--table",
+        &qualified,
+        "--match",
+        "customer_id=2",
+        "--reason",
+        "case 1",
+    ]));
+    assert_eq!(add.code, 0, "{}", add.stderr);
+    let add = run(db.lethe(&cfg).args([
+        "holds",
+        "add",
+        "--store",
+        "crm",
+        "--table",
+        "leads",
+        "--match",
+        "phone=0612345678",
+        "--reason",
+        "case 2",
+    ]));
+    assert_eq!(add.code, 0, "{}", add.stderr);
+    let p = plan_json(&db, &cfg);
+    // Customer 2: leads 1, 6, 11, 16; phone: lead 9.
+    assert_eq!(p["held"], 5, "{b:?}: {p}");
+    let r = run(db.lethe(&cfg).args(["apply", "--yes", "--as-of", AS_OF]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        db.ids("leads").await,
+        [1, 6, 9, 11, 16],
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
+    db.drop_db().await;
+}
+
+on_every_backend!(hold_spellings_and_text_numbers);
