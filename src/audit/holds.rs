@@ -87,6 +87,23 @@ fn now_text() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// What `lethe holds add` records.
+#[derive(Debug, Clone, Copy)]
+pub struct NewHold<'a> {
+    /// Store name.
+    pub store: &'a str,
+    /// Table.
+    pub table: &'a Ident,
+    /// Equality conditions.
+    pub selector: &'a [(Ident, Value)],
+    /// Why.
+    pub reason: &'a str,
+    /// Who.
+    pub by: &'a str,
+    /// Until when, if limited.
+    pub until: Option<DateTime<Utc>>,
+}
+
 type HoldRow = (
     i64,
     String,
@@ -102,17 +119,21 @@ type HoldRow = (
 );
 
 impl StateDb {
-    /// Adds a runtime hold and records it in the audit trail; returns its id.
+    /// Adds a runtime hold and records it in the audit trail; returns its id. With an hmac
+    /// key, the audit event carries keyed hashes of the selector values; without, none.
     pub async fn add_hold(
         &self,
-        store: &str,
-        table: &Ident,
-        selector: &[(Ident, Value)],
-        reason: &str,
-        by: &str,
-        until: Option<DateTime<Utc>>,
+        new: &NewHold<'_>,
         hmac_key: Option<&[u8]>,
     ) -> Result<i64, AuditError> {
+        let NewHold {
+            store,
+            table,
+            selector,
+            reason,
+            by,
+            until,
+        } = *new;
         let sel: Vec<serde_json::Value> = selector
             .iter()
             .map(|(c, v)| json!({ "column": c, "value": v }))

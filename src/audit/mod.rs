@@ -4,7 +4,7 @@
 
 mod holds;
 
-pub use holds::RuntimeHold;
+pub use holds::{NewHold, RuntimeHold};
 
 use chrono::{SecondsFormat, Utc};
 use serde::Serialize;

@@ -179,17 +179,16 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                 .hmac_key
                 .as_ref()
                 .map(|k| k.expose().as_bytes().to_vec());
-            let id = db
-                .add_hold(
-                    store,
-                    &table,
-                    &selector,
-                    reason.trim(),
-                    &who(by),
-                    until,
-                    key.as_deref(),
-                )
-                .await?;
+            let by = who(by);
+            let new = crate::audit::NewHold {
+                store,
+                table: &table,
+                selector: &selector,
+                reason: reason.trim(),
+                by: &by,
+                until,
+            };
+            let id = db.add_hold(&new, key.as_deref()).await?;
             outln!("added hold-{id} on {store}.{table}: records matching it are kept until it is released{}",
                 until.map(|u| format!(" or until {}", u.to_rfc3339())).unwrap_or_default());
             Ok(Code::Ok)
