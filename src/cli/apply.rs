@@ -37,7 +37,15 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                     "`--as-of` cannot be combined with `--plan`: the plan fixes the instant",
                 ));
             }
-            Some(Plan::read(path).map_err(|e| CliError::usage(e.to_string()))?)
+            let plan = Plan::read(path).map_err(|e| CliError::usage(e.to_string()))?;
+            if plan.as_of > Utc::now() {
+                return Err(CliError::usage(format!(
+                    "plan `{}` was made for {}, which lies in the future: applying it now would act on records before their time and outside holds that end before then",
+                    plan.plan_id,
+                    plan.as_of_text()
+                )));
+            }
+            Some(plan)
         }
         None => None,
     };

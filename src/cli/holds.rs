@@ -79,6 +79,11 @@ fn parse_match(m: &str) -> anyhow::Result<(Ident, String)> {
         )));
     };
     let col = Ident::parse(col.trim()).map_err(|e| CliError::usage(format!("`--match`: {e}")))?;
+    if val.trim().is_empty() {
+        return Err(CliError::usage(format!(
+            "`--match {col}=`: the value is empty"
+        )));
+    }
     Ok((col, val.trim().to_string()))
 }
 
@@ -194,12 +199,16 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
             Ok(Code::Ok)
         }
         Action::Release { id, reason, by } => {
-            let n: i64 = id.trim_start_matches("hold-").parse().map_err(|_| {
-                CliError::usage(format!(
-                    "`{}` is not a hold id; expected e.g. hold-7",
-                    crate::config::shorten(id)
-                ))
-            })?;
+            let n: i64 = id
+                .strip_prefix("hold-")
+                .unwrap_or(id)
+                .parse()
+                .map_err(|_| {
+                    CliError::usage(format!(
+                        "`{}` is not a hold id; expected e.g. hold-7",
+                        crate::config::shorten(id)
+                    ))
+                })?;
             if reason.trim().is_empty() {
                 return Err(CliError::usage(
                     "`--reason` is empty: say why the hold ends",

@@ -265,11 +265,41 @@ pub async fn prepare(cli: &Cli, selected: &[String]) -> anyhow::Result<Prepared>
         .cloned()
         .chain(db.runtime_holds().await?)
         .collect();
-    // An expired hold holds nothing and is not checked; every other one must fit.
+    // An expired hold holds nothing and is not checked; every other one must fit, and must name
+    // a store this configuration has (a renamed store must not switch its holds off).
     let now = chrono::Utc::now();
+    for h in holds.iter().filter(|h| h.active_at(now)) {
+        if !config.settings.stores.contains_key(&h.store) {
+            problems.push(format!(
+                "hold `{}` names store `{}`, which lethe.yaml does not have (renamed?); restore the store name or release the hold",
+                h.name, h.store
+            ));
+        }
+    }
     for h in holds.iter().filter(|h| h.active_at(now)) {
         if let Some(store) = stores.get(&h.store) {
             problems.extend(store.check_hold(h).await);
+        }
+    }
+    // A delete that cascades through foreign keys into a held table could remove held records
+    // behind the statement's back: refuse such a policy.
+    for t in targets
+        .iter()
+        .filter(|t| matches!(t.policy.action, Action::Delete))
+    {
+        let Some(store) = stores.get(&t.policy.store) else {
+            continue;
+        };
+        for (child, rule) in store.cascading_children(&t.policy.table).await? {
+            for h in holds
+                .iter()
+                .filter(|h| h.active_at(now) && h.covers_table(&t.policy.store, &child))
+            {
+                problems.push(format!(
+                    "policy `{}` deletes from `{}`, and `{child}` references it with ON DELETE {rule}: a delete could change records that hold `{}` keeps. Make that foreign key RESTRICT, so that the database refuses to delete the parent of a kept record",
+                    t.policy.name, t.policy.table, h.name
+                ));
+            }
         }
     }
     if !problems.is_empty() {

@@ -133,7 +133,10 @@ pub fn plan(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: bool
                     let _ = writeln!(
                         s,
                         "- Held by **{}** ({}; {}): {} records",
-                        h.hold, h.source, h.basis, h.held
+                        md(&h.hold),
+                        h.source,
+                        md(&h.basis),
+                        h.held
                     );
                 }
                 for (col, c) in &p.columns {
@@ -250,7 +253,10 @@ pub fn apply(r: &ApplyReport, format: Format) -> String {
                     let _ = writeln!(
                         s,
                         "- **{}** ({}; {}): {} records",
-                        h.hold, h.source, h.basis, h.held
+                        md(&h.hold),
+                        h.source,
+                        md(&h.basis),
+                        h.held
                     );
                 }
             }
@@ -272,6 +278,20 @@ fn held_lines(s: &mut String, held: u64, holds: &[HeldBy], indent: &str) {
             h.held, h.hold, h.source, h.basis
         );
     }
+}
+
+/// Free text made safe inside Markdown: one line, no table breaks, no HTML.
+fn md(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\r' => ' '.to_string(),
+            '|' => "\\|".to_string(),
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '*' | '_' | '`' | '#' | '[' | ']' => format!("\\{c}"),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 fn short(h: &str) -> &str {

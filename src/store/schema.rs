@@ -325,6 +325,18 @@ impl SqlStore {
                 Test::In(vs) => vs.iter().collect(),
                 Test::IsNull(_) => vec![],
             };
+            if !values.is_empty()
+                && !matches!(
+                    c.family,
+                    Family::Text | Family::Integer | Family::Bool | Family::Untyped
+                )
+            {
+                errs.push(format!(
+                    "{who}: match on `{}` compares a value with a `{}` column; matches work on text, whole-number and boolean columns",
+                    cond.column, c.sql_type
+                ));
+                continue;
+            }
             for v in values {
                 let fits = match v {
                     Value::Int(_) => c.family == Family::Integer,
@@ -342,6 +354,68 @@ impl SqlStore {
             }
         }
         Ok(())
+    }
+
+    /// Tables whose rows a delete from `parent` changes through foreign keys (`ON DELETE
+    /// CASCADE`, `SET NULL`, `SET DEFAULT`), following cascades down to five levels, each with
+    /// its rule.
+    pub async fn cascading_children(
+        &self,
+        parent: &Ident,
+    ) -> Result<Vec<(Ident, String)>, StoreError> {
+        let mut out: Vec<(Ident, String)> = Vec::new();
+        let mut frontier = vec![parent.clone()];
+        for _ in 0..5 {
+            let mut next = Vec::new();
+            for table in &frontier {
+                let mut q = Query::new(self.dialect);
+                match self.dialect {
+                    Dialect::Sqlite => {
+                        q.push("SELECT m.name, upper(p.on_delete) FROM sqlite_master m, pragma_foreign_key_list(m.name) p WHERE m.type = 'table' AND lower(p.\"table\") = lower(");
+                        q.bind(super::Param::Text(table.name().to_string()))
+                            .push(")");
+                    }
+                    Dialect::Postgres => {
+                        q.push("SELECT c.conrelid::regclass::text, CASE c.confdeltype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL' WHEN 'd' THEN 'SET DEFAULT' ELSE 'RESTRICT' END FROM pg_constraint c WHERE c.contype = 'f' AND c.confrelid = to_regclass(");
+                        q.bind(super::Param::Text(table.as_str().to_string()))
+                            .push(")");
+                    }
+                    Dialect::MySql => {
+                        q.push("SELECT CAST(TABLE_NAME AS CHAR), CAST(DELETE_RULE AS CHAR) FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME = ");
+                        q.bind(super::Param::Text(table.name().to_string()));
+                    }
+                }
+                for row in self.fetch_texts(&q).await? {
+                    let (Some(child), Some(rule)) = (
+                        row.first().cloned().flatten(),
+                        row.get(1).cloned().flatten(),
+                    ) else {
+                        continue;
+                    };
+                    if !matches!(rule.as_str(), "CASCADE" | "SET NULL" | "SET DEFAULT") {
+                        continue;
+                    }
+                    // Catalog names may be quoted ("Leads"); a name lethe cannot read is kept as
+                    // its letters, so that it still meets a hold on the same table.
+                    let cleaned: String = child.chars().filter(|c| *c != '"').collect();
+                    let Ok(child) = Ident::parse_table(&cleaned) else {
+                        continue;
+                    };
+                    if out.iter().any(|(c, _)| c == &child) || &child == parent {
+                        continue;
+                    }
+                    if rule == "CASCADE" {
+                        next.push(child.clone());
+                    }
+                    out.push((child, rule));
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
+        }
+        Ok(out)
     }
 
     /// Checks that a hold's table, selector and clock exist with fitting types. A hold that
@@ -403,7 +477,9 @@ fn family(dialect: Dialect, sql_type: &str) -> Family {
             _ => Family::Other,
         },
         Dialect::MySql => match t.as_str() {
-            "varchar" | "char" | "text" | "tinytext" | "mediumtext" | "longtext" => Family::Text,
+            "varchar" | "char" | "text" | "tinytext" | "mediumtext" | "longtext" | "enum" => {
+                Family::Text
+            }
             "int" | "bigint" | "smallint" | "mediumint" | "tinyint" => Family::Integer,
             "datetime" | "timestamp" => Family::Timestamp,
             "date" => Family::Date,

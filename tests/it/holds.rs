@@ -552,3 +552,46 @@ async fn hold_spellings_and_text_numbers(b: Backend) {
 }
 
 on_every_backend!(hold_spellings_and_text_numbers);
+
+/// A delete that would cascade through a foreign key into a held table is refused.
+async fn cascades_into_held_tables_are_refused(b: Backend) {
+    let Some(db) = TestDb::new(b).await else {
+        return;
+    };
+    let (pk, ts, int) = (db.ty("pk"), db.ty("ts"), db.ty("int"));
+    db.exec(&format!(
+        "CREATE TABLE customers (id {pk}, created_at {ts} NULL);
+         CREATE TABLE invoices (id {pk}, customer_id {int} NOT NULL, issued_at {ts} NULL,
+           FOREIGN KEY (customer_id) REFERENCES customers (id) ON DELETE CASCADE);"
+    ))
+    .await;
+    let old = db.ts("2026-01-01 00:00:00");
+    db.exec(&format!(
+        "INSERT INTO customers (id, created_at) VALUES (1, {old}), (2, {old})"
+    ))
+    .await;
+    db.exec(&format!(
+        "INSERT INTO invoices (id, customer_id, issued_at) VALUES (10, 1, {old}), (11, 2, {old})"
+    ))
+    .await;
+    let policy = "kind: RetentionPolicy\nname: old-customers\nstore: crm\ntable: customers\nkey: id\nclock: { column: created_at }\nkeep: 30d\naction: delete\nguard: { max_fraction: 1 }\n";
+    let hold = "kind: LegalHold\nname: fiscal\nbasis: Art. 52 AWR\nstore: crm\ntable: invoices\nclock: { column: issued_at }\nkeep: 7y\n";
+    let cfg = db.policies("", &[("p.yaml", policy), ("h.yaml", hold)]);
+    let r = run(db.lethe(&cfg).args(["apply", "--yes", "--as-of", AS_OF]));
+    assert_eq!(r.code, 2, "{b:?}: {}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("ON DELETE CASCADE") && r.stderr.contains("hold `fiscal`"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(db.ids("invoices").await, [10, 11]);
+    assert_eq!(db.ids("customers").await, [1, 2]);
+    // Without the hold, the cascade is the schema's business and the delete goes ahead.
+    let cfg = db.policies("", &[("p.yaml", policy), ("h.yaml", "")]);
+    let r = run(db.lethe(&cfg).args(["apply", "--yes", "--as-of", AS_OF]));
+    assert_eq!(r.code, 0, "{b:?}: {}\n{}", r.stdout, r.stderr);
+    assert!(db.ids("customers").await.is_empty());
+    db.drop_db().await;
+}
+
+on_every_backend!(cascades_into_held_tables_are_refused);
