@@ -54,22 +54,30 @@ impl Target {
 
     /// A selector: every condition, values bound.
     fn selector_of(&self, conditions: &[Condition]) -> Query {
+        self.conditions(conditions, false)
+    }
+
+    /// The conditions of a hold's selector. On SQLite a column without a declared type keeps
+    /// `42` and `'42'` apart, so a hold there accepts both spellings of a number: a hold may
+    /// hold more, never less.
+    fn hold_selector(&self, conditions: &[Condition]) -> Query {
+        self.conditions(conditions, self.dialect == Dialect::Sqlite)
+    }
+
+    fn conditions(&self, conditions: &[Condition], loose: bool) -> Query {
         let mut q = self.q();
         q.push("1=1");
         for cond in conditions {
             let c = self.col(&cond.column);
             match &cond.test {
                 Test::Eq(v) => {
-                    q.push(&format!(" AND {c} = ")).bind(value(v));
+                    q.push(&format!(" AND {c} IN ("));
+                    self.bind_values(&mut q, std::slice::from_ref(v), loose);
+                    q.push(")");
                 }
                 Test::In(vs) => {
                     q.push(&format!(" AND {c} IN ("));
-                    for (i, v) in vs.iter().enumerate() {
-                        if i > 0 {
-                            q.push(", ");
-                        }
-                        q.bind(value(v));
-                    }
+                    self.bind_values(&mut q, vs, loose);
                     q.push(")");
                 }
                 Test::IsNull(true) => {
@@ -81,6 +89,31 @@ impl Target {
             }
         }
         q
+    }
+
+    /// Binds values separated by commas; `loose` adds the other spelling of every number.
+    fn bind_values(&self, q: &mut Query, values: &[Value], loose: bool) {
+        let mut params = Vec::new();
+        for v in values {
+            params.push(value(v));
+            if loose {
+                match v {
+                    Value::Int(i) => params.push(Param::Text(i.to_string())),
+                    Value::Text(t) => {
+                        if let Ok(i) = t.trim().parse::<i64>() {
+                            params.push(Param::Int(i));
+                        }
+                    }
+                    Value::Bool(_) => {}
+                }
+            }
+        }
+        for (i, p) in params.into_iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.bind(p);
+        }
     }
 
     /// The join condition between the row and the related table of a join clock.
@@ -230,7 +263,7 @@ impl Target {
         // A NULL in a selector column does not match (`NULL = 42` is unknown, not true): make
         // the cover plain true or false so that `NOT cover` never turns unknown.
         q.push("COALESCE((")
-            .append(&self.selector_of(&hold.selector));
+            .append(&self.hold_selector(&hold.selector));
         if let Window::Clock { clock, keep } = &hold.window {
             // Fail closed: a window out of range holds everything it selects.
             let cutoff = keep.cutoff(as_of).unwrap_or(DateTime::<Utc>::MIN_UTC);

@@ -595,3 +595,36 @@ async fn cascades_into_held_tables_are_refused(b: Backend) {
 }
 
 on_every_backend!(cascades_into_held_tables_are_refused);
+
+/// SQLite columns without a declared type keep 42 and '42' apart: holds match both.
+#[tokio::test]
+async fn sqlite_untyped_columns_are_held_loosely() {
+    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    db.exec(
+        "CREATE TABLE leads (id INTEGER PRIMARY KEY, customer_id, status TEXT NOT NULL, created_at DATETIME);
+         INSERT INTO leads VALUES (1, 42, 'new', '2026-01-01 00:00:00'), (2, '43', 'new', '2026-01-01 00:00:00'),
+                                  (3, 44, 'new', '2026-01-01 00:00:00');",
+    )
+    .await;
+    let hold = "kind: LegalHold\nname: c43\nbasis: case 43\nstore: crm\ntable: leads\nmatch: { customer_id: 43 }\n";
+    let cfg = db.policies("", &[("p.yaml", DELETE_OLD), ("h.yaml", hold)]);
+    let add = run(db.lethe(&cfg).args([
+        "holds",
+        "add",
+        "--store",
+        "crm",
+        "--table",
+        "leads",
+        "--match",
+        "customer_id=42",
+        "--reason",
+        "case 42",
+    ]));
+    assert_eq!(add.code, 0, "{}", add.stderr);
+    let r = run(db.lethe(&cfg).args(["apply", "--yes", "--as-of", AS_OF]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(db.ids("leads").await, [1, 2]);
+    db.drop_db().await;
+}
