@@ -169,9 +169,9 @@ pub struct PolicyOutcome {
     pub action: String,
     /// Records due at the start.
     pub eligible: u64,
-    /// Records kept by holds at the start.
+    /// Records kept by holds (counted again at the end, so holds added during the run show).
     pub held: u64,
-    /// Per hold: name, basis and records kept at the start.
+    /// Per hold: name, basis and records kept (at the end).
     pub holds: Vec<crate::plan::HeldBy>,
     /// Records kept because their clock is unknown.
     pub undated: u64,
@@ -273,14 +273,17 @@ pub async fn apply_policy(
         warn!(policy = %p.name, error = %e, "batch failed; it was rolled back");
         out.errors.push(e.to_string());
     }
-    // The verification counts with the holds in force now: a hold added during the run keeps
-    // its records, and they are not "remaining".
-    let verified = match with_current_holds(target, ctx).await {
-        Ok(t) => store.fetch_counts(&t.count_due(as_of)).await,
-        Err(e) => Err(e),
-    };
-    match verified {
-        Ok(c) => out.remaining = c.first().copied().unwrap_or(0).max(0) as u64,
+    // The verification counts again with the holds in force now: what is still due is
+    // `remaining`, and a hold added during the run shows under `held` with its records.
+    match with_current_holds(target, ctx).await {
+        Ok(t) => match crate::plan::plan_policy(store, &t, as_of).await {
+            Ok(after) => {
+                out.remaining = after.eligible;
+                out.held = after.held;
+                out.holds = after.holds;
+            }
+            Err(e) => out.errors.push(format!("verification failed: {e}")),
+        },
         Err(e) => out.errors.push(format!("verification failed: {e}")),
     }
 

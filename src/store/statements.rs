@@ -361,14 +361,6 @@ impl Target {
         q
     }
 
-    /// Only the due count (the verification after apply).
-    pub fn count_due(&self, as_of: DateTime<Utc>) -> Query {
-        let mut q = self.q();
-        q.push(&format!("SELECT COUNT(*) FROM {} WHERE ", self.table()))
-            .append(&self.due(as_of));
-        q
-    }
-
     /// Wraps a `SET ...` or nothing into a batch statement over the due rows whose keys lie in
     /// `(after, last]`: one keyset page, found by `fetch_batch`. The full due condition is
     /// repeated, so a row in the page that changed since it was read is not touched, and no batch

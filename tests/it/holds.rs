@@ -490,6 +490,12 @@ async fn hold_added_during_apply(b: Backend) {
             .await,
         0
     );
+    // The report shows the hold added during the run, with the records it kept.
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = &report["policies"][0];
+    assert_eq!(p["held"].as_i64().unwrap(), after, "{p}");
+    assert_eq!(p["holds"][0]["hold"], "hold-1", "{p}");
+    assert_eq!(p["remaining"], 0, "{p}");
     db.drop_db().await;
 }
 
