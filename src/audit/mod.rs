@@ -28,6 +28,9 @@ pub enum AuditError {
     /// A database error (sanitized).
     #[error("state database: {0}")]
     Db(String),
+    /// `apply` found no state database: a new one would hold none of the runtime holds.
+    #[error("the state database {0} does not exist yet, and `lethe apply` never creates one: a new, empty one would hold none of the runtime legal holds. If this is a first installation, run `lethe check` once to create it; otherwise point `state` at the existing one (a relative sqlite path is read from the working directory)")]
+    Missing(String),
     /// Migrations failed.
     #[error("state database migration failed: {0}")]
     Migrate(String),
@@ -105,9 +108,15 @@ pub(crate) use on_pool;
 impl StateDb {
     /// Opens (creating a SQLite file and its folder if needed) and migrates the state database.
     pub async fn open(url: &str) -> Result<StateDb, AuditError> {
+        StateDb::open_with(url, true).await
+    }
+
+    /// Opens the state database; with `create` false, one that does not exist yet (or, on
+    /// PostgreSQL, has no lethe tables yet) is an error rather than created.
+    pub async fn open_with(url: &str, create: bool) -> Result<StateDb, AuditError> {
         let pool = if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
+                .create_if_missing(create)
                 .busy_timeout(Duration::from_secs(30))
                 .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
             if let Some(parent) = std::path::Path::new(opts.get_filename()).parent() {
@@ -116,6 +125,10 @@ impl StateDb {
                         AuditError::Db(format!("cannot create folder `{}`: {e}", parent.display()))
                     })?;
                 }
+            }
+            let path = opts.get_filename().to_path_buf();
+            if !create && !path.exists() {
+                return Err(AuditError::Missing(format!("`{}`", path.display())));
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
@@ -132,6 +145,15 @@ impl StateDb {
                 .max_connections(2)
                 .connect_with(opts)
                 .await?;
+            if !create {
+                let (exists,): (bool,) =
+                    sqlx::query_as("SELECT to_regclass('lethe_audit') IS NOT NULL")
+                        .fetch_one(&pool)
+                        .await?;
+                if !exists {
+                    return Err(AuditError::Missing("on PostgreSQL".into()));
+                }
+            }
             sqlx::migrate!("./migrations/postgres")
                 .run(&pool)
                 .await

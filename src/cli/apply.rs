@@ -60,7 +60,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     if let (Some(p), true) = (&pinned, selected.is_empty()) {
         selected = p.policies.iter().map(|p| p.name.clone()).collect();
     }
-    let prepared = super::prepare(cli, &selected).await?;
+    let prepared = super::prepare(cli, &selected, false).await?;
     let db = &prepared.db;
     let config_hash = prepared.config.hash.clone();
     let as_of = pinned

@@ -8,7 +8,7 @@ pub struct Args {}
 
 /// Runs `lethe check`.
 pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
-    let prepared = super::prepare(cli, &[]).await?;
+    let prepared = super::prepare(cli, &[], true).await?;
     outln!(
         "configuration: {} ({} policies)",
         prepared.config.dir.display(),

@@ -221,7 +221,12 @@ pub struct Prepared {
 }
 
 /// Loads the configuration, selects policies, connects stores and checks the live schemas.
-pub async fn prepare(cli: &Cli, selected: &[String]) -> anyhow::Result<Prepared> {
+/// With `create_state` false (apply), a state database that does not exist yet is an error.
+pub async fn prepare(
+    cli: &Cli,
+    selected: &[String],
+    create_state: bool,
+) -> anyhow::Result<Prepared> {
     let config = config::load(&cli.config)?;
     for name in selected {
         if !config.policies.iter().any(|p| &p.name == name) {
@@ -258,7 +263,15 @@ pub async fn prepare(cli: &Cli, selected: &[String]) -> anyhow::Result<Prepared>
     }
     // Holds: declared ones and runtime ones from the state database. A hold that cannot be
     // evaluated against its table stops the run before anything changes.
-    let db = open_state(&config).await?;
+    let db =
+        match crate::audit::StateDb::open_with(config.settings.state_url.expose(), create_state)
+            .await
+        {
+            Err(e @ crate::audit::AuditError::Missing(_)) => {
+                return Err(CliError::usage(e.to_string()))
+            }
+            other => other?,
+        };
     let holds: Vec<Hold> = config
         .holds
         .iter()

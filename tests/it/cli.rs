@@ -260,6 +260,12 @@ async fn state_on_postgres() {
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(cfg.join("lethe.yaml"), settings).unwrap();
+    // `apply` never creates a state database: on a fresh one it refuses, `check` creates it.
+    let r = run(db.lethe(&cfg).args(["apply", "--yes"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("never creates one"), "{}", r.stderr);
+    assert_eq!(db.ids("leads").await.len(), 40);
+    assert_eq!(run(db.lethe(&cfg).arg("check")).code, 0);
     // Two writers at once: a plan and an apply append to the same chain.
     let (a, b) = std::thread::scope(|s| {
         let a = s.spawn(|| {
@@ -298,5 +304,34 @@ async fn state_on_postgres() {
             .is_err(),
         "append-only on PostgreSQL"
     );
+    db.drop_db().await;
+}
+
+/// `apply` from the wrong folder finds no state database: it refuses instead of starting an
+/// empty one without the runtime holds.
+#[tokio::test]
+async fn apply_never_creates_a_state_database() {
+    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    db.crm_schema().await;
+    let cfg = db.policies("", &[]);
+    std::fs::write(
+        cfg.join("lethe.yaml"),
+        format!(
+            "state: sqlite://var/state.db\nstores:\n  crm: {{ kind: sql, url: \"{}\" }}\n",
+            db.url
+        ),
+    )
+    .unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let r = run(crate::support::lethe_in(elsewhere.path(), &cfg).args(["apply", "--yes"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("never creates one") && r.stderr.contains("lethe check"),
+        "{}",
+        r.stderr
+    );
+    assert!(!elsewhere.path().join("var/state.db").exists());
     db.drop_db().await;
 }

@@ -229,6 +229,16 @@ impl TestDb {
         for (name, text) in files {
             std::fs::write(dir.join(name), text).expect("write policy");
         }
+        // An installation creates its state database once (`lethe check`); `apply` never does.
+        let url = format!("sqlite://{}", state.display());
+        std::thread::spawn(move || {
+            tokio::runtime::Runtime::new()
+                .expect("runtime")
+                .block_on(lethe::audit::StateDb::open(&url))
+                .expect("create the state database");
+        })
+        .join()
+        .expect("state database thread");
         dir
     }
 
