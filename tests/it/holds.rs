@@ -34,6 +34,19 @@ async fn seed(db: &TestDb) {
     .await;
 }
 
+/// `lethe holds add --store crm --table TABLE --match MATCH --reason REASON`.
+fn add_hold(
+    db: &TestDb,
+    cfg: &std::path::Path,
+    table: &str,
+    matches: &str,
+    reason: &str,
+) -> crate::support::Run {
+    run(db.lethe(cfg).args([
+        "holds", "add", "--store", "crm", "--table", table, "--match", matches, "--reason", reason,
+    ]))
+}
+
 fn plan_json(db: &TestDb, cfg: &std::path::Path) -> serde_json::Value {
     let r = run(db
         .lethe(cfg)
@@ -286,32 +299,10 @@ async fn broken_hold_keeps_everything(b: Backend) {
     };
     seed(&db).await;
     let cfg = db.policies("", &[("p.yaml", DELETE_OLD)]);
-    let add = run(db.lethe(&cfg).args([
-        "holds",
-        "add",
-        "--store",
-        "crm",
-        "--table",
-        "leads",
-        "--match",
-        "status=disputed",
-        "--reason",
-        "case 9",
-    ]));
+    let add = add_hold(&db, &cfg, "leads", "status=disputed", "case 9");
     assert_eq!(add.code, 0, "{}", add.stderr);
     // A hold on a column that does not exist is refused when added.
-    let bad = run(db.lethe(&cfg).args([
-        "holds",
-        "add",
-        "--store",
-        "crm",
-        "--table",
-        "leads",
-        "--match",
-        "colour=red",
-        "--reason",
-        "x",
-    ]));
+    let bad = add_hold(&db, &cfg, "leads", "colour=red", "x");
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(
         bad.stderr.contains("column `colour` not found"),
@@ -451,18 +442,7 @@ async fn hold_added_during_apply(b: Backend) {
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let add = run(db.lethe(&cfg).args([
-        "holds",
-        "add",
-        "--store",
-        "crm",
-        "--table",
-        "leads",
-        "--match",
-        "customer_id=3",
-        "--reason",
-        "urgent dispute",
-    ]));
+    let add = add_hold(&db, &cfg, "leads", "customer_id=3", "urgent dispute");
     assert_eq!(add.code, 0, "{}", add.stderr);
     let at_hold = db
         .count("SELECT COUNT(*) FROM leads WHERE customer_id = 3")
@@ -516,31 +496,9 @@ async fn hold_spellings_and_text_numbers(b: Backend) {
         Backend::Postgres => "public.leads".to_string(),
         Backend::MariaDb => format!("{}.leads", db.url.rsplit('/').next().unwrap()),
     };
-    let add = run(db.lethe(&cfg).args([
-        "holds",
-        "add",
-        "--store",
-        "crm",
-        "--table",
-        &qualified,
-        "--match",
-        "customer_id=2",
-        "--reason",
-        "case 1",
-    ]));
+    let add = add_hold(&db, &cfg, &qualified, "customer_id=2", "case 1");
     assert_eq!(add.code, 0, "{}", add.stderr);
-    let add = run(db.lethe(&cfg).args([
-        "holds",
-        "add",
-        "--store",
-        "crm",
-        "--table",
-        "leads",
-        "--match",
-        "phone=0612345678",
-        "--reason",
-        "case 2",
-    ]));
+    let add = add_hold(&db, &cfg, "leads", "phone=0612345678", "case 2");
     assert_eq!(add.code, 0, "{}", add.stderr);
     let p = plan_json(&db, &cfg);
     // Customer 2: leads 1, 6, 11, 16; phone: lead 9.
@@ -616,18 +574,7 @@ async fn sqlite_untyped_columns_are_held_loosely() {
     .await;
     let hold = "kind: LegalHold\nname: c43\nbasis: case 43\nstore: crm\ntable: leads\nmatch: { customer_id: 43 }\n";
     let cfg = db.policies("", &[("p.yaml", DELETE_OLD), ("h.yaml", hold)]);
-    let add = run(db.lethe(&cfg).args([
-        "holds",
-        "add",
-        "--store",
-        "crm",
-        "--table",
-        "leads",
-        "--match",
-        "customer_id=42",
-        "--reason",
-        "case 42",
-    ]));
+    let add = add_hold(&db, &cfg, "leads", "customer_id=42", "case 42");
     assert_eq!(add.code, 0, "{}", add.stderr);
     let r = run(db.lethe(&cfg).args(["apply", "--yes", "--as-of", AS_OF]));
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
