@@ -139,7 +139,7 @@ impl StateDb {
             .map(|(c, v)| json!({ "column": c, "value": v }))
             .collect();
         let sel = serde_json::Value::Array(sel).to_string();
-        let until = until.map(|u| u.to_rfc3339_opts(SecondsFormat::Secs, true));
+        let until = until.map(|u| u.to_rfc3339_opts(SecondsFormat::AutoSi, true));
         let created = now_text();
         let sql = "INSERT INTO lethe_holds (store, table_name, selector, reason, created_by, created_at, until) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
         let (id,): (i64,) = super::on_pool!(self, pool => sqlx::query_as(sql)
@@ -177,10 +177,12 @@ impl StateDb {
     /// Releases a runtime hold (a new release row) and records it in the audit trail.
     pub async fn release_hold(&self, id: i64, reason: &str, by: &str) -> Result<(), AuditError> {
         let Some(hold) = self.holds().await?.into_iter().find(|h| h.id == id) else {
-            return Err(AuditError::Db(format!("there is no hold {id}")));
+            return Err(AuditError::Hold(format!(
+                "there is no hold-{id}; `lethe holds list --all` shows every hold"
+            )));
         };
         if hold.released.is_some() {
-            return Err(AuditError::Db(format!("hold {id} was already released")));
+            return Err(AuditError::Hold(format!("hold-{id} was already released")));
         }
         let sql = "INSERT INTO lethe_hold_releases (hold_id, released_by, released_at, reason) VALUES ($1, $2, $3, $4)";
         super::on_pool!(self, pool => sqlx::query(sql)

@@ -251,7 +251,8 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                     .iter()
                     .map(|(c, v)| format!("{c}={}", value_text(v)))
                     .collect();
-                let _ = writeln!(
+                let _ =
+                    writeln!(
                     s,
                     "  hold-{:<4} {:<8} {}.{} {}  until {}  by {} at {}\n             reason: {}{}",
                     h.id,
@@ -263,7 +264,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                     } else {
                         sel.join(" ")
                     },
-                    h.until.as_deref().unwrap_or("released"),
+                    h.until.as_deref().unwrap_or("(no end date: until released)"),
                     h.created_by,
                     h.created_at,
                     h.reason,

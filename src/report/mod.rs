@@ -132,11 +132,11 @@ pub fn plan(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: bool
                 for h in &p.holds {
                     let _ = writeln!(
                         s,
-                        "- Held by **{}** ({}; {}): {} records",
+                        "- Held by **{}** ({}; {}): {}",
                         md(&h.hold),
                         h.source,
                         md(&h.basis),
-                        h.held
+                        records(h.held)
                     );
                 }
                 for (col, c) in &p.columns {
@@ -252,11 +252,11 @@ pub fn apply(r: &ApplyReport, format: Format) -> String {
                 for h in &p.holds {
                     let _ = writeln!(
                         s,
-                        "- **{}** ({}; {}): {} records",
+                        "- **{}** ({}; {}): {}",
                         md(&h.hold),
                         h.source,
                         md(&h.basis),
-                        h.held
+                        records(h.held)
                     );
                 }
             }
@@ -278,6 +278,11 @@ fn held_lines(s: &mut String, held: u64, holds: &[HeldBy], indent: &str) {
             h.held, h.hold, h.source, h.basis
         );
     }
+}
+
+/// `1 record`, `2 records`.
+fn records(n: u64) -> String {
+    format!("{n} record{}", if n == 1 { "" } else { "s" })
 }
 
 /// Free text made safe inside Markdown: one line, no table breaks, no HTML.
