@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 LETHE_TEST_POSTGRES_URL_SET=${LETHE_TEST_POSTGRES_URL:-}
+LETHE_TEST_MYSQL_URL_SET=${LETHE_TEST_MYSQL_URL:-}
 PG_URL=${LETHE_TEST_POSTGRES_URL:-postgres://root@127.0.0.1:5432/postgres}
 MY_URL=${LETHE_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}
 export LETHE_TEST_POSTGRES_URL=$PG_URL LETHE_TEST_MYSQL_URL=$MY_URL
@@ -31,7 +32,7 @@ pg_up() {
     say "starting PostgreSQL"
     local v; v=$(ls /etc/postgresql | sort -V | tail -n1)
     as_root pg_ctlcluster --skip-systemctl-redirect "$v" main start || true
-    wait_for PostgreSQL pg_ready
+    wait_for PostgreSQL pg_ready || return 1
   fi
   # The default login (root, trust auth on loopback) works on the project's machines. A fresh
   # Debian install asks for a password over TCP: then use a `lethe` role with a password.
@@ -47,7 +48,8 @@ SQL
     PG_URL=postgres://lethe:lethe@127.0.0.1:5432/postgres
     export LETHE_TEST_POSTGRES_URL=$PG_URL
   fi
-  psql "$PG_URL" -qAtc 'select 1' >/dev/null
+  # (Inside a function called from `||`, bash ignores `set -e`: every step returns on failure.)
+  psql "$PG_URL" -qAtc 'select 1' >/dev/null || return 1
   # Drop databases left behind by earlier, interrupted test runs.
   for db in $(psql "$PG_URL" -qAtc "select datname from pg_database where datname like 'lethe\_t\_%'"); do
     psql "$PG_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true
@@ -68,11 +70,11 @@ my_up() {
     say "starting MariaDB"
     as_root mkdir -p /run/mysqld && as_root chown mysql:mysql /run/mysqld 2>/dev/null || true
     as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
-    wait_for MariaDB my_ready
+    wait_for MariaDB my_ready || return 1
   fi
   # The default login (root without password over TCP) works on the project's machines. A fresh
   # Debian install lets root in only through the socket: then use a `lethe` user with a password.
-  if ! my_sql -e 'select 1' >/dev/null 2>&1; then
+  if ! my_sql -e 'select 1' >/dev/null 2>&1 && [ -z "${LETHE_TEST_MYSQL_URL_SET:-}" ]; then
     say "creating the MariaDB test user lethe"
     as_root mysql -uroot -e "CREATE USER IF NOT EXISTS 'lethe'@'localhost' IDENTIFIED BY 'lethe';
       CREATE USER IF NOT EXISTS 'lethe'@'127.0.0.1' IDENTIFIED BY 'lethe';
@@ -80,14 +82,14 @@ my_up() {
     MY_URL=mysql://lethe:lethe@127.0.0.1:3306/test
     export LETHE_TEST_MYSQL_URL=$MY_URL
   fi
-  my_sql -e 'CREATE DATABASE IF NOT EXISTS test' >/dev/null
+  my_sql -e 'CREATE DATABASE IF NOT EXISTS test' >/dev/null || return 1
   for db in $(my_sql -N -e "SHOW DATABASES LIKE 'lethe\_t\_%'"); do
     my_sql -e "DROP DATABASE IF EXISTS \`$db\`" || true
   done
 }
 
-pg_up || { say "PostgreSQL unavailable"; [ "${CI:-}" = true ] && exit 1; }
-my_up || { say "MariaDB unavailable"; [ "${CI:-}" = true ] && exit 1; }
+pg_up || { say "PostgreSQL unavailable"; if [ "${CI:-}" = true ]; then exit 1; fi; }
+my_up || { say "MariaDB unavailable"; if [ "${CI:-}" = true ]; then exit 1; fi; }
 
 say "running cargo test"
 cargo test --locked --all-targets "$@"

@@ -245,16 +245,27 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         args.dir.join("hmac.key").display()
     );
     let code = super::plan::run(cli, &super::plan::Args::for_demo()).await?;
+    // Under `cargo run` (which sets CARGO), suggest commands the user can type as they are.
+    let lethe = if std::env::var_os("CARGO").is_some() {
+        "cargo run -q --".to_string()
+    } else {
+        "lethe".to_string()
+    };
     let config = cli.config.display();
+    let cfg = if config.to_string() == "policies" {
+        String::new()
+    } else {
+        format!(" --config {config}")
+    };
     outln!(
         "What to try next:
-  lethe --config {config} check                      validate policies against the live schema
-  lethe --config {config} plan --format markdown     the same plan, for the DPO
-  lethe --config {config} apply                      enforce (asks first on a terminal; --yes to skip)
-  lethe --config {config} apply                      again: nothing left to do (idempotent)
-  lethe --config {config} audit                      the runs; `audit verify` checks the hash chain
-Edit the policies in {config}/ and plan again; reset the demo with `lethe demo`.
-(Through cargo: `cargo run -- <command>`.)"
+  {lethe}{cfg} check                    validate the policies against the live schema
+  {lethe}{cfg} plan --format markdown   the same plan, for the DPO
+  {lethe}{cfg} apply                    enforce (asks first on a terminal; --yes to skip)
+  {lethe}{cfg} apply                    again: nothing left to do (idempotent)
+  {lethe}{cfg} holds list               the legal holds; `holds add` sets one
+  {lethe}{cfg} audit                    the runs; `audit verify` checks the hash chain
+Edit the policies in {config}/ and plan again; `demo` again restores the data."
     );
     Ok(code)
 }

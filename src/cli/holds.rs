@@ -161,7 +161,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let probe = Hold {
-                name: "hold".into(),
+                name: "new".into(),
                 basis: reason.clone(),
                 source: HoldSource::Runtime { id: 0 },
                 store: store.clone(),
@@ -195,7 +195,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
             };
             let id = db.add_hold(&new, key.as_deref()).await?;
             outln!("added hold-{id} on {store}.{table}: records matching it are kept until it is released{}",
-                until.map(|u| format!(" or until {}", u.to_rfc3339())).unwrap_or_default());
+                until
+                    .map(|u| format!(" or until {}", u.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)))
+                    .unwrap_or_default());
             Ok(Code::Ok)
         }
         Action::Release { id, reason, by } => {

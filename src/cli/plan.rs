@@ -91,6 +91,16 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     )?;
     record(db, &plan, "plan").await?;
     let shown = file.display().to_string();
+    // Where the plan file went, also when the report goes elsewhere.
+    if args.output.format != report::Format::Text || args.output.out.is_some() {
+        eprintln!("plan written to {shown}");
+    }
+    if plan.as_of > Utc::now() {
+        eprintln!(
+            "note: this plan looks ahead to {}; `lethe apply --plan` refuses it before then",
+            plan.as_of_text()
+        );
+    }
     args.output.emit(&report::plan(
         &plan,
         args.output.format,

@@ -144,6 +144,13 @@ pub async fn plan_policy(
             })
             .collect(),
     };
+    tracing::info!(
+        policy = %p.name,
+        eligible = counts.eligible,
+        held = n(4),
+        undated = counts.undated,
+        "policy planned"
+    );
     Ok(PolicyPlan {
         name: p.name.clone(),
         store: p.store.clone(),

@@ -2,7 +2,8 @@
 
 use super::sql::{Dialect, Query, SqlStore, StoreError};
 use crate::policy::{
-    Action, Clock, Condition, Hold, Ident, RetentionPolicy, Strategy, Test, Value, Window,
+    Action, Clock, Condition, Hold, HoldSource, Ident, RetentionPolicy, Strategy, Test, Value,
+    Window,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -421,7 +422,12 @@ impl SqlStore {
     /// Checks that a hold's table, selector and clock exist with fitting types. A hold that
     /// does not fit its table cannot be evaluated, and lethe refuses to act on that table.
     pub async fn check_hold(&self, hold: &Hold) -> Vec<String> {
-        let who = format!("hold `{}`", hold.name);
+        // A hold being added has no id yet (0).
+        let who = if hold.source == (HoldSource::Runtime { id: 0 }) {
+            "the new hold".to_string()
+        } else {
+            format!("hold `{}`", hold.name)
+        };
         let cols = match self.columns(&hold.table).await {
             Ok(Some(cols)) => cols,
             Ok(None) => {
