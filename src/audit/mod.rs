@@ -73,6 +73,23 @@ fn chain_hash(prev: &str, seq: i64, run_id: &str, at: &str, kind: &str, payload:
     sha256_hex(format!("{prev}\n{seq}\n{run_id}\n{at}\n{kind}\n{payload}").as_bytes())
 }
 
+/// An event as stored: seq, run id, at, kind, payload, previous hash, hash.
+type EventRow = (i64, String, String, String, String, String, String);
+
+/// An event from its stored row; a payload that is not JSON is kept as text.
+fn event((seq, run_id, at, kind, payload, prev_hash, hash): EventRow) -> Event {
+    let payload = serde_json::from_str(&payload).unwrap_or(Json::String(payload));
+    Event {
+        seq,
+        run_id,
+        at,
+        kind,
+        payload,
+        prev_hash,
+        hash,
+    }
+}
+
 /// The result of `verify`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verification {
@@ -239,48 +256,20 @@ impl StateDb {
 
     /// Events with `seq > after`, at most `limit`, in chain order.
     pub async fn events(&self, after: i64, limit: i64) -> Result<Vec<Event>, AuditError> {
-        let sql = "SELECT seq, run_id, at, kind, payload, prev_hash, hash FROM lethe_audit WHERE seq > $1 ORDER BY seq LIMIT $2";
-        let rows = on_pool!(self, pool => {
-            let rows = sqlx::query(sql).bind(after).bind(limit).fetch_all(pool).await?;
-            rows.iter()
-                .map(|r| -> Result<Event, sqlx::Error> {
-                    let payload: String = r.try_get(4)?;
-                    Ok(Event {
-                        seq: r.try_get(0)?,
-                        run_id: r.try_get(1)?,
-                        at: r.try_get(2)?,
-                        kind: r.try_get(3)?,
-                        payload: serde_json::from_str(&payload).unwrap_or(Json::String(payload)),
-                        prev_hash: r.try_get(5)?,
-                        hash: r.try_get(6)?,
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?
-        });
-        Ok(rows)
+        Ok(self
+            .raw_page(after, limit)
+            .await?
+            .into_iter()
+            .map(event)
+            .collect())
     }
 
     /// Run-level events (`run.*`), newest last, at most `limit` runs back.
     pub async fn run_events(&self, limit: i64) -> Result<Vec<Event>, AuditError> {
         let sql = "SELECT seq, run_id, at, kind, payload, prev_hash, hash FROM lethe_audit WHERE kind LIKE 'run.%' AND run_id IN (SELECT run_id FROM lethe_audit WHERE kind = 'run.started' ORDER BY seq DESC LIMIT $1) ORDER BY seq";
-        let rows = on_pool!(self, pool => {
-            let rows = sqlx::query(sql).bind(limit).fetch_all(pool).await?;
-            rows.iter()
-                .map(|r| -> Result<Event, sqlx::Error> {
-                    let payload: String = r.try_get(4)?;
-                    Ok(Event {
-                        seq: r.try_get(0)?,
-                        run_id: r.try_get(1)?,
-                        at: r.try_get(2)?,
-                        kind: r.try_get(3)?,
-                        payload: serde_json::from_str(&payload).unwrap_or(Json::Null),
-                        prev_hash: r.try_get(5)?,
-                        hash: r.try_get(6)?,
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?
-        });
-        Ok(rows)
+        let rows: Vec<EventRow> =
+            on_pool!(self, pool => sqlx::query_as(sql).bind(limit).fetch_all(pool).await?);
+        Ok(rows.into_iter().map(event).collect())
     }
 
     /// Walks the whole chain in pages and checks every link and hash.
@@ -326,12 +315,7 @@ impl StateDb {
         })
     }
 
-    #[allow(clippy::type_complexity)]
-    async fn raw_page(
-        &self,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<(i64, String, String, String, String, String, String)>, AuditError> {
+    async fn raw_page(&self, after: i64, limit: i64) -> Result<Vec<EventRow>, AuditError> {
         let sql = "SELECT seq, run_id, at, kind, payload, prev_hash, hash FROM lethe_audit WHERE seq > $1 ORDER BY seq LIMIT $2";
         Ok(
             on_pool!(self, pool => sqlx::query_as(sql).bind(after).bind(limit).fetch_all(pool).await?),

@@ -747,22 +747,14 @@ fn build_common(
     }
 }
 
-/// Reports keys that do not belong to a document's kind, and keys it lacks.
-fn check_keys(
-    path: &Path,
-    doc: &RawDoc,
-    present: &[(&str, bool)],
-    required: &[&str],
-    errs: &mut Vec<ConfigError>,
-) {
-    let kind = &doc.kind.value;
-    for (key, is_there) in present {
-        let needed = required.contains(key);
-        if needed && !is_there {
+/// Reports the keys a document of its kind requires but lacks.
+fn missing_keys(path: &Path, doc: &RawDoc, required: &[(&str, bool)], errs: &mut Vec<ConfigError>) {
+    for (key, present) in required {
+        if !present {
             errs.push(ConfigError::at(
                 path,
                 &doc.kind.referenced,
-                format!("{kind} `{}`: missing `{key}`", doc.name.value),
+                format!("{} `{}`: missing `{key}`", doc.kind.value, doc.name.value),
             ));
         }
     }
@@ -784,7 +776,7 @@ fn build_policy(
 ) -> Option<RetentionPolicy> {
     let before = errs.len();
     let common = build_common(path, &doc, settings, errs);
-    check_keys(
+    missing_keys(
         path,
         &doc,
         &[
@@ -793,7 +785,6 @@ fn build_policy(
             ("keep", doc.keep.is_some()),
             ("action", doc.action.is_some()),
         ],
-        &["key", "clock", "keep", "action"],
         errs,
     );
     if let Some(b) = &doc.basis {

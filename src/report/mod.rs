@@ -129,16 +129,7 @@ pub fn plan(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: bool
                 if let Some(clause) = &p.clause {
                     let _ = writeln!(s, "Clause: {clause}\n");
                 }
-                for h in &p.holds {
-                    let _ = writeln!(
-                        s,
-                        "- Held by **{}** ({}; {}): {}",
-                        md(&h.hold),
-                        h.source,
-                        md(&h.basis),
-                        records(h.held)
-                    );
-                }
+                held_md(&mut s, &p.holds, "Held by ");
                 for (col, c) in &p.columns {
                     let _ = writeln!(s, "- `{col}`: {} ({})", c.strategy, c.effect);
                 }
@@ -249,16 +240,7 @@ pub fn apply(r: &ApplyReport, format: Format) -> String {
             }
             for p in r.policies.iter().filter(|p| !p.holds.is_empty()) {
                 let _ = writeln!(s, "\n**{}** kept by legal holds:\n", p.name);
-                for h in &p.holds {
-                    let _ = writeln!(
-                        s,
-                        "- **{}** ({}; {}): {}",
-                        md(&h.hold),
-                        h.source,
-                        md(&h.basis),
-                        records(h.held)
-                    );
-                }
+                held_md(&mut s, &p.holds, "");
             }
             s
         }
@@ -276,6 +258,20 @@ fn held_lines(s: &mut String, held: u64, holds: &[HeldBy], indent: &str) {
             s,
             "{indent}  {:>8}  {} [{}] {}",
             h.held, h.hold, h.source, h.basis
+        );
+    }
+}
+
+/// One Markdown line per hold: name, source, basis and the records it kept.
+fn held_md(s: &mut String, holds: &[HeldBy], lead: &str) {
+    for h in holds {
+        let _ = writeln!(
+            s,
+            "- {lead}**{}** ({}; {}): {}",
+            md(&h.hold),
+            h.source,
+            md(&h.basis),
+            records(h.held)
         );
     }
 }

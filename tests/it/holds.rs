@@ -272,13 +272,22 @@ async fn runtime_hold(b: Backend) {
         "{}",
         list.stdout
     );
-    assert!(
-        db.store
-            .execute_script("DELETE FROM lethe_holds")
-            .await
-            .is_err()
-            || b != Backend::Sqlite
-    );
+    // Holds are append-only in the state database.
+    let state = lethe::store::SqlStore::connect(
+        "state",
+        &format!("sqlite://{}", db.dir.path().join("state.db").display()),
+    )
+    .await
+    .unwrap();
+    assert!(state
+        .execute_script("DELETE FROM lethe_holds")
+        .await
+        .is_err());
+    assert!(state
+        .execute_script("DELETE FROM lethe_hold_releases")
+        .await
+        .is_err());
+    state.close().await;
     let r = run(db
         .lethe(&cfg)
         .args(["apply", "--yes", "--format", "json", "--as-of", AS_OF]));
