@@ -20,6 +20,7 @@ pub mod apply;
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod plan;
 pub mod policy;
 pub mod report;

@@ -198,6 +198,9 @@ pub struct PolicyOutcome {
     pub interrupted: bool,
 }
 
+/// Told the policy name and duration of every committed batch (metrics).
+pub type OnBatch<'a> = dyn Fn(&str, std::time::Duration) + Sync + 'a;
+
 /// What the apply loop needs besides the target.
 pub struct Ctx<'a> {
     /// The run's audit log.
@@ -214,6 +217,8 @@ pub struct Ctx<'a> {
     pub db: &'a crate::audit::StateDb,
     /// The declared holds.
     pub declared: &'a [crate::policy::Hold],
+    /// Told the policy name and duration of every committed batch (metrics).
+    pub on_batch: Option<&'a OnBatch<'a>>,
 }
 
 /// The target with the holds in force right now: runtime holds are read again before every
@@ -304,8 +309,12 @@ async fn record_batch(
     out: &mut PolicyOutcome,
     changed: u64,
     failed: u64,
+    started: std::time::Instant,
 ) -> Result<(), StoreError> {
     out.batches += 1;
+    if let Some(f) = ctx.on_batch {
+        f(&out.name, started.elapsed());
+    }
     ctx.progress.inc(changed + failed);
     ctx.log
         .record("batch.done", json!({ "policy": out.name, "batch": out.batches, "action": out.action, "changed": changed, "failed": failed }))
@@ -331,6 +340,7 @@ async fn set_based(
             break;
         }
         let n = batch.min(limit - done) as u32;
+        let started = std::time::Instant::now();
         let target = &with_current_holds(target, ctx).await?;
         let page = store
             .fetch_keyed(
@@ -356,7 +366,7 @@ async fn set_based(
             Action::Delete => out.deleted += changed,
             Action::Anonymize(_) => out.anonymized += changed,
         }
-        record_batch(ctx, out, changed, 0).await?;
+        record_batch(ctx, out, changed, 0, started).await?;
     }
     Ok(())
 }
@@ -384,6 +394,7 @@ async fn row_by_row(
             break;
         }
         let n = batch.min(limit - seen) as u32;
+        let started = std::time::Instant::now();
         let target = &with_current_holds(target, ctx).await?;
         let rows = store
             .fetch_keyed(
@@ -435,7 +446,7 @@ async fn row_by_row(
         };
         out.anonymized += changed;
         out.failed += failed;
-        record_batch(ctx, out, changed, failed).await?;
+        record_batch(ctx, out, changed, failed, started).await?;
     }
     Ok(())
 }

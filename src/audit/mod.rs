@@ -3,8 +3,10 @@
 //! Events carry names, hashes, counts and sanitized errors: never a personal value.
 
 mod holds;
+mod lease;
 
 pub use holds::{NewHold, RuntimeHold};
+pub use lease::{holder_id, Busy, Lease};
 
 use chrono::{SecondsFormat, Utc};
 use serde::Serialize;

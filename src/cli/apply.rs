@@ -1,11 +1,12 @@
 //! `lethe apply`: enforce, in bounded batches, optionally pinned to a reviewed plan.
 
-use super::{Cli, CliError, Code, Output, Selection};
+use super::{Cli, CliError, Code, Output, Prepared, Selection};
 use crate::apply::{self, Ctx, Refusal};
 use crate::audit::RunLog;
 use crate::plan::{self, Plan};
+use crate::policy::Shard;
 use crate::report::{self, ApplyReport, Format};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
@@ -26,6 +27,10 @@ pub struct Args {
     /// Do not ask for confirmation on a terminal.
     #[arg(long, short = 'y')]
     yes: bool,
+    /// Take only shard I of N (0-based), so N workers (e.g. a Kubernetes Indexed Job) share the
+    /// work without overlap: integer keys split by key class, other policies whole to one shard.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
 }
 
 /// Runs `lethe apply`.
@@ -60,22 +65,88 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     if let (Some(p), true) = (&pinned, selected.is_empty()) {
         selected = p.policies.iter().map(|p| p.name.clone()).collect();
     }
-    let prepared = super::prepare(cli, &selected, false).await?;
-    let db = &prepared.db;
-    let config_hash = prepared.config.hash.clone();
+    let prepared = super::prepare(cli, &selected, false, args.shard).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let lease = match prepared.db.try_lease(args.shard, stop.clone()).await? {
+        Ok(lease) => lease,
+        Err(busy) => {
+            return Err(CliError {
+                code: Code::Failure,
+                message: busy.to_string(),
+            }
+            .into())
+        }
+    };
+    spawn_signal_listener(stop.clone());
     let as_of = pinned
         .as_ref()
         .map(|p| p.as_of)
         .or(args.selection.as_of)
         .unwrap_or_else(Utc::now);
-    let fresh = plan::make_plan(&prepared.stores, &prepared.targets, as_of, &config_hash).await?;
+    let show_progress = std::io::stderr().is_terminal() && args.output.format != Format::Json;
+    let result = enforce(
+        &prepared,
+        Enforce {
+            command: "apply",
+            pinned: pinned.as_ref(),
+            as_of,
+            shard: args.shard,
+            ask: !args.yes,
+            progress: show_progress,
+            stop: &stop,
+            on_batch: None,
+        },
+    )
+    .await;
+    lease.release().await;
+    let report = result?;
+    if report.status == "cancelled" {
+        eprintln!("cancelled; nothing was changed");
+        return Ok(Code::Ok);
+    }
+    args.output
+        .emit(&report::apply(&report, args.output.format))?;
+    Ok(match report.status.as_str() {
+        "ok" => Code::Ok,
+        "refused" => Code::Refused,
+        _ => Code::Failure,
+    })
+}
+
+/// What one enforcing run is asked to do (from `lethe apply` or a scheduled run of the daemon).
+pub struct Enforce<'a> {
+    /// `apply` or `daemon`, recorded in the audit trail.
+    pub command: &'static str,
+    /// The reviewed plan the run is pinned to.
+    pub pinned: Option<&'a Plan>,
+    /// The instant eligibility is evaluated at.
+    pub as_of: DateTime<Utc>,
+    /// The share of the work this worker takes.
+    pub shard: Option<Shard>,
+    /// Ask for confirmation when on a terminal.
+    pub ask: bool,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+    /// Raised on SIGINT/SIGTERM or a lost lease: finish the current batch, then stop.
+    pub stop: &'a AtomicBool,
+    /// Told the policy name and duration of every committed batch (metrics).
+    pub on_batch: Option<&'a apply::OnBatch<'a>>,
+}
+
+/// Plans afresh, checks pinning and guards, then applies every prepared policy in batches.
+/// The caller holds the run lease. The report's status is `ok`, `refused`, `cancelled`,
+/// `interrupted` or `failed`.
+pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> anyhow::Result<ApplyReport> {
+    let db = &prepared.db;
+    let config_hash = prepared.config.hash.clone();
+    let fresh = plan::make_plan(&prepared.stores, &prepared.targets, e.as_of, &config_hash).await?;
 
     let mut refusals: Vec<Refusal> = Vec::new();
-    if let Some(p) = &pinned {
+    if let Some(p) = e.pinned {
         let recorded = db.recorded_plan(&p.plan_id).await?;
         refusals.extend(apply::check_recorded(p, recorded.as_ref()));
     }
-    let bounds = match &pinned {
+    let bounds = match e.pinned {
         Some(p) => match apply::check_pinned(
             p,
             &fresh,
@@ -100,14 +171,14 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         prepared.config.settings.run_max_rows,
     ));
 
-    let plan_id = pinned
-        .as_ref()
+    let plan_id = e
+        .pinned
         .map_or(fresh.plan_id.clone(), |p| p.plan_id.clone());
     let log = RunLog::start(
         db,
         json!({
-            "command": "apply", "dry_run": false, "as_of": fresh.as_of_text(), "config_hash": config_hash,
-            "plan_id": plan_id, "pinned": pinned.is_some(),
+            "command": e.command, "dry_run": false, "as_of": fresh.as_of_text(), "config_hash": config_hash,
+            "plan_id": plan_id, "pinned": e.pinned.is_some(), "shard": e.shard.map(|s| s.to_string()),
             "policies": fresh.policies.iter().map(|p| json!({"name": p.name, "policy_hash": p.policy_hash, "eligible": p.eligible,
                 "held": p.held, "holds": p.holds.iter().map(|h| &h.hold).collect::<Vec<_>>()})).collect::<Vec<_>>(),
         }),
@@ -116,7 +187,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let mut report = ApplyReport {
         run_id: log.run_id.clone(),
         plan_id,
-        pinned: pinned.is_some(),
+        pinned: e.pinned.is_some(),
         as_of: fresh.as_of_text(),
         config_hash: config_hash.clone(),
         status: "ok".into(),
@@ -132,22 +203,18 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         .await?;
         report.status = "refused".into();
         report.refusals = refusals;
-        args.output
-            .emit(&report::apply(&report, args.output.format))?;
-        return Ok(Code::Refused);
+        return Ok(report);
     }
 
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    if interactive && !args.yes && fresh.total_eligible() > 0 && !confirm(&fresh)? {
+    if interactive && e.ask && fresh.total_eligible() > 0 && !confirm(&fresh)? {
         log.record("run.finished", json!({ "status": "cancelled" }))
             .await?;
-        eprintln!("cancelled; nothing was changed");
-        return Ok(Code::Ok);
+        report.status = "cancelled".into();
+        return Ok(report);
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    spawn_signal_listener(stop.clone());
-    let progress = if std::io::stderr().is_terminal() && args.output.format != Format::Json {
+    let progress = if e.progress {
         let bar = ProgressBar::with_draw_target(
             Some(fresh.total_eligible()),
             ProgressDrawTarget::stderr(),
@@ -171,11 +238,12 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let ctx = Ctx {
         log: &log,
         progress: &progress,
-        stop: &stop,
+        stop: e.stop,
         hmac_key: key.as_deref(),
         as_of: fresh.as_of,
         db,
         declared: &prepared.config.holds,
+        on_batch: e.on_batch,
     };
     for (target, planned) in prepared.targets.iter().zip(&fresh.policies) {
         let Some(store) = prepared.stores.get(&target.policy.store) else {
@@ -184,7 +252,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         let limit = bounds.get(&planned.name).copied().unwrap_or(0);
         let outcome = apply::apply_policy(store, target, planned, limit, &ctx).await;
         report.policies.push(outcome);
-        if stop.load(Ordering::SeqCst) {
+        if e.stop.load(Ordering::SeqCst) {
             break;
         }
     }
@@ -193,7 +261,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         .policies
         .iter()
         .any(|p| p.failed > 0 || !p.errors.is_empty());
-    report.status = if stop.load(Ordering::SeqCst) {
+    report.status = if e.stop.load(Ordering::SeqCst) {
         "interrupted".into()
     } else if failed {
         "failed".into()
@@ -210,13 +278,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         }),
     )
     .await?;
-    args.output
-        .emit(&report::apply(&report, args.output.format))?;
-    Ok(if report.status == "ok" {
-        Code::Ok
-    } else {
-        Code::Failure
-    })
+    Ok(report)
 }
 
 fn confirm(plan: &Plan) -> anyhow::Result<bool> {
@@ -236,7 +298,8 @@ fn confirm(plan: &Plan) -> anyhow::Result<bool> {
     Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES"))
 }
 
-fn spawn_signal_listener(stop: Arc<AtomicBool>) {
+/// Raises `stop` on SIGINT or SIGTERM.
+pub fn spawn_signal_listener(stop: Arc<AtomicBool>) {
     tokio::spawn(async move {
         #[cfg(unix)]
         {

@@ -8,7 +8,7 @@ pub struct Args {}
 
 /// Runs `lethe check`.
 pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
-    let prepared = super::prepare(cli, &[], true).await?;
+    let prepared = super::prepare(cli, &[], true, None).await?;
     outln!(
         "configuration: {} ({} policies)",
         prepared.config.dir.display(),

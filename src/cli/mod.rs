@@ -10,12 +10,13 @@ macro_rules! outln {
 mod apply;
 mod audit;
 mod check;
+mod daemon;
 mod demo;
 mod holds;
 mod plan;
 
 use crate::config::{self, Config};
-use crate::policy::{Action, Hold, RetentionPolicy};
+use crate::policy::{Action, Hold, RetentionPolicy, Shard};
 use crate::report::Format;
 use crate::store::{self, SqlStore, Target};
 use chrono::{DateTime, Utc};
@@ -87,6 +88,7 @@ Typical use:
   lethe check                     validate policies and the live schemas they name
   lethe plan --format markdown    dry run: what each policy would do now (writes a plan file)
   lethe apply --plan FILE         do exactly what a reviewed plan approved
+  lethe daemon                    run every policy on its schedule, serve /metrics
   lethe audit verify              check the hash chain of the audit trail
 
 Exit codes: 0 success, 1 runtime failure, 2 invalid configuration or usage,
@@ -128,6 +130,9 @@ pub enum Command {
     Plan(plan::Args),
     /// Enforce the policies in bounded batches, or exactly a reviewed plan (`--plan FILE`).
     Apply(apply::Args),
+    /// Long-running worker: each policy on its cron schedule (UTC), one instance at a time,
+    /// /healthz, /readyz and /metrics over HTTP. Stops cleanly on SIGTERM.
+    Daemon(daemon::Args),
     /// Runtime legal holds: add, list, release. Held records are never deleted or anonymized.
     Holds(holds::Args),
     /// List runs, verify the hash chain, or export the audit trail.
@@ -202,6 +207,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Check(a) => check::run(&cli, a).await,
         Command::Plan(a) => plan::run(&cli, a).await,
         Command::Apply(a) => apply::run(&cli, a).await,
+        Command::Daemon(a) => daemon::run(&cli, a).await,
         Command::Holds(a) => holds::run(&cli, a).await,
         Command::Audit(a) => audit::run(&cli, a).await,
         Command::Demo(a) => demo::run(&cli, a).await,
@@ -222,10 +228,12 @@ pub struct Prepared {
 
 /// Loads the configuration, selects policies, connects stores and checks the live schemas.
 /// With `create_state` false (apply), a state database that does not exist yet is an error.
+/// With a shard, only that shard's share of the work is kept.
 pub async fn prepare(
     cli: &Cli,
     selected: &[String],
     create_state: bool,
+    shard: Option<Shard>,
 ) -> anyhow::Result<Prepared> {
     let config = config::load(&cli.config)?;
     for name in selected {
@@ -334,6 +342,15 @@ pub async fn prepare(
                 .filter(|d| d.store == t.policy.store && d.table == t.policy.table)
                 .cloned()
                 .collect();
+        }
+    }
+    // A shard takes its key class of every integer-keyed policy, and the whole of the other
+    // policies it owns. Supersedes were set above from every policy, so an anonymization
+    // still leaves alone what another shard's delete will remove.
+    if let Some(s) = shard {
+        targets.retain(|t| t.int_key || s.owns(&t.policy.name));
+        for t in targets.iter_mut().filter(|t| t.int_key) {
+            t.shard = Some(s);
         }
     }
     // Deletes before anonymizations: never anonymize a row that is about to be deleted.

@@ -71,7 +71,7 @@ pub async fn record(db: &crate::audit::StateDb, plan: &Plan, command: &str) -> a
 
 /// Runs `lethe plan`.
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
-    let prepared = super::prepare(cli, &args.selection.policies, true).await?;
+    let prepared = super::prepare(cli, &args.selection.policies, true, None).await?;
     let db = &prepared.db;
     let as_of = args.selection.as_of.unwrap_or_else(Utc::now);
     let plan = plan::make_plan(

@@ -7,8 +7,8 @@ mod raw;
 pub use error::{ConfigError, ConfigErrors};
 
 use crate::policy::{
-    parse_until, Action, Clock, Condition, Guard, Hold, HoldSource, Ident, Keep, RetentionPolicy,
-    Strategy, Test, Value, Window,
+    parse_until, Action, Clock, Condition, Guard, Hold, HoldSource, Ident, Keep, Mode,
+    RetentionPolicy, Strategy, Test, Value, Window,
 };
 use raw::{
     RawAction, RawClock, RawDoc, RawGuard, RawKind, RawSettings, RawStrategy, RawTest, RawValue,
@@ -17,6 +17,7 @@ use serde_saphyr::{Location, Spanned};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -67,6 +68,8 @@ pub struct Settings {
     pub drift_tolerance: f64,
     /// Default cron schedule for the daemon.
     pub schedule: Option<String>,
+    /// Where `lethe daemon` serves `/healthz`, `/readyz` and `/metrics`.
+    pub listen: SocketAddr,
 }
 
 /// A configured store. A closed set of kinds.
@@ -549,6 +552,24 @@ fn build_settings(
         None => 0.0,
     };
     let schedule = raw.schedule.and_then(|s| check_cron(path, s, errs));
+    let listen = raw
+        .daemon
+        .and_then(|d| d.listen)
+        .and_then(|l| match l.value.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                errs.push(ConfigError::at(
+                    path,
+                    &l.referenced,
+                    format!(
+                        "invalid `listen` address `{}`; expected IP:PORT, e.g. `0.0.0.0:9187`",
+                        shorten(&l.value)
+                    ),
+                ));
+                None
+            }
+        })
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9187)));
     (errs.len() == before).then_some(Settings {
         state_url: Secret::new(state_url),
         stores,
@@ -558,6 +579,7 @@ fn build_settings(
         batch_size,
         drift_tolerance,
         schedule,
+        listen,
     })
 }
 
@@ -817,6 +839,24 @@ fn build_policy(
         .as_ref()
         .and_then(|a| build_action(path, a, settings, key.as_ref(), errs));
     let schedule = doc.schedule.and_then(|s| check_cron(path, s, errs));
+    let mode = match &doc.mode {
+        None => Mode::Enforce,
+        Some(m) => match m.value.as_str() {
+            "enforce" => Mode::Enforce,
+            "dry-run" => Mode::DryRun,
+            other => {
+                errs.push(ConfigError::at(
+                    path,
+                    &m.referenced,
+                    format!(
+                        "unknown mode `{}`; expected `enforce` or `dry-run`",
+                        shorten(other)
+                    ),
+                ));
+                Mode::Enforce
+            }
+        },
+    };
     let guard = match &doc.guard {
         Some(g) => {
             if let Some(r) = &g.value.run_max_rows {
@@ -846,6 +886,7 @@ fn build_policy(
         selector: common.selector,
         action: action?,
         schedule: schedule.or_else(|| settings.schedule.clone()),
+        mode,
         guard,
         batch_size,
     })
@@ -864,6 +905,7 @@ fn build_hold(
         ("key", doc.key.as_ref().map(|k| k.referenced)),
         ("action", doc.action.as_ref().map(|a| a.referenced)),
         ("schedule", doc.schedule.as_ref().map(|a| a.referenced)),
+        ("mode", doc.mode.as_ref().map(|a| a.referenced)),
         ("guard", doc.guard.as_ref().map(|a| a.referenced)),
         ("batch_size", doc.batch_size.as_ref().map(|a| a.referenced)),
     ] {

@@ -27,6 +27,14 @@ pub struct RawSettings {
     pub batch_size: Option<S<u32>>,
     pub drift_tolerance: Option<S<f64>>,
     pub schedule: Option<S<String>>,
+    pub daemon: Option<RawDaemon>,
+}
+
+/// `daemon:` in `lethe.yaml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemon {
+    pub listen: Option<S<String>>,
 }
 
 /// One entry of `stores:`.
@@ -70,6 +78,7 @@ pub struct RawDoc {
     pub basis: Option<S<String>>,
     pub until: Option<S<String>>,
     pub schedule: Option<S<String>>,
+    pub mode: Option<S<String>>,
     pub guard: Option<S<RawGuard>>,
     pub batch_size: Option<S<u32>>,
 }

@@ -6,10 +6,12 @@
 mod hold;
 mod ident;
 mod keep;
+mod shard;
 
 pub use hold::{parse_until, Hold, HoldSource, Window};
 pub use ident::Ident;
 pub use keep::Keep;
+pub use shard::Shard;
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -39,6 +41,8 @@ pub struct RetentionPolicy {
     pub action: Action,
     /// Cron schedule for the daemon, when set.
     pub schedule: Option<String>,
+    /// In the daemon: enforce, or only report what would be done (`dry-run`).
+    pub mode: Mode,
     /// Guard limits for this policy.
     pub guard: Guard,
     /// Rows per batch (each batch is one short transaction).
@@ -56,6 +60,16 @@ impl RetentionPolicy {
         let json = serde_json::to_string(self).unwrap_or_default();
         crate::audit::sha256_hex(json.as_bytes())
     }
+}
+
+/// How the daemon runs a policy on its schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Delete or anonymize what is due.
+    Enforce,
+    /// Plan only: record in the audit trail what would be done, change nothing.
+    DryRun,
 }
 
 /// The start of a record's retention period.

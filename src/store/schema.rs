@@ -63,6 +63,8 @@ pub struct Target {
     /// For anonymize: the delete policies on the same table. A record one of them deletes at
     /// the same instant is left to it (delete supersedes anonymize).
     pub superseded_by: Vec<RetentionPolicy>,
+    /// With `--shard I/N` on an integer key: only this shard's class of keys.
+    pub shard: Option<crate::policy::Shard>,
 }
 
 /// Length of an `hmac` result (`hmac:` + 32 hex digits).
@@ -231,6 +233,7 @@ impl SqlStore {
                 nullable,
                 holds: Vec::new(),
                 superseded_by: Vec::new(),
+                shard: None,
             })
         } else {
             Err(errs)

@@ -47,9 +47,20 @@ impl Target {
         }
     }
 
-    /// The policy's selector: every condition, values bound.
+    /// The policy's selector: every condition, values bound, and this shard's key class.
     pub fn selector(&self) -> Query {
-        self.selector_of(&self.policy.selector)
+        let mut q = self.selector_of(&self.policy.selector);
+        if let Some(s) = self.shard_clause() {
+            q.push(" AND ").push(&s);
+        }
+        q
+    }
+
+    /// With `--shard I/N` on an integer key: `ABS(key % N) = I`. Every key lies in exactly one
+    /// class, negative keys included.
+    fn shard_clause(&self) -> Option<String> {
+        let s = self.shard?;
+        Some(format!("ABS({} % {}) = {}", self.key(), s.count, s.index))
     }
 
     /// A selector: every condition, values bound.
@@ -296,7 +307,7 @@ impl Target {
     /// Selector, clock, pending (anonymize) and not superseded by a delete: due if nothing held it.
     fn due_unheld(&self, as_of: DateTime<Utc>) -> Query {
         let mut q = self.q();
-        if !self.policy.selector.is_empty() {
+        if !self.policy.selector.is_empty() || self.shard.is_some() {
             q.push("(").append(&self.selector()).push(") AND ");
         }
         q.push("(").append(&self.clock_due(as_of)).push(")");
@@ -358,6 +369,10 @@ impl Target {
             }
         }
         q.push(&format!(" FROM {}", self.table()));
+        // A shard's guards measure against its own share of the table.
+        if let Some(s) = self.shard_clause() {
+            q.push(" WHERE ").push(&s);
+        }
         q
     }
 

@@ -1,0 +1,372 @@
+//! One run at a time across machines: the run lease, and the daemon's schedule bookkeeping.
+//!
+//! A run that changes data (`apply`, or a scheduled run of the daemon) first takes the lease.
+//! A whole run takes it exclusively; shard `I/N` takes it shared with the other shards of the
+//! same N, plus its own shard exclusively, so the N shards of one night run side by side but
+//! never beside a whole run or a second copy of themselves.
+//!
+//! - On SQLite the lease is a row per name in `lethe_lease`, taken in one write transaction and
+//!   renewed while the run works; a holder that dies stops renewing, and its rows expire.
+//! - On PostgreSQL it is an advisory lock held by a dedicated session: the server releases it
+//!   the moment that session ends, whatever killed it.
+//!
+//! If the lease is lost while a run works (renewal fails), the run's stop flag is raised: it
+//! finishes the current batch and stops.
+
+use super::{AuditError, Pool, StateDb};
+use crate::policy::Shard;
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::postgres::PgConnection;
+use sqlx::{Connection, Row};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+use tracing::error;
+
+/// How long a SQLite lease row lives without renewal.
+const TTL: Duration = Duration::from_secs(60);
+/// How often a held lease is renewed (SQLite) or its session checked (PostgreSQL).
+const RENEW: Duration = Duration::from_secs(15);
+
+/// Who holds a lease: host name, process id and a tag of this lease, for the messages of
+/// the other runs.
+pub fn holder_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown-host".into());
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}:{}:{}", std::process::id(), &tag[..8])
+}
+
+/// True when `holder` names a process of this machine that no longer runs (Linux `/proc`).
+/// Where that cannot be told, false: the lease then waits for its expiry.
+fn died_here(holder: &str) -> bool {
+    let mine = holder_id();
+    let host_of = |h: &str| h.rsplitn(3, ':').nth(2).map(str::to_string);
+    let (Some(host), Some(my_host)) = (host_of(holder), host_of(&mine)) else {
+        return false;
+    };
+    let Some(pid) = holder.rsplitn(3, ':').nth(1) else {
+        return false;
+    };
+    host == my_host
+        && std::path::Path::new("/proc/self").exists()
+        && pid.parse::<u32>().is_ok_and(|p| p != std::process::id())
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Another run holds the lease.
+#[derive(Debug, Clone)]
+pub struct Busy {
+    /// Who holds it, as far as the state database tells.
+    pub holder: String,
+}
+
+impl std::fmt::Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "another lethe run holds the lease ({}); nothing was changed. It ends when that run finishes (a holder that died is taken over at once on PostgreSQL and on the same machine, after {} s otherwise)",
+            self.holder,
+            TTL.as_secs()
+        )
+    }
+}
+
+/// A held lease. Release it with [`Lease::release`]; if the process dies instead, it expires
+/// (SQLite) or is released by the server (PostgreSQL).
+pub struct Lease {
+    keeper: JoinHandle<()>,
+    held: Held,
+}
+
+enum Held {
+    Sqlite { db: StateDb, holder: String },
+    Postgres { conn: Arc<Mutex<PgConnection>> },
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The advisory lock key of a lease name.
+fn lock_key(name: &str) -> i64 {
+    let d = super::sha256_hex(format!("lethe lease {name}").as_bytes());
+    i64::from_str_radix(&d[..15], 16).unwrap_or(0)
+}
+
+/// The lease names a run takes: `(name, mode)`.
+fn claims(shard: Option<Shard>) -> Vec<(String, String)> {
+    match shard {
+        None => vec![("run".into(), "exclusive".into())],
+        Some(s) => vec![
+            ("run".into(), format!("shared:{}", s.count)),
+            (format!("shard {s}"), "exclusive".into()),
+        ],
+    }
+}
+
+impl StateDb {
+    /// Tries to take the run lease without waiting. `stop` is raised if the lease is lost
+    /// later, so the run stops after its current batch.
+    pub async fn try_lease(
+        &self,
+        shard: Option<Shard>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Result<Lease, Busy>, AuditError> {
+        let holder = holder_id();
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+                let result: Result<Result<(), Busy>, AuditError> = async {
+                    let now = Utc::now();
+                    sqlx::query("DELETE FROM lethe_lease WHERE expires_at < $1")
+                        .bind(stamp(now))
+                        .execute(&mut *conn)
+                        .await?;
+                    let others = sqlx::query(
+                        "SELECT name, holder, mode, acquired_at FROM lethe_lease WHERE holder <> $1",
+                    )
+                    .bind(&holder)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    let wanted = claims(shard);
+                    for row in &others {
+                        let (name, who, mode, since): (String, String, String, String) =
+                            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+                        let conflict = wanted.iter().any(|(n, m)| {
+                            n == &name && (m == "exclusive" || mode == "exclusive" || &mode != m)
+                        });
+                        if conflict && died_here(&who) {
+                            // A process of this machine that no longer exists: killed
+                            // without releasing. Its lease is taken over at once.
+                            sqlx::query("DELETE FROM lethe_lease WHERE holder = $1")
+                                .bind(&who)
+                                .execute(&mut *conn)
+                                .await?;
+                            continue;
+                        }
+                        if conflict {
+                            return Ok(Err(Busy {
+                                holder: format!("`{who}`, {mode} `{name}` since {since}"),
+                            }));
+                        }
+                    }
+                    for (name, mode) in wanted {
+                        sqlx::query(
+                            "INSERT INTO lethe_lease (name, holder, mode, acquired_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(name)
+                        .bind(&holder)
+                        .bind(mode)
+                        .bind(stamp(now))
+                        .bind(stamp(now + TTL))
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    Ok(Ok(()))
+                }
+                .await;
+                let end = if matches!(result, Ok(Ok(()))) {
+                    "COMMIT"
+                } else {
+                    "ROLLBACK"
+                };
+                sqlx::query(end).execute(&mut *conn).await?;
+                if let Err(busy) = result? {
+                    return Ok(Err(busy));
+                }
+                let db = self.clone();
+                let who = holder.clone();
+                let keeper = tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(RENEW).await;
+                        let renewed = db.renew_sqlite(&who).await;
+                        if !matches!(renewed, Ok(n) if n > 0) {
+                            error!("the run lease was lost; stopping after the current batch");
+                            stop.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                    }
+                });
+                Ok(Ok(Lease {
+                    keeper,
+                    held: Held::Sqlite {
+                        db: self.clone(),
+                        holder,
+                    },
+                }))
+            }
+            Pool::Postgres(pool) => {
+                let opts = pool
+                    .connect_options()
+                    .as_ref()
+                    .clone()
+                    .application_name(&format!("lethe lease {holder}"));
+                let mut conn = PgConnection::connect_with(&opts).await?;
+                let mut taken: Vec<(i64, bool)> = Vec::new();
+                let mut busy = None;
+                for (name, mode) in claims(shard) {
+                    let shared = mode != "exclusive";
+                    let sql = if shared {
+                        "SELECT pg_try_advisory_lock_shared($1)"
+                    } else {
+                        "SELECT pg_try_advisory_lock($1)"
+                    };
+                    let key = lock_key(&name);
+                    let (ok,): (bool,) = sqlx::query_as(sql).bind(key).fetch_one(&mut conn).await?;
+                    if !ok {
+                        busy = Some(name);
+                        break;
+                    }
+                    taken.push((key, shared));
+                }
+                if let Some(name) = busy {
+                    let who: Vec<String> = sqlx::query_scalar(
+                        "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE 'lethe lease %' AND pid <> pg_backend_pid()",
+                    )
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap_or_default();
+                    let _ = conn.close().await;
+                    let who: Vec<String> = who
+                        .iter()
+                        .map(|w| format!("`{}`", w.trim_start_matches("lethe lease ")))
+                        .collect();
+                    return Ok(Err(Busy {
+                        holder: format!(
+                            "advisory lock `{name}`, held by {}",
+                            if who.is_empty() {
+                                "a session lethe cannot see".to_string()
+                            } else {
+                                who.join(", ")
+                            }
+                        ),
+                    }));
+                }
+                let conn = Arc::new(Mutex::new(conn));
+                let watched = conn.clone();
+                let keeper = tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(RENEW).await;
+                        let alive = watched.lock().await.ping().await;
+                        if alive.is_err() {
+                            error!("the session holding the run lease ended; stopping after the current batch");
+                            stop.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                    }
+                });
+                Ok(Ok(Lease {
+                    keeper,
+                    held: Held::Postgres { conn },
+                }))
+            }
+        }
+    }
+
+    async fn renew_sqlite(&self, holder: &str) -> Result<u64, AuditError> {
+        let Pool::Sqlite(pool) = &self.pool else {
+            return Ok(0);
+        };
+        let now = Utc::now();
+        Ok(sqlx::query(
+            "UPDATE lethe_lease SET expires_at = $1 WHERE holder = $2 AND expires_at >= $3",
+        )
+        .bind(stamp(now + TTL))
+        .bind(holder)
+        .bind(stamp(now))
+        .execute(pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Per policy, the latest scheduled instant the daemon has accounted for.
+    pub async fn last_fires(&self) -> Result<BTreeMap<String, DateTime<Utc>>, AuditError> {
+        let rows: Vec<(String, String)> = super::on_pool!(self, pool => {
+            sqlx::query_as("SELECT policy, last_fire FROM lethe_schedule")
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter_map(|(p, t)| {
+                DateTime::parse_from_rfc3339(&t)
+                    .ok()
+                    .map(|t| (p, t.with_timezone(&Utc)))
+            })
+            .collect())
+    }
+
+    /// Records that the scheduled instant `fire` of `policy` is accounted for.
+    pub async fn set_last_fire(&self, policy: &str, fire: DateTime<Utc>) -> Result<(), AuditError> {
+        let sql = "INSERT INTO lethe_schedule (policy, last_fire, updated_at) VALUES ($1, $2, $3) \
+                   ON CONFLICT (policy) DO UPDATE SET last_fire = excluded.last_fire, updated_at = excluded.updated_at";
+        super::on_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(policy)
+                .bind(stamp(fire))
+                .bind(stamp(Utc::now()))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
+}
+
+impl Lease {
+    /// Gives the lease back.
+    pub async fn release(self) {
+        self.keeper.abort();
+        match self.held {
+            Held::Sqlite { db, holder } => {
+                if let Pool::Sqlite(pool) = &db.pool {
+                    let r = sqlx::query("DELETE FROM lethe_lease WHERE holder = $1")
+                        .bind(&holder)
+                        .execute(pool)
+                        .await;
+                    if let Err(e) = r {
+                        error!(error = %crate::store::sanitize_db_error(&e), "cannot release the run lease; it expires on its own");
+                    }
+                }
+            }
+            Held::Postgres { conn } => {
+                let mut conn = conn.lock().await;
+                let _ = sqlx::query("SELECT pg_advisory_unlock_all()")
+                    .execute(&mut *conn)
+                    .await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_process_of_this_machine_is_recognized() {
+        let me = holder_id();
+        let host = me.rsplitn(3, ':').nth(2).unwrap().to_string();
+        assert!(!died_here(&me));
+        assert!(died_here(&format!("{host}:4294967290:abcd1234")));
+        assert!(!died_here("another-host:4294967290:abcd1234"));
+    }
+
+    #[test]
+    fn lock_keys_differ_per_name() {
+        assert_ne!(lock_key("run"), lock_key("shard 0/2"));
+        assert_eq!(lock_key("run"), lock_key("run"));
+    }
+}

@@ -1,0 +1,268 @@
+//! `lethe daemon`: each policy on its cron schedule, one instance at a time, with
+//! `/healthz`, `/readyz` and `/metrics` over HTTP.
+
+use super::apply::{enforce, Enforce};
+use super::{Cli, CliError, Code};
+use crate::audit::{AuditError, StateDb};
+use crate::config;
+use crate::daemon::http::{self, Health};
+use crate::daemon::{self, Clock, Due, Outcome, Scheduled, Worker};
+use crate::policy::Mode;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+/// Arguments of `lethe daemon`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Serve /healthz, /readyz and /metrics on this address (default: `daemon.listen` in
+    /// lethe.yaml, else 127.0.0.1:9187; use 0.0.0.0:9187 in a container).
+    #[arg(long, value_name = "IP:PORT")]
+    listen: Option<SocketAddr>,
+}
+
+/// Runs `lethe daemon` until SIGTERM or SIGINT.
+pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
+    let config = config::load(&cli.config)?;
+    let mut schedules = Vec::new();
+    let mut modes = BTreeMap::new();
+    for p in &config.policies {
+        modes.insert(p.name.clone(), p.mode);
+        match &p.schedule {
+            Some(cron) => schedules.push(Scheduled::new(&p.name, cron).map_err(CliError::usage)?),
+            None => warn!(policy = %p.name, "policy has no schedule; the daemon does not run it"),
+        }
+    }
+    if schedules.is_empty() {
+        return Err(CliError::usage(
+            "no policy has a schedule: set `schedule` in lethe.yaml (the default of every policy) or in a policy, e.g. `schedule: \"0 30 2 * * *\"` (02:30 UTC every day)",
+        ));
+    }
+    let db = match StateDb::open_with(config.settings.state_url.expose(), false).await {
+        Err(e @ AuditError::Missing(_)) => return Err(CliError::usage(e.to_string())),
+        other => other?,
+    };
+    let health = Arc::new(Health::default());
+    let (tx, rx) = watch::channel(false);
+    let stop = Arc::new(AtomicBool::new(false));
+    spawn_shutdown_listener(stop.clone(), tx);
+    let addr = args.listen.unwrap_or(config.settings.listen);
+    let server = http::serve(addr, health.clone(), rx.clone())
+        .await
+        .map_err(|e| CliError::usage(format!("cannot listen on `{addr}`: {e}")))?;
+    for s in &schedules {
+        let next = s.next_after(Utc::now()).map(|t| t.to_rfc3339());
+        let mode = if modes.get(&s.policy) == Some(&Mode::DryRun) {
+            "dry-run"
+        } else {
+            "enforce"
+        };
+        info!(policy = %s.policy, mode, next = ?next, "scheduled");
+    }
+    info!(listen = %addr, "daemon started");
+    let mut worker = CliWorker {
+        cli,
+        db,
+        health: health.clone(),
+        stop,
+        modes,
+    };
+    daemon::run_loop(&mut worker, &schedules, Clock::System, rx).await;
+    let _ = server.await;
+    Ok(Code::Ok)
+}
+
+/// On SIGTERM or SIGINT: the current batch finishes, the run is recorded as interrupted, the
+/// loop and the HTTP server stop.
+fn spawn_shutdown_listener(stop: Arc<AtomicBool>, tx: watch::Sender<bool>) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        warn!("stop requested: finishing the current batch, then stopping");
+        stop.store(true, Ordering::SeqCst);
+        let _ = tx.send(true);
+    });
+}
+
+/// The daemon's worker: the real stores and state database.
+struct CliWorker<'a> {
+    cli: &'a Cli,
+    db: StateDb,
+    health: Arc<Health>,
+    stop: Arc<AtomicBool>,
+    modes: BTreeMap<String, Mode>,
+}
+
+impl Worker for CliWorker<'_> {
+    async fn last_fires(&mut self) -> Result<BTreeMap<String, DateTime<Utc>>, String> {
+        self.db.last_fires().await.map_err(|e| e.to_string())
+    }
+
+    async fn set_last_fire(&mut self, policy: &str, fire: DateTime<Utc>) -> Result<(), String> {
+        self.db
+            .set_last_fire(policy, fire)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn run(&mut self, due: &[Due]) -> Outcome {
+        let lease = match self.db.try_lease(None, self.stop.clone()).await {
+            Err(e) => {
+                self.health.metrics.run_error();
+                return Outcome::Error(e.to_string());
+            }
+            Ok(Err(busy)) => {
+                self.health.metrics.lease_busy();
+                return Outcome::Busy(busy.holder);
+            }
+            Ok(Ok(lease)) => lease,
+        };
+        let outcome = self.run_leased(due).await;
+        lease.release().await;
+        if let Outcome::Error(_) = outcome {
+            self.health.metrics.run_error();
+        }
+        outcome
+    }
+
+    fn set_ready(&mut self, ready: bool) {
+        self.health.ready.store(ready, Ordering::SeqCst);
+    }
+}
+
+impl CliWorker<'_> {
+    /// Under the lease: what is still due (another instance may have run it while this one
+    /// waited), enforced or planned per the policy's mode.
+    async fn run_leased(&mut self, due: &[Due]) -> Outcome {
+        let fires = match self.db.last_fires().await {
+            Ok(f) => f,
+            Err(e) => return Outcome::Error(e.to_string()),
+        };
+        let due: Vec<&Due> = due
+            .iter()
+            .filter(|d| fires.get(&d.policy).is_none_or(|last| *last < d.fire))
+            .collect();
+        let pick = |mode: Mode| -> Vec<&Due> {
+            due.iter()
+                .copied()
+                .filter(|d| self.modes.get(&d.policy).copied().unwrap_or(Mode::Enforce) == mode)
+                .collect()
+        };
+        let (enforced, dry) = (pick(Mode::Enforce), pick(Mode::DryRun));
+        if !enforced.is_empty() {
+            if let Err(e) = self.enforce(&enforced).await {
+                return Outcome::Error(e);
+            }
+        }
+        if !dry.is_empty() && !self.stop.load(Ordering::SeqCst) {
+            if let Err(e) = self.dry_run(&dry).await {
+                return Outcome::Error(e);
+            }
+        }
+        Outcome::Done
+    }
+
+    async fn enforce(&mut self, due: &[&Due]) -> Result<(), String> {
+        let names: Vec<String> = due.iter().map(|d| d.policy.clone()).collect();
+        let prepared = super::prepare(self.cli, &names, false, None)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        let metrics = &self.health.metrics;
+        let on_batch = |p: &str, d: std::time::Duration| metrics.batch(p, d);
+        let report = enforce(
+            &prepared,
+            Enforce {
+                command: "daemon",
+                pinned: None,
+                as_of: Utc::now(),
+                shard: None,
+                ask: false,
+                progress: false,
+                stop: &self.stop,
+                on_batch: Some(&on_batch),
+            },
+        )
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+        let now = Utc::now().timestamp();
+        if report.status == "refused" {
+            for r in &report.refusals {
+                error!(policy = ?r.policy, reason = %r.reason, run = %report.run_id, "scheduled run refused by a guard; nothing was changed");
+            }
+            for n in &names {
+                metrics.not_run(n, "enforce", "refused");
+            }
+        } else {
+            info!(run = %report.run_id, status = %report.status, "scheduled run finished");
+        }
+        for p in &report.policies {
+            if !p.interrupted {
+                metrics.applied(p, &report.status, now);
+            }
+        }
+        // Every instant is accounted for except where the run was stopped: a policy it did
+        // not finish runs again at the next start (catch-up), resuming where it stopped.
+        let finished: Vec<&str> = if report.status == "refused" {
+            names.iter().map(String::as_str).collect()
+        } else {
+            report
+                .policies
+                .iter()
+                .filter(|p| !p.interrupted)
+                .map(|p| p.name.as_str())
+                .collect()
+        };
+        for d in due.iter().filter(|d| finished.contains(&d.policy.as_str())) {
+            self.db
+                .set_last_fire(&d.policy, d.fire)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn dry_run(&mut self, due: &[&Due]) -> Result<(), String> {
+        let names: Vec<String> = due.iter().map(|d| d.policy.clone()).collect();
+        let prepared = super::prepare(self.cli, &names, false, None)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        let plan = crate::plan::make_plan(
+            &prepared.stores,
+            &prepared.targets,
+            Utc::now(),
+            &prepared.config.hash,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        super::plan::record(&prepared.db, &plan, "daemon")
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        let now = Utc::now().timestamp();
+        for p in &plan.policies {
+            info!(policy = %p.name, eligible = p.eligible, held = p.held, plan = %plan.plan_id, "dry-run policy: nothing changed");
+            self.health.metrics.planned(p, now);
+        }
+        for d in due {
+            self.db
+                .set_last_fire(&d.policy, d.fire)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,223 @@
+//! The daemon's Prometheus metrics. Labels carry policy names and outcomes, never a value.
+
+use crate::apply::PolicyOutcome;
+use crate::plan::PolicyPlan;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PolicyLabel {
+    policy: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    policy: String,
+    mode: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RecordLabels {
+    policy: String,
+    outcome: String,
+}
+
+fn batch_histogram() -> Histogram {
+    // 5 ms to about 80 s.
+    Histogram::new(exponential_buckets(0.005, 2.0, 15))
+}
+
+/// Every metric the daemon exposes on `/metrics`.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    runs: Family<RunLabels, Counter>,
+    last_success: Family<PolicyLabel, Gauge>,
+    records: Family<RecordLabels, Counter>,
+    held: Family<PolicyLabel, Gauge>,
+    eligible: Family<PolicyLabel, Gauge>,
+    remaining: Family<PolicyLabel, Gauge>,
+    failures: Family<PolicyLabel, Counter>,
+    batch_seconds: Family<PolicyLabel, Histogram, fn() -> Histogram>,
+    lease_busy: Counter,
+    errors: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every metric, all at zero.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let m = Metrics {
+            registry: Registry::default(),
+            runs: Family::default(),
+            last_success: Family::default(),
+            records: Family::default(),
+            held: Family::default(),
+            eligible: Family::default(),
+            remaining: Family::default(),
+            failures: Family::default(),
+            batch_seconds: Family::new_with_constructor(batch_histogram as fn() -> Histogram),
+            lease_busy: Counter::default(),
+            errors: Counter::default(),
+        };
+        registry.register(
+            "lethe_runs",
+            "Scheduled policy runs, by policy, mode (enforce, dry-run) and status (ok, failed, refused, interrupted)",
+            m.runs.clone(),
+        );
+        registry.register(
+            "lethe_last_success_timestamp_seconds",
+            "Unix time of the last run of the policy that ended ok",
+            m.last_success.clone(),
+        );
+        registry.register(
+            "lethe_records",
+            "Records handled, by policy and outcome (deleted, anonymized, failed)",
+            m.records.clone(),
+        );
+        registry.register(
+            "lethe_records_held",
+            "Records kept by legal holds at the policy's last run",
+            m.held.clone(),
+        );
+        registry.register(
+            "lethe_records_eligible",
+            "Records due at the start of the policy's last run (in dry-run mode: what it would do)",
+            m.eligible.clone(),
+        );
+        registry.register(
+            "lethe_records_remaining",
+            "Records still due after the policy's last enforcing run (0 when all went well)",
+            m.remaining.clone(),
+        );
+        registry.register(
+            "lethe_failures",
+            "Policy runs that failed or were refused, and records that could not be handled",
+            m.failures.clone(),
+        );
+        registry.register(
+            "lethe_batch_duration_seconds",
+            "Duration of each committed batch",
+            m.batch_seconds.clone(),
+        );
+        registry.register(
+            "lethe_lease_busy",
+            "Scheduled runs that found another instance holding the lease and waited",
+            m.lease_busy.clone(),
+        );
+        registry.register(
+            "lethe_run_errors",
+            "Scheduled runs that could not start (configuration, store or state database unreachable)",
+            m.errors.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Records an enforcing run of one policy.
+    pub fn applied(&self, p: &PolicyOutcome, status: &str, at: i64) {
+        let policy = PolicyLabel {
+            policy: p.name.clone(),
+        };
+        let failed = p.failed > 0 || !p.errors.is_empty();
+        let status = if failed && status == "ok" {
+            "failed"
+        } else {
+            status
+        };
+        self.run(&p.name, "enforce", status);
+        for (outcome, n) in [
+            ("deleted", p.deleted),
+            ("anonymized", p.anonymized),
+            ("failed", p.failed),
+        ] {
+            self.records
+                .get_or_create(&RecordLabels {
+                    policy: p.name.clone(),
+                    outcome: outcome.into(),
+                })
+                .inc_by(n);
+        }
+        self.held.get_or_create(&policy).set(p.held as i64);
+        self.eligible.get_or_create(&policy).set(p.eligible as i64);
+        self.remaining
+            .get_or_create(&policy)
+            .set(p.remaining as i64);
+        if status == "ok" {
+            self.last_success.get_or_create(&policy).set(at);
+        } else {
+            self.failures.get_or_create(&policy).inc();
+        }
+    }
+
+    /// Records a dry run of one policy.
+    pub fn planned(&self, p: &PolicyPlan, at: i64) {
+        let policy = PolicyLabel {
+            policy: p.name.clone(),
+        };
+        self.run(&p.name, "dry-run", "ok");
+        self.held.get_or_create(&policy).set(p.held as i64);
+        self.eligible.get_or_create(&policy).set(p.eligible as i64);
+        self.last_success.get_or_create(&policy).set(at);
+    }
+
+    /// Records a policy run that ended without a per-policy outcome (refused, or failed
+    /// before it started).
+    pub fn not_run(&self, policy: &str, mode: &str, status: &str) {
+        self.run(policy, mode, status);
+        self.failures
+            .get_or_create(&PolicyLabel {
+                policy: policy.to_string(),
+            })
+            .inc();
+    }
+
+    fn run(&self, policy: &str, mode: &str, status: &str) {
+        self.runs
+            .get_or_create(&RunLabels {
+                policy: policy.to_string(),
+                mode: mode.to_string(),
+                status: status.to_string(),
+            })
+            .inc();
+    }
+
+    /// Records the duration of one committed batch.
+    pub fn batch(&self, policy: &str, took: Duration) {
+        self.batch_seconds
+            .get_or_create(&PolicyLabel {
+                policy: policy.to_string(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Counts a scheduled run that waited for the lease.
+    pub fn lease_busy(&self) {
+        self.lease_busy.inc();
+    }
+
+    /// Counts a scheduled run that could not start.
+    pub fn run_error(&self) {
+        self.errors.inc();
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
