@@ -55,7 +55,7 @@ fn died_here(holder: &str) -> bool {
     let (Some(host), Some(my_host)) = (host_of(holder), host_of(&mine)) else {
         return false;
     };
-    let Some(pid) = holder.rsplitn(3, ':').nth(1) else {
+    let Some(pid) = holder.rsplit(':').nth(1) else {
         return false;
     };
     host == my_host

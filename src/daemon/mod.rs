@@ -26,7 +26,7 @@ pub use metrics::Metrics;
 /// How long the loop sleeps at most before it looks again (the wall clock may jump).
 pub const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// How long to wait before trying again when another instance holds the lease.
-pub const RETRY_BUSY: Duration = Duration::from_secs(30);
+pub const RETRY_BUSY: Duration = Duration::from_secs(5);
 /// How long to wait before trying again when a run could not start (store or state down).
 pub const RETRY_ERROR: Duration = Duration::from_secs(60);
 
@@ -239,5 +239,128 @@ mod tests {
         assert_eq!(s.due(at(20, 2, 30), at(23, 10, 0)), Some(at(23, 2, 30)));
         assert_eq!(s.due(at(23, 2, 30), at(23, 10, 0)), None);
         assert_eq!(s.next_after(at(23, 10, 0)), Some(at(24, 2, 30)));
+    }
+
+    /// A worker that records what it was asked to run, at which (virtual) instant.
+    struct Fake {
+        clock: Clock,
+        fires: BTreeMap<String, DateTime<Utc>>,
+        runs: Vec<(DateTime<Utc>, Vec<Due>)>,
+        busy: u32,
+    }
+
+    impl Fake {
+        fn new(clock: Clock) -> Fake {
+            Fake {
+                clock,
+                fires: BTreeMap::new(),
+                runs: Vec::new(),
+                busy: 0,
+            }
+        }
+    }
+
+    impl Worker for Fake {
+        async fn last_fires(&mut self) -> Result<BTreeMap<String, DateTime<Utc>>, String> {
+            Ok(self.fires.clone())
+        }
+        async fn set_last_fire(&mut self, policy: &str, fire: DateTime<Utc>) -> Result<(), String> {
+            self.fires.insert(policy.to_string(), fire);
+            Ok(())
+        }
+        async fn run(&mut self, due: &[Due]) -> Outcome {
+            if self.busy > 0 {
+                self.busy -= 1;
+                return Outcome::Busy("the other instance".into());
+            }
+            self.runs.push((self.clock.now(), due.to_vec()));
+            for d in due {
+                self.fires.insert(d.policy.clone(), d.fire);
+            }
+            Outcome::Done
+        }
+        fn set_ready(&mut self, _: bool) {}
+    }
+
+    /// Runs the loop for `span` of virtual time.
+    async fn run_for(w: &mut Fake, schedules: &[Scheduled], span: Duration) {
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(async move {
+            tokio::time::sleep(span).await;
+            let _ = tx.send(true);
+        });
+        run_loop(w, schedules, w.clock, rx).await;
+    }
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    #[tokio::test(start_paused = true)]
+    async fn each_policy_runs_on_its_own_schedule() {
+        let clock = Clock::tokio_at(at(23, 1, 0));
+        let mut w = Fake::new(clock);
+        let schedules = [
+            Scheduled::new("leads", "0 30 2 * * *").unwrap(),
+            Scheduled::new("invoices", "0 0 3 * * Mon").unwrap(),
+        ];
+        run_for(&mut w, &schedules, 3 * DAY).await;
+        let runs: Vec<(DateTime<Utc>, Vec<&str>)> = w
+            .runs
+            .iter()
+            .map(|(t, d)| (*t, d.iter().map(|d| d.policy.as_str()).collect()))
+            .collect();
+        // The 23rd of November 2026 is a Monday; the daemon started at 01:00.
+        assert_eq!(
+            runs,
+            [
+                (at(23, 2, 30), vec!["leads"]),
+                (at(23, 3, 0), vec!["invoices"]),
+                (at(24, 2, 30), vec!["leads"]),
+                (at(25, 2, 30), vec!["leads"]),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn downtime_is_caught_up_once_at_start() {
+        // Last run on the 20th; the daemon comes back on the 23rd at 10:00.
+        let clock = Clock::tokio_at(at(23, 10, 0));
+        let mut w = Fake::new(clock);
+        w.fires.insert("leads".into(), at(20, 2, 30));
+        let schedules = [Scheduled::new("leads", "0 30 2 * * *").unwrap()];
+        run_for(&mut w, &schedules, DAY).await;
+        let runs: Vec<(DateTime<Utc>, DateTime<Utc>)> =
+            w.runs.iter().map(|(t, d)| (*t, d[0].fire)).collect();
+        // Once at start for the latest missed instant (not three times), then on schedule.
+        assert_eq!(
+            runs,
+            [
+                (at(23, 10, 0), at(23, 2, 30)),
+                (at(24, 2, 30), at(24, 2, 30))
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_lease_is_waited_for() {
+        let clock = Clock::tokio_at(at(23, 2, 29));
+        let mut w = Fake::new(clock);
+        w.busy = 2;
+        let schedules = [Scheduled::new("leads", "0 30 2 * * *").unwrap()];
+        run_for(&mut w, &schedules, Duration::from_secs(3600)).await;
+        // Two refusals, each followed by a wait, then the run: once, for 02:30.
+        assert_eq!(w.runs.len(), 1);
+        let waited = chrono::Duration::from_std(2 * RETRY_BUSY).unwrap();
+        assert_eq!(w.runs[0].0, at(23, 2, 30) + waited);
+        assert_eq!(w.runs[0].1[0].fire, at(23, 2, 30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_stops_the_loop_at_once() {
+        let clock = Clock::tokio_at(at(23, 1, 0));
+        let mut w = Fake::new(clock);
+        let schedules = [Scheduled::new("leads", "0 30 2 * * *").unwrap()];
+        run_for(&mut w, &schedules, Duration::from_secs(5)).await;
+        assert_eq!(clock.now(), at(23, 1, 0) + chrono::Duration::seconds(5));
+        assert!(w.runs.is_empty());
     }
 }

@@ -8,5 +8,6 @@ mod support;
 
 mod cli;
 mod config_errors;
+mod daemon;
 mod holds;
 mod sql;
