@@ -4,7 +4,7 @@ use super::{Cli, CliError, Code, Output, Prepared, Selection};
 use crate::apply::{self, Ctx, Refusal};
 use crate::audit::RunLog;
 use crate::plan::{self, Plan};
-use crate::policy::Shard;
+use crate::policy::{Mode, Shard};
 use crate::report::{self, ApplyReport, Format};
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -65,7 +65,20 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     if let (Some(p), true) = (&pinned, selected.is_empty()) {
         selected = p.policies.iter().map(|p| p.name.clone()).collect();
     }
-    let prepared = super::prepare(cli, &selected, false, args.shard).await?;
+    let mut prepared = super::prepare(cli, &selected, false, args.shard).await?;
+    // A policy in `mode: dry-run` only reports (in the daemon, and in `lethe plan`).
+    let dry_run: Vec<String> = prepared
+        .targets
+        .iter()
+        .filter(|t| t.policy.mode == Mode::DryRun)
+        .map(|t| t.policy.name.clone())
+        .collect();
+    if let Some(name) = args.selection.policies.iter().find(|n| dry_run.contains(n)) {
+        return Err(CliError::usage(format!(
+            "policy `{name}` is in `mode: dry-run`, so it does not change data; set `mode: enforce` (or remove `mode`) to let it"
+        )));
+    }
+    prepared.targets.retain(|t| t.policy.mode == Mode::Enforce);
     let stop = Arc::new(AtomicBool::new(false));
     let lease = match prepared.db.try_lease(args.shard, stop.clone()).await? {
         Ok(lease) => lease,
@@ -99,7 +112,8 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     )
     .await;
     lease.release().await;
-    let report = result?;
+    let mut report = result?;
+    report.dry_run = dry_run;
     if report.status == "cancelled" {
         eprintln!("cancelled; nothing was changed");
         return Ok(Code::Ok);
@@ -193,6 +207,7 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> anyhow::Result<Appl
         status: "ok".into(),
         refusals: Vec::new(),
         policies: Vec::new(),
+        dry_run: Vec::new(),
     };
 
     if !refusals.is_empty() {

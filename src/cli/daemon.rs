@@ -66,6 +66,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     info!(listen = %addr, "daemon started");
     let mut worker = CliWorker {
         cli,
+        start_hash: config.hash.clone(),
         db,
         health: health.clone(),
         stop,
@@ -102,6 +103,8 @@ fn spawn_shutdown_listener(stop: Arc<AtomicBool>, tx: watch::Sender<bool>) {
 /// The daemon's worker: the real stores and state database.
 struct CliWorker<'a> {
     cli: &'a Cli,
+    /// The configuration the schedules were read from.
+    start_hash: String,
     db: StateDb,
     health: Arc<Health>,
     stop: Arc<AtomicBool>,
@@ -177,11 +180,20 @@ impl CliWorker<'_> {
         Outcome::Done
     }
 
-    async fn enforce(&mut self, due: &[&Due]) -> Result<(), String> {
-        let names: Vec<String> = due.iter().map(|d| d.policy.clone()).collect();
-        let prepared = super::prepare(self.cli, &names, false, None)
+    /// Loads the configuration afresh (policies and holds as they are now) for `names`.
+    async fn prepare(&self, names: &[String]) -> Result<super::Prepared, String> {
+        let prepared = super::prepare(self.cli, names, false, None)
             .await
             .map_err(|e| format!("{e:#}"))?;
+        if prepared.config.hash != self.start_hash {
+            warn!("the policies changed since the daemon started: runs use them as they are now, schedules and modes as they were; restart the daemon to take up new schedules and modes");
+        }
+        Ok(prepared)
+    }
+
+    async fn enforce(&mut self, due: &[&Due]) -> Result<(), String> {
+        let names: Vec<String> = due.iter().map(|d| d.policy.clone()).collect();
+        let prepared = self.prepare(&names).await?;
         let metrics = &self.health.metrics;
         let on_batch = |p: &str, d: std::time::Duration| metrics.batch(p, d);
         let report = enforce(
@@ -238,9 +250,7 @@ impl CliWorker<'_> {
 
     async fn dry_run(&mut self, due: &[&Due]) -> Result<(), String> {
         let names: Vec<String> = due.iter().map(|d| d.policy.clone()).collect();
-        let prepared = super::prepare(self.cli, &names, false, None)
-            .await
-            .map_err(|e| format!("{e:#}"))?;
+        let prepared = self.prepare(&names).await?;
         let plan = crate::plan::make_plan(
             &prepared.stores,
             &prepared.targets,

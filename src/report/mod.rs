@@ -37,6 +37,9 @@ pub struct ApplyReport {
     pub refusals: Vec<Refusal>,
     /// One entry per policy.
     pub policies: Vec<PolicyOutcome>,
+    /// Policies left alone because they are in `mode: dry-run` (the daemon reports them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dry_run: Vec<String>,
 }
 
 fn ts(t: &chrono::DateTime<chrono::Utc>) -> String {
@@ -169,6 +172,9 @@ pub fn apply(r: &ApplyReport, format: Format) -> String {
                         .unwrap_or_default(),
                     f.reason
                 );
+            }
+            if !r.dry_run.is_empty() {
+                let _ = writeln!(s, "not enforced (mode: dry-run): {}", r.dry_run.join(", "));
             }
             let _ = writeln!(s);
             for p in &r.policies {

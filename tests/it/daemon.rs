@@ -530,3 +530,27 @@ async fn shards_split_the_work(b: Backend) {
 }
 
 on_every_backend!(shards_split_the_work);
+
+/// `lethe apply` leaves a policy in `mode: dry-run` alone, says so, and refuses to be told
+/// to enforce it by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_leaves_dry_run_policies_alone() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    db.crm_schema().await;
+    seed_old(&db, 1, 10).await;
+    let cfg = db.policies("", &[("p.yaml", &policy("mode: dry-run\n"))]);
+    let r = run(db.lethe(&cfg).args(["apply", "--yes", "--format", "json"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["dry_run"][0], "old-leads");
+    assert_eq!(r.json()["policies"].as_array().unwrap().len(), 0);
+    let named = run(db
+        .lethe(&cfg)
+        .args(["apply", "--yes", "--policy", "old-leads"]));
+    assert_eq!(named.code, 2, "{}", named.stderr);
+    assert!(named.stderr.contains("mode: dry-run"), "{}", named.stderr);
+    // `plan` still shows what it would do.
+    let plan = run(db.lethe(&cfg).args(["plan", "--format", "json"]));
+    assert_eq!(plan.json()["policies"][0]["eligible"], 10);
+    assert_eq!(db.ids("leads").await.len(), 10);
+    db.drop_db().await;
+}
