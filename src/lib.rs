@@ -11,8 +11,11 @@
 //! - [`plan`] evaluates every policy at a fixed instant and counts what it would do.
 //! - [`apply`] enforces a plan in bounded, re-checked batches behind guards.
 //! - [`anonymize`] computes masked values (HMAC, IP truncation).
-//! - [`audit`] keeps the append-only, hash-chained audit trail in the state database.
+//! - [`audit`] keeps the append-only, hash-chained audit trail in the state database, the
+//!   runtime holds, and the run lease that keeps runs from interleaving.
 //! - [`report`] renders plans and runs as text, Markdown and JSON.
+//! - [`daemon`] runs policies on their cron schedules: catch-up, lease waits, shutdown, metrics
+//!   and the HTTP endpoints.
 //! - [`cli`] is the command line; `main.rs` only maps its result to an exit code.
 
 pub mod anonymize;

@@ -138,6 +138,9 @@ async fn daemon_runs_on_schedule_and_serves_metrics() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     db.crm_schema().await;
     seed_old(&db, 1, 30).await;
+    // Recognizable personal values: none may reach the logs or the metrics.
+    db.exec("UPDATE leads SET full_name = 'Jantje Privacyvoorbeeld', email = 'jantje@privacy.example' WHERE id = 3")
+        .await;
     let cfg = db.policies(
         "schedule: \"* * * * * *\"",
         &[(
@@ -198,6 +201,12 @@ async fn daemon_runs_on_schedule_and_serves_metrics() {
     let (code, err) = wait_exit(daemon, Duration::from_secs(15));
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("daemon stopped"), "{err}");
+    for secret in ["Privacyvoorbeeld", "jantje@privacy"] {
+        assert!(
+            !err.contains(secret) && !body.contains(secret),
+            "{secret} leaked"
+        );
+    }
     assert!(db.ids("leads").await.is_empty());
     let audit = run(db.lethe(&cfg).args(["audit", "export"]));
     assert!(
