@@ -7,7 +7,9 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let level = match cli.verbose {
+    // A daemon runs unattended: its runs are logged at info level by default.
+    let daemon = matches!(cli.command, cli::Command::Daemon(_));
+    let level = match cli.verbose.max(u8::from(daemon)) {
         0 => "warn",
         1 => "info",
         _ => "debug",

@@ -138,7 +138,8 @@ pub trait Worker {
     ) -> impl Future<Output = Result<(), String>>;
     /// Runs the due policies under the lease, recording their instants.
     fn run(&mut self, due: &[Due]) -> impl Future<Output = Outcome>;
-    /// Tells whether the daemon can work (state database reachable).
+    /// Tells whether the daemon can work: the state database answers, and the last scheduled
+    /// run could start (configuration valid, stores reachable).
     fn set_ready(&mut self, ready: bool);
 }
 
@@ -150,11 +151,13 @@ pub async fn run_loop<W: Worker>(
     clock: Clock,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // True while the latest scheduled run could not start: readiness stays off until one can.
+    let mut failing = false;
     loop {
         if *shutdown.borrow() {
             break;
         }
-        let wait = step(worker, schedules, clock).await;
+        let wait = step(worker, schedules, clock, &mut failing).await;
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => {}
@@ -164,11 +167,16 @@ pub async fn run_loop<W: Worker>(
 }
 
 /// One look at the schedule: runs what is due; returns how long to sleep.
-async fn step<W: Worker>(worker: &mut W, schedules: &[Scheduled], clock: Clock) -> Duration {
+async fn step<W: Worker>(
+    worker: &mut W,
+    schedules: &[Scheduled],
+    clock: Clock,
+    failing: &mut bool,
+) -> Duration {
     let now = clock.now();
     let fires = match worker.last_fires().await {
         Ok(f) => {
-            worker.set_ready(true);
+            worker.set_ready(!*failing);
             f
         }
         Err(e) => {
@@ -201,7 +209,10 @@ async fn step<W: Worker>(worker: &mut W, schedules: &[Scheduled], clock: Clock) 
     if !due.is_empty() {
         let names: Vec<&str> = due.iter().map(|d| d.policy.as_str()).collect();
         info!(policies = ?names, "scheduled run due");
-        match worker.run(&due).await {
+        let outcome = worker.run(&due).await;
+        *failing = matches!(outcome, Outcome::Error(_));
+        worker.set_ready(!*failing);
+        match outcome {
             Outcome::Done => return Duration::ZERO,
             Outcome::Busy(who) => {
                 info!(holder = %who, "another instance is running; waiting for the lease");
@@ -247,6 +258,8 @@ mod tests {
         fires: BTreeMap<String, DateTime<Utc>>,
         runs: Vec<(DateTime<Utc>, Vec<Due>)>,
         busy: u32,
+        errors: u32,
+        ready: Vec<bool>,
     }
 
     impl Fake {
@@ -256,6 +269,8 @@ mod tests {
                 fires: BTreeMap::new(),
                 runs: Vec::new(),
                 busy: 0,
+                errors: 0,
+                ready: Vec::new(),
             }
         }
     }
@@ -273,13 +288,21 @@ mod tests {
                 self.busy -= 1;
                 return Outcome::Busy("the other instance".into());
             }
+            if self.errors > 0 {
+                self.errors -= 1;
+                return Outcome::Error("the store is down".into());
+            }
             self.runs.push((self.clock.now(), due.to_vec()));
             for d in due {
                 self.fires.insert(d.policy.clone(), d.fire);
             }
             Outcome::Done
         }
-        fn set_ready(&mut self, _: bool) {}
+        fn set_ready(&mut self, ready: bool) {
+            if self.ready.last() != Some(&ready) {
+                self.ready.push(ready);
+            }
+        }
     }
 
     /// Runs the loop for `span` of virtual time.
@@ -352,6 +375,20 @@ mod tests {
         let waited = chrono::Duration::from_std(2 * RETRY_BUSY).unwrap();
         assert_eq!(w.runs[0].0, at(23, 2, 30) + waited);
         assert_eq!(w.runs[0].1[0].fire, at(23, 2, 30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_that_cannot_start_is_retried_and_shows_as_not_ready() {
+        let clock = Clock::tokio_at(at(23, 2, 29));
+        let mut w = Fake::new(clock);
+        w.errors = 3;
+        let schedules = [Scheduled::new("leads", "0 30 2 * * *").unwrap()];
+        run_for(&mut w, &schedules, Duration::from_secs(3600)).await;
+        // Ready, then not ready through three failed starts, then ready once the run went.
+        assert_eq!(w.ready, [true, false, true]);
+        assert_eq!(w.runs.len(), 1);
+        let waited = chrono::Duration::from_std(3 * RETRY_ERROR).unwrap();
+        assert_eq!(w.runs[0].0, at(23, 2, 30) + waited);
     }
 
     #[tokio::test(start_paused = true)]
