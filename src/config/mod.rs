@@ -395,6 +395,14 @@ fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     fn walk(d: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         for entry in std::fs::read_dir(d)? {
             let path = entry?.path();
+            // Hidden names are skipped: editor backups, and the `..data` copies Kubernetes
+            // keeps inside a mounted ConfigMap.
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
+                continue;
+            }
             if path.is_dir() {
                 walk(&path, out)?;
             } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {

@@ -9,5 +9,6 @@ mod support;
 mod cli;
 mod config_errors;
 mod daemon;
+mod deploy;
 mod holds;
 mod sql;
