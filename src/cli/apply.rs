@@ -90,7 +90,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
             .into())
         }
     };
-    spawn_signal_listener(stop.clone());
+    super::on_stop_signal(stop.clone(), None);
     let as_of = pinned
         .as_ref()
         .map(|p| p.as_of)
@@ -311,25 +311,4 @@ fn confirm(plan: &Plan) -> anyhow::Result<bool> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES"))
-}
-
-/// Raises `stop` on SIGINT or SIGTERM.
-pub fn spawn_signal_listener(stop: Arc<AtomicBool>) {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            let Ok(mut term) = signal(SignalKind::terminate()) else {
-                return;
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::warn!("stop requested: finishing the current batch");
-        stop.store(true, Ordering::SeqCst);
-    });
 }

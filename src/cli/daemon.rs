@@ -49,7 +49,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let health = Arc::new(Health::default());
     let (tx, rx) = watch::channel(false);
     let stop = Arc::new(AtomicBool::new(false));
-    spawn_shutdown_listener(stop.clone(), tx);
+    super::on_stop_signal(stop.clone(), Some(tx));
     let addr = args.listen.unwrap_or(config.settings.listen);
     let server = http::serve(addr, health.clone(), rx.clone())
         .await
@@ -75,29 +75,6 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     daemon::run_loop(&mut worker, &schedules, Clock::System, rx).await;
     let _ = server.await;
     Ok(Code::Ok)
-}
-
-/// On SIGTERM or SIGINT: the current batch finishes, the run is recorded as interrupted, the
-/// loop and the HTTP server stop.
-fn spawn_shutdown_listener(stop: Arc<AtomicBool>, tx: watch::Sender<bool>) {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            let Ok(mut term) = signal(SignalKind::terminate()) else {
-                return;
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-        warn!("stop requested: finishing the current batch, then stopping");
-        stop.store(true, Ordering::SeqCst);
-        let _ = tx.send(true);
-    });
 }
 
 /// The daemon's worker: the real stores and state database.

@@ -372,6 +372,34 @@ pub fn holds_on(holds: &[Hold], store: &str, table: &crate::policy::Ident) -> Ve
         .collect()
 }
 
+/// On SIGINT or SIGTERM: raises `stop` (the batch in progress finishes, then the run stops and
+/// is recorded as interrupted) and, for the daemon, tells its loop and HTTP server to end.
+pub fn on_stop_signal(
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tx: Option<tokio::sync::watch::Sender<bool>>,
+) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::warn!("stop requested: finishing the current batch, then stopping");
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(tx) = tx {
+            let _ = tx.send(true);
+        }
+    });
+}
+
 /// Opens the state database named in the configuration.
 pub async fn open_state(config: &Config) -> anyhow::Result<crate::audit::StateDb> {
     Ok(crate::audit::StateDb::open(config.settings.state_url.expose()).await?)

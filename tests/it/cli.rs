@@ -247,19 +247,7 @@ async fn state_on_postgres() {
     .await;
     let policy = "kind: RetentionPolicy\nname: p\nstore: crm\ntable: leads\nkey: id\nclock: { column: created_at }\nkeep: 30d\naction: delete\nbatch_size: 2\nguard: { max_fraction: 1 }\n";
     let cfg = db.policies("", &[("p.yaml", policy)]);
-    let settings = std::fs::read_to_string(cfg.join("lethe.yaml")).unwrap();
-    let settings: String = settings
-        .lines()
-        .map(|l| {
-            if l.starts_with("state:") {
-                format!("state: {}", db.url)
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(cfg.join("lethe.yaml"), settings).unwrap();
+    db.state_on_postgres(&cfg);
     // `apply` never creates a state database: on a fresh one it refuses, `check` creates it.
     let r = run(db.lethe(&cfg).args(["apply", "--yes"]));
     assert_eq!(r.code, 2, "{}", r.stderr);

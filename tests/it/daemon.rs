@@ -289,22 +289,6 @@ async fn sigterm_mid_run_then_resume() {
     db.drop_db().await;
 }
 
-/// The state database of `cfg` moved to PostgreSQL (the test database itself).
-fn state_on_postgres(db: &TestDb, cfg: &Path) {
-    let settings = std::fs::read_to_string(cfg.join("lethe.yaml")).unwrap();
-    let settings: Vec<String> = settings
-        .lines()
-        .map(|l| {
-            if l.starts_with("state:") {
-                format!("state: {}", db.url)
-            } else {
-                l.to_string()
-            }
-        })
-        .collect();
-    std::fs::write(cfg.join("lethe.yaml"), settings.join("\n")).unwrap();
-}
-
 /// Two daemons on one PostgreSQL state database: their runs never overlap, and the work is
 /// done once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,7 +302,7 @@ async fn two_daemons_take_turns() {
         "schedule: \"*/2 * * * * *\"",
         &[("p.yaml", &policy("batch_size: 5\n"))],
     );
-    state_on_postgres(&db, &cfg);
+    db.state_on_postgres(&cfg);
     assert_eq!(run(db.lethe(&cfg).arg("check")).code, 0);
     let (pa, pb) = (free_port(), free_port());
     let a = spawn_daemon(&db, &cfg, pa);
@@ -408,7 +392,7 @@ async fn lease_refuses_a_second_run(b: Backend) {
     seed_old(&db, 1, 20).await;
     let cfg = db.policies("", &[("p.yaml", &policy(""))]);
     let state = if b == Backend::Postgres {
-        state_on_postgres(&db, &cfg);
+        db.state_on_postgres(&cfg);
         assert_eq!(run(db.lethe(&cfg).arg("check")).code, 0);
         db.url.clone()
     } else {

@@ -242,6 +242,22 @@ impl TestDb {
         dir
     }
 
+    /// Moves the state database of the policies folder `cfg` to PostgreSQL: this test database.
+    pub fn state_on_postgres(&self, cfg: &Path) {
+        let settings = std::fs::read_to_string(cfg.join("lethe.yaml")).expect("read lethe.yaml");
+        let settings: Vec<String> = settings
+            .lines()
+            .map(|l| {
+                if l.starts_with("state:") {
+                    format!("state: {}", self.url)
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        std::fs::write(cfg.join("lethe.yaml"), settings.join("\n")).expect("write lethe.yaml");
+    }
+
     /// Starts `lethe apply --yes --format json --as-of AS_OF` in the background (stdout piped).
     pub fn spawn_apply(&self, config: &Path, as_of: &str) -> std::process::Child {
         std::process::Command::new(assert_cmd::cargo::cargo_bin("lethe"))
