@@ -31,7 +31,7 @@ pub enum AuditError {
     #[error("state database: {0}")]
     Db(String),
     /// `apply` found no state database: a new one would hold none of the runtime holds.
-    #[error("the state database {0} does not exist yet, and `lethe apply` never creates one: a new, empty one would hold none of the runtime legal holds. If this is a first installation, run `lethe check` once to create it; otherwise point `state` at the existing one (a relative sqlite path is read from the working directory)")]
+    #[error("the state database {0} does not exist yet, and `lethe apply` and `lethe daemon` never create one: a new, empty one would hold none of the runtime legal holds. If this is a first installation, run `lethe check` once to create it; otherwise point `state` at the existing one (a relative sqlite path is read from the working directory)")]
     Missing(String),
     /// A request about a hold that cannot be met (unknown id, released twice).
     #[error("{0}")]

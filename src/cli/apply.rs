@@ -202,6 +202,7 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> anyhow::Result<Appl
         run_id: log.run_id.clone(),
         plan_id,
         pinned: e.pinned.is_some(),
+        shard: e.shard.map(|s| s.to_string()),
         as_of: fresh.as_of_text(),
         config_hash: config_hash.clone(),
         status: "ok".into(),

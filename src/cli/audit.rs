@@ -69,8 +69,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                         .and_then(|e| e["status"].as_str())
                         .unwrap_or("unfinished");
                     let cmd = start["command"].as_str().unwrap_or("?");
+                    let enforcing = start["dry_run"] == serde_json::Value::Bool(false);
                     let summary = match end {
-                        Some(e) if cmd == "apply" => format!(
+                        Some(e) if enforcing => format!(
                             "deleted {} anonymized {} failed {}",
                             e["deleted"].as_u64().unwrap_or(0),
                             e["anonymized"].as_u64().unwrap_or(0),

@@ -53,15 +53,20 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let addr = args.listen.unwrap_or(config.settings.listen);
     let server = http::serve(addr, health.clone(), rx.clone())
         .await
-        .map_err(|e| CliError::usage(format!("cannot listen on `{addr}`: {e}")))?;
+        .map_err(|e| CliError {
+            code: Code::Failure,
+            message: format!("cannot listen on `{addr}`: {e}"),
+        })?;
     for s in &schedules {
-        let next = s.next_after(Utc::now()).map(|t| t.to_rfc3339());
+        let next = s
+            .next_after(Utc::now())
+            .map_or_else(|| "never".to_string(), |t| t.to_rfc3339());
         let mode = if modes.get(&s.policy) == Some(&Mode::DryRun) {
             "dry-run"
         } else {
             "enforce"
         };
-        info!(policy = %s.policy, mode, next = ?next, "scheduled");
+        info!(policy = %s.policy, mode = %mode, next = %next, "scheduled");
     }
     info!(listen = %addr, "daemon started");
     let mut worker = CliWorker {

@@ -39,9 +39,26 @@ impl ConfigError {
     }
 
     /// A YAML syntax or shape error from the parser.
-    pub fn from_yaml(file: &Path, e: &serde_saphyr::Error) -> ConfigError {
+    pub fn from_yaml(file: &Path, e: &serde_saphyr::Error, source: &str) -> ConfigError {
         use serde_saphyr::MessageFormatter;
-        let message = plain(&serde_saphyr::UserMessageFormatter.format_message(e));
+        let mut message = plain(&serde_saphyr::UserMessageFormatter.format_message(e));
+        // In a document with `${VAR}` values the parser hides names in its messages; an unknown
+        // key is the user's own text, so it is named from the source at the error's place.
+        const HIDDEN: &str = "`an interpolated field`";
+        if let (true, Some(loc)) = (message.contains(HIDDEN), e.location()) {
+            let key: String = source
+                .lines()
+                .nth((loc.line() as usize).saturating_sub(1))
+                .unwrap_or_default()
+                .chars()
+                .skip((loc.column() as usize).saturating_sub(1))
+                .take_while(|c| *c != ':' && !c.is_whitespace())
+                .take(100)
+                .collect();
+            if !key.is_empty() {
+                message = message.replacen(HIDDEN, &format!("`{key}`"), 1);
+            }
+        }
         match e.location() {
             Some(loc) => ConfigError::at(file, &loc, message),
             None => ConfigError::file(file, message),

@@ -161,7 +161,7 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
         if *path == settings_path {
             match serde_saphyr::from_str_with_options::<RawSettings>(&text, options(&env)) {
                 Ok(s) => settings_doc = Some(s),
-                Err(e) => errs.push(ConfigError::from_yaml(path, &e)),
+                Err(e) => errs.push(ConfigError::from_yaml(path, &e, &text)),
             }
         } else {
             for doc in documents(&text) {
@@ -194,7 +194,7 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
                 match serde_saphyr::from_str_with_options::<Option<RawDoc>>(&doc, options(&env)) {
                     Ok(Some(d)) => docs.push((path.clone(), d)),
                     Ok(None) => {}
-                    Err(e) => errs.push(ConfigError::from_yaml(path, &e)),
+                    Err(e) => errs.push(ConfigError::from_yaml(path, &e, &doc)),
                 }
             }
         }

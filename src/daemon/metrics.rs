@@ -104,7 +104,7 @@ impl Metrics {
         );
         registry.register(
             "lethe_failures",
-            "Policy runs that failed or were refused, and records that could not be handled",
+            "Scheduled policy runs that failed or were refused",
             m.failures.clone(),
         );
         registry.register(
@@ -114,7 +114,7 @@ impl Metrics {
         );
         registry.register(
             "lethe_lease_busy",
-            "Scheduled runs that found another instance holding the lease and waited",
+            "Times a scheduled run found another instance holding the lease (counted at every retry, every 5 s while it waits)",
             m.lease_busy.clone(),
         );
         registry.register(

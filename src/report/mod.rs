@@ -26,6 +26,9 @@ pub struct ApplyReport {
     pub plan_id: String,
     /// True when pinned to a reviewed plan file.
     pub pinned: bool,
+    /// With `--shard I/N`: which share of the work this run took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     /// The instant eligibility was evaluated at.
     pub as_of: String,
     /// Configuration hash.
@@ -155,11 +158,15 @@ pub fn apply(r: &ApplyReport, format: Format) -> String {
             let mut s = String::new();
             let _ = writeln!(
                 s,
-                "lethe apply: {}   run {}   plan {}{}",
+                "lethe apply: {}   run {}   plan {}{}{}",
                 r.status,
                 r.run_id,
                 r.plan_id,
-                if r.pinned { " (pinned)" } else { "" }
+                if r.pinned { " (pinned)" } else { "" },
+                r.shard
+                    .as_deref()
+                    .map(|s| format!("   shard {s}"))
+                    .unwrap_or_default()
             );
             let _ = writeln!(s, "as of {}   config {}", r.as_of, short(&r.config_hash));
             for f in &r.refusals {

@@ -208,6 +208,14 @@ async fn daemon_runs_on_schedule_and_serves_metrics() {
         );
     }
     assert!(db.ids("leads").await.is_empty());
+    let list = run(db.lethe(&cfg).args(["audit", "list"]));
+    assert!(
+        list.stdout
+            .lines()
+            .any(|l| l.contains("daemon") && l.contains("deleted 30")),
+        "{}",
+        list.stdout
+    );
     let audit = run(db.lethe(&cfg).args(["audit", "export"]));
     assert!(
         audit.stdout.contains("\"command\":\"daemon\""),
@@ -422,6 +430,7 @@ async fn lease_refuses_a_second_run(b: Backend) {
         .args(["apply", "--yes", "--shard", "1/2", "--format", "json"]));
     assert_eq!(other.code, 0, "{}", other.stderr);
     assert_eq!(other.json()["policies"][0]["deleted"], 10);
+    assert_eq!(other.json()["shard"], "1/2");
     assert!(db.ids("leads").await.iter().all(|id| id % 2 == 0));
     if b != Backend::Postgres {
         // Shards of another N would overlap this one's keys.
