@@ -13,6 +13,7 @@
 //! - [`anonymize`] computes masked values (HMAC, IP truncation).
 //! - [`audit`] keeps the append-only, hash-chained audit trail in the state database, the
 //!   runtime holds, and the run lease that keeps runs from interleaving.
+//! - [`residency`] checks that every store lies in the EEA or an adequate country.
 //! - [`report`] renders plans and runs as text, Markdown and JSON.
 //! - [`daemon`] runs policies on their cron schedules: catch-up, lease waits, shutdown, metrics
 //!   and the HTTP endpoints.
@@ -27,4 +28,5 @@ pub mod daemon;
 pub mod plan;
 pub mod policy;
 pub mod report;
+pub mod residency;
 pub mod store;

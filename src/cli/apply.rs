@@ -120,7 +120,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     }
     args.output
         .emit(&report::apply(&report, args.output.format))?;
+    let violations = report.residency.as_ref().map_or(0, |r| r.violations);
     Ok(match report.status.as_str() {
+        "ok" if violations > 0 => Code::Residency,
         "ok" => Code::Ok,
         "refused" => Code::Refused,
         _ => Code::Failure,
@@ -188,11 +190,15 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> anyhow::Result<Appl
     let plan_id = e
         .pinned
         .map_or(fresh.plan_id.clone(), |p| p.plan_id.clone());
+    // Residency is checked and alerted at once; deleting never makes it worse, so the run goes on.
+    let residency = crate::residency::check(&prepared.config, Utc::now());
+    crate::residency::alert(&residency, &prepared.config.settings.residency, e.command).await;
     let log = RunLog::start(
         db,
         json!({
             "command": e.command, "dry_run": false, "as_of": fresh.as_of_text(), "config_hash": config_hash,
             "plan_id": plan_id, "pinned": e.pinned.is_some(), "shard": e.shard.map(|s| s.to_string()),
+            "residency": crate::residency::summary(&residency),
             "policies": fresh.policies.iter().map(|p| json!({"name": p.name, "policy_hash": p.policy_hash, "eligible": p.eligible,
                 "held": p.held, "holds": p.holds.iter().map(|h| &h.hold).collect::<Vec<_>>()})).collect::<Vec<_>>(),
         }),
@@ -208,6 +214,7 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> anyhow::Result<Appl
         status: "ok".into(),
         refusals: Vec::new(),
         policies: Vec::new(),
+        residency: Some(residency),
         dry_run: Vec::new(),
     };
 

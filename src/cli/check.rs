@@ -62,7 +62,16 @@ pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
         "state database: ok ({} runtime holds in force)",
         runtime.len()
     );
-    Ok(Code::Ok)
+    let residency = crate::residency::check(&prepared.config, now);
+    super::out(&crate::report::residency(
+        &residency,
+        crate::report::Format::Text,
+    ));
+    Ok(if residency.violations > 0 {
+        Code::Residency
+    } else {
+        Code::Ok
+    })
 }
 
 /// Checks the declared holds on a store that no policy uses.

@@ -69,6 +69,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         info!(policy = %s.policy, mode = %mode, next = %next, "scheduled");
     }
     info!(listen = %addr, "daemon started");
+    // Residency at start, then before every scheduled run.
+    let residency = crate::residency::check(&config, Utc::now());
+    health.metrics.residency(residency.violations);
+    crate::residency::alert(&residency, &config.settings.residency, "daemon").await;
     let mut worker = CliWorker {
         cli,
         start_hash: config.hash.clone(),
@@ -193,6 +197,9 @@ impl CliWorker<'_> {
         )
         .await
         .map_err(|e| format!("{e:#}"))?;
+        if let Some(r) = &report.residency {
+            metrics.residency(r.violations);
+        }
         let now = Utc::now().timestamp();
         if report.status == "refused" {
             for r in &report.refusals {
@@ -241,6 +248,11 @@ impl CliWorker<'_> {
         )
         .await
         .map_err(|e| e.to_string())?;
+        let mut plan = plan;
+        let residency = crate::residency::check(&prepared.config, Utc::now());
+        self.health.metrics.residency(residency.violations);
+        crate::residency::alert(&residency, &prepared.config.settings.residency, "daemon").await;
+        plan.residency = Some(residency);
         super::plan::record(&prepared.db, &plan, "daemon")
             .await
             .map_err(|e| format!("{e:#}"))?;

@@ -14,6 +14,7 @@ mod daemon;
 mod demo;
 mod holds;
 mod plan;
+mod residency;
 
 use crate::config::{self, Config};
 use crate::policy::{Action, Hold, RetentionPolicy, Shard};
@@ -89,6 +90,7 @@ Typical use:
   lethe plan --format markdown    dry run: what each policy would do now (writes a plan file)
   lethe apply --plan FILE         do exactly what a reviewed plan approved
   lethe daemon                    run every policy on its schedule, serve /metrics
+  lethe residency                 is every store in the EEA or an adequate country?
   lethe audit verify              check the hash chain of the audit trail
 
 Exit codes: 0 success, 1 runtime failure, 2 invalid configuration or usage,
@@ -135,6 +137,8 @@ pub enum Command {
     Daemon(daemon::Args),
     /// Runtime legal holds: add, list, release. Held records are never deleted or anonymized.
     Holds(holds::Args),
+    /// Where every store is (region -> country -> EEA / adequacy); exit 3 on any violation.
+    Residency(residency::Args),
     /// List runs, verify the hash chain, or export the audit trail.
     Audit(audit::Args),
     /// Build a demo CRM database (SQLite, fake Dutch-looking data) and plan against it.
@@ -209,6 +213,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Apply(a) => apply::run(&cli, a).await,
         Command::Daemon(a) => daemon::run(&cli, a).await,
         Command::Holds(a) => holds::run(&cli, a).await,
+        Command::Residency(a) => residency::run(&cli, a).await,
         Command::Audit(a) => audit::run(&cli, a).await,
         Command::Demo(a) => demo::run(&cli, a).await,
     }

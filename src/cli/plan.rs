@@ -48,6 +48,7 @@ pub async fn record(db: &crate::audit::StateDb, plan: &Plan, command: &str) -> a
         json!({
             "command": command, "dry_run": true, "as_of": plan.as_of_text(),
             "config_hash": plan.config_hash, "plan_id": plan.plan_id,
+            "residency": plan.residency.as_ref().map(crate::residency::summary),
             "policies": plan.policies.iter().map(|p| json!({"name": p.name, "policy_hash": p.policy_hash,
                 "holds": p.holds.iter().map(|h| &h.hold).collect::<Vec<_>>()})).collect::<Vec<_>>(),
         }),
@@ -74,13 +75,17 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let prepared = super::prepare(cli, &args.selection.policies, true, None).await?;
     let db = &prepared.db;
     let as_of = args.selection.as_of.unwrap_or_else(Utc::now);
-    let plan = plan::make_plan(
+    let mut plan = plan::make_plan(
         &prepared.stores,
         &prepared.targets,
         as_of,
         &prepared.config.hash,
     )
     .await?;
+    let residency = crate::residency::check(&prepared.config, Utc::now());
+    crate::residency::alert(&residency, &prepared.config.settings.residency, "plan").await;
+    let violations = residency.violations;
+    plan.residency = Some(residency);
     let file = args
         .plan_file
         .clone()
@@ -107,5 +112,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         Some(&shown),
         args.sql,
     ))?;
-    Ok(Code::Ok)
+    Ok(if violations > 0 {
+        Code::Residency
+    } else {
+        Code::Ok
+    })
 }

@@ -70,6 +70,8 @@ pub struct Settings {
     pub schedule: Option<String>,
     /// Where `lethe daemon` serves `/healthz`, `/readyz` and `/metrics`.
     pub listen: SocketAddr,
+    /// Where stores may be (`residency:`).
+    pub residency: crate::residency::Rules,
 }
 
 /// A configured store. A closed set of kinds.
@@ -490,6 +492,15 @@ fn build_settings(
                         None
                     }
                 };
+                if let Some(c) = &store.country {
+                    if !is_country_code(&c.value) {
+                        errs.push(ConfigError::at(
+                            path,
+                            &c.referenced,
+                            format!("store `{name}`: `country` must be an ISO 3166 two-letter code in capitals, e.g. `NL`; found `{}`", shorten(&c.value)),
+                        ));
+                    }
+                }
                 if let Some(url) = url {
                     if let Err(e) = crate::store::Dialect::from_url(&url) {
                         errs.push(ConfigError::at(path, &loc, format!("store `{name}`: {e}")));
@@ -499,7 +510,7 @@ fn build_settings(
                         StoreConfig::Sql {
                             url: Secret::new(url),
                             region: store.region,
-                            country: store.country,
+                            country: store.country.map(|c| c.value),
                         },
                     );
                 }
@@ -578,6 +589,10 @@ fn build_settings(
             }
         })
         .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9187)));
+    let residency = match raw.residency {
+        Some(r) => build_residency(path, r, &stores, errs),
+        None => crate::residency::Rules::default(),
+    };
     (errs.len() == before).then_some(Settings {
         state_url: Secret::new(state_url),
         stores,
@@ -588,7 +603,111 @@ fn build_settings(
         drift_tolerance,
         schedule,
         listen,
+        residency,
     })
+}
+
+fn is_country_code(c: &str) -> bool {
+    c.len() == 2 && c.chars().all(|ch| ch.is_ascii_uppercase())
+}
+
+fn build_residency(
+    path: &Path,
+    raw: raw::RawResidency,
+    stores: &BTreeMap<String, StoreConfig>,
+    errs: &mut Vec<ConfigError>,
+) -> crate::residency::Rules {
+    use crate::residency::{Attestation, Group, Rules};
+    let mut rules = Rules {
+        groups: Default::default(),
+        ..Rules::default()
+    };
+    match raw.allow {
+        None => rules.groups = Rules::default().groups,
+        Some(list) => {
+            for item in list {
+                match item.value.as_str() {
+                    "eea" => {
+                        rules.groups.insert(Group::Eea);
+                    }
+                    "adequacy" => {
+                        rules.groups.insert(Group::Adequacy);
+                    }
+                    c if is_country_code(c)
+                        && crate::residency::tables().is_ok_and(|t| t.knows(c)) =>
+                    {
+                        rules.countries.insert(c.to_string());
+                    }
+                    "EU" | "eu" => errs.push(ConfigError::at(
+                        path,
+                        &item.referenced,
+                        "`EU` is not a country; write `eea` for the EU member states with Iceland, Liechtenstein and Norway".into(),
+                    )),
+                    other => errs.push(ConfigError::at(
+                        path,
+                        &item.referenced,
+                        format!(
+                            "unknown entry `{}` in `allow`; expected `eea`, `adequacy` or an ISO 3166 two-letter country code in capitals, e.g. `CH`",
+                            shorten(other)
+                        ),
+                    )),
+                }
+            }
+        }
+    }
+    let date = |s: &Spanned<String>, errs: &mut Vec<ConfigError>| {
+        chrono::NaiveDate::parse_from_str(s.value.trim(), "%Y-%m-%d")
+            .map_err(|_| {
+                errs.push(ConfigError::at(
+                    path,
+                    &s.referenced,
+                    format!("invalid date `{}`; expected YYYY-MM-DD", shorten(&s.value)),
+                ))
+            })
+            .ok()
+    };
+    for a in raw.dpf {
+        let loc = a.referenced;
+        let a = a.value;
+        for s in &a.stores {
+            if !stores.contains_key(&s.value) {
+                errs.push(ConfigError::at(
+                    path,
+                    &s.referenced,
+                    format!("unknown store `{}` in a DPF attestation", shorten(&s.value)),
+                ));
+            }
+        }
+        let (verified, expires) = (date(&a.verified, errs), date(&a.expires, errs));
+        if let (Some(v), Some(e)) = (verified, expires) {
+            if e < v {
+                errs.push(ConfigError::at(
+                    path,
+                    &a.expires.referenced,
+                    "`expires` lies before `verified`".into(),
+                ));
+            }
+            if a.importer.value.trim().is_empty() {
+                errs.push(ConfigError::at(
+                    path,
+                    &loc,
+                    "`importer` is empty; name the certified importer".into(),
+                ));
+            }
+            rules.attestations.push(Attestation {
+                importer: a.importer.value.trim().to_string(),
+                stores: a.stores.into_iter().map(|s| s.value).collect(),
+                verified: v,
+                expires: e,
+            });
+        }
+    }
+    rules.webhook = raw
+        .webhook
+        .map(|w| w.value.trim().to_string())
+        .filter(|w| !w.is_empty())
+        .map(Secret::new);
+    rules
 }
 
 fn check_key(

@@ -28,6 +28,27 @@ pub struct RawSettings {
     pub drift_tolerance: Option<S<f64>>,
     pub schedule: Option<S<String>>,
     pub daemon: Option<RawDaemon>,
+    pub residency: Option<RawResidency>,
+}
+
+/// `residency:` in `lethe.yaml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResidency {
+    pub allow: Option<Vec<S<String>>>,
+    #[serde(default)]
+    pub dpf: Vec<S<RawAttestation>>,
+    pub webhook: Option<S<String>>,
+}
+
+/// One entry of `residency.dpf`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAttestation {
+    pub importer: S<String>,
+    pub stores: Vec<S<String>>,
+    pub verified: S<String>,
+    pub expires: S<String>,
 }
 
 /// `daemon:` in `lethe.yaml`.
@@ -45,7 +66,7 @@ pub struct RawStore {
     pub url: Option<S<String>>,
     pub url_file: Option<S<String>>,
     pub region: Option<String>,
-    pub country: Option<String>,
+    pub country: Option<S<String>>,
 }
 
 /// `guard:` in `lethe.yaml` (defaults and run limits) or in a policy (overrides).

@@ -47,6 +47,7 @@ pub struct Metrics {
     batch_seconds: Family<PolicyLabel, Histogram, fn() -> Histogram>,
     lease_busy: Counter,
     errors: Counter,
+    residency: Gauge,
 }
 
 impl Default for Metrics {
@@ -71,6 +72,7 @@ impl Metrics {
             batch_seconds: Family::new_with_constructor(batch_histogram as fn() -> Histogram),
             lease_busy: Counter::default(),
             errors: Counter::default(),
+            residency: Gauge::default(),
         };
         registry.register(
             "lethe_runs",
@@ -121,6 +123,11 @@ impl Metrics {
             "lethe_run_errors",
             "Scheduled runs that could not start (configuration, store or state database unreachable)",
             m.errors.clone(),
+        );
+        registry.register(
+            "lethe_residency_violations",
+            "Stores outside the EEA and the allowed adequate countries at the last residency check",
+            m.residency.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -210,6 +217,11 @@ impl Metrics {
     /// Counts a scheduled run that could not start.
     pub fn run_error(&self) {
         self.errors.inc();
+    }
+
+    /// Records the number of stores in violation at the last residency check.
+    pub fn residency(&self, violations: usize) {
+        self.residency.set(violations as i64);
     }
 
     /// The text exposition format.

@@ -26,6 +26,9 @@ pub struct Plan {
     pub created_at: DateTime<Utc>,
     /// One entry per policy.
     pub policies: Vec<PolicyPlan>,
+    /// Where every store is, and whether that is allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residency: Option<crate::residency::Report>,
 }
 
 /// One policy in a plan.
@@ -193,6 +196,7 @@ pub async fn make_plan(
         config_hash: config_hash.to_string(),
         created_at: Utc::now(),
         policies,
+        residency: None,
     })
 }
 

@@ -40,6 +40,9 @@ pub struct ApplyReport {
     pub refusals: Vec<Refusal>,
     /// One entry per policy.
     pub policies: Vec<PolicyOutcome>,
+    /// Where every store is, and whether that is allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residency: Option<crate::residency::Report>,
     /// Policies left alone because they are in `mode: dry-run` (the daemon reports them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dry_run: Vec<String>,
@@ -51,6 +54,14 @@ fn ts(t: &chrono::DateTime<chrono::Utc>) -> String {
 
 /// Renders a plan.
 pub fn plan(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: bool) -> String {
+    let mut s = plan_body(plan, format, plan_file, show_sql);
+    if let (Some(r), false) = (&plan.residency, format == Format::Json) {
+        s.push_str(&residency_section(r, format));
+    }
+    s
+}
+
+fn plan_body(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: bool) -> String {
     match format {
         Format::Json => serde_json::to_string_pretty(plan).unwrap_or_default() + "\n",
         Format::Text => {
@@ -152,6 +163,14 @@ pub fn plan(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: bool
 
 /// Renders the result of an apply.
 pub fn apply(r: &ApplyReport, format: Format) -> String {
+    let mut s = apply_body(r, format);
+    if let (Some(res), false) = (&r.residency, format == Format::Json) {
+        s.push_str(&residency_section(res, format));
+    }
+    s
+}
+
+fn apply_body(r: &ApplyReport, format: Format) -> String {
     match format {
         Format::Json => serde_json::to_string_pretty(r).unwrap_or_default() + "\n",
         Format::Text => {
@@ -310,4 +329,67 @@ fn md(text: &str) -> String {
 
 fn short(h: &str) -> &str {
     &h[..12.min(h.len())]
+}
+
+/// Renders a residency report on its own (`lethe residency`).
+pub fn residency(r: &crate::residency::Report, format: Format) -> String {
+    match format {
+        Format::Json => serde_json::to_string_pretty(r).unwrap_or_default() + "\n",
+        _ => residency_section(r, format).trim_start().to_string(),
+    }
+}
+
+/// The residency section of a text or Markdown report.
+fn residency_section(r: &crate::residency::Report, format: Format) -> String {
+    let mut s = String::new();
+    let verdict = if r.violations == 0 {
+        "every store allowed".to_string()
+    } else {
+        format!("{} VIOLATION(S)", r.violations)
+    };
+    match format {
+        Format::Markdown => {
+            let _ = writeln!(s, "\n## Residency: {verdict}\n");
+            let _ = writeln!(
+                s,
+                "Allowed: {}. Checked {} against the tables of {}.\n",
+                r.allow.join(", "),
+                r.checked_at,
+                r.data_as_of
+            );
+            let _ = writeln!(s, "| store | region | country | verdict | why |");
+            let _ = writeln!(s, "| --- | --- | --- | --- | --- |");
+            for st in &r.stores {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} |",
+                    st.store,
+                    st.region.as_deref().unwrap_or("-"),
+                    st.country.as_deref().unwrap_or("-"),
+                    st.verdict,
+                    st.reason.replace('|', "\\|")
+                );
+            }
+        }
+        _ => {
+            let _ = writeln!(
+                s,
+                "\nresidency: {verdict} (allowed: {}; tables: {})",
+                r.allow.join(", "),
+                r.data_as_of
+            );
+            for st in &r.stores {
+                let _ = writeln!(
+                    s,
+                    "  {:<9} {:<16} {:<3} {:<10} {}",
+                    st.store,
+                    st.region.as_deref().unwrap_or("-"),
+                    st.country.as_deref().unwrap_or("-"),
+                    st.verdict,
+                    st.reason
+                );
+            }
+        }
+    }
+    s
 }

@@ -251,7 +251,7 @@ async fn state_on_postgres() {
     // `apply` never creates a state database: on a fresh one it refuses, `check` creates it.
     let r = run(db.lethe(&cfg).args(["apply", "--yes"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("never creates one"), "{}", r.stderr);
+    assert!(r.stderr.contains("never create one"), "{}", r.stderr);
     assert_eq!(db.ids("leads").await.len(), 40);
     assert_eq!(run(db.lethe(&cfg).arg("check")).code, 0);
     // Two writers at once: a plan and an apply append to the same chain.
@@ -316,7 +316,7 @@ async fn apply_never_creates_a_state_database() {
     let r = run(crate::support::lethe_in(elsewhere.path(), &cfg).args(["apply", "--yes"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
-        r.stderr.contains("never creates one") && r.stderr.contains("lethe check"),
+        r.stderr.contains("never create one") && r.stderr.contains("lethe check"),
         "{}",
         r.stderr
     );

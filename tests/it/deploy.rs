@@ -40,6 +40,7 @@ fn command_name(cli: &Cli) -> &'static str {
         Command::Apply(_) => "apply",
         Command::Daemon(_) => "daemon",
         Command::Holds(_) => "holds",
+        Command::Residency(_) => "residency",
         Command::Audit(_) => "audit",
         Command::Demo(_) => "demo",
     }

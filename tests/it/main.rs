@@ -11,4 +11,5 @@ mod config_errors;
 mod daemon;
 mod deploy;
 mod holds;
+mod residency;
 mod sql;

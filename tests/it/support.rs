@@ -220,7 +220,7 @@ impl TestDb {
         std::fs::write(
             dir.join("lethe.yaml"),
             format!(
-                "state: sqlite://{}\nstores:\n  crm: {{ kind: sql, url: \"{}\" }}\nhmac_key: {HMAC_KEY}\n{settings_extra}\n",
+                "state: sqlite://{}\nstores:\n  crm: {{ kind: sql, url: \"{}\", country: NL }}\nhmac_key: {HMAC_KEY}\n{settings_extra}\n",
                 state.display(),
                 self.url
             ),
