@@ -4,6 +4,9 @@
 CREATE TABLE lethe_lease (
     name        TEXT NOT NULL,
     holder      TEXT NOT NULL,
+    -- the holder's machine boot and process namespace: a dead holder is only recognised from
+    -- the same boot and namespace, where its process id means the same process
+    machine     TEXT NOT NULL,
     mode        TEXT NOT NULL,
     acquired_at TEXT NOT NULL,
     expires_at  TEXT NOT NULL,

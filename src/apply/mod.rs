@@ -275,7 +275,7 @@ pub async fn apply_policy(
         set_based(store, target, as_of, limit, ctx, &mut out).await
     };
     if let Err(e) = result {
-        warn!(policy = %p.name, error = %e, "batch failed; it was rolled back");
+        warn!(policy = %p.name, error = %e, "policy stopped: the batch in progress was rolled back, unless the error says its audit record could not be written after it committed");
         out.errors.push(e.to_string());
     }
     // The verification counts again with the holds in force now: what is still due is
@@ -322,6 +322,22 @@ async fn record_batch(
         .map_err(|e| StoreError::Config(format!("cannot record batch in the audit trail: {e}")))
 }
 
+/// Keyset pages must move forward. A key the database orders differently from how lethe reads
+/// it would page the same rows again and again: stop instead.
+fn check_advances(after: Option<&KeyValue>, last: &KeyValue) -> Result<(), StoreError> {
+    let stuck = match (after, last) {
+        (Some(KeyValue::Int(a)), KeyValue::Int(l)) => l <= a,
+        (Some(a), l) => a == l,
+        (None, _) => false,
+    };
+    if stuck {
+        return Err(StoreError::Config(
+            "the key does not advance from one batch to the next (the database orders it differently from how lethe reads it); stopped".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Keyset pages of due keys; one statement per page changes the due rows in its key range.
 async fn set_based(
     store: &SqlStore,
@@ -349,6 +365,7 @@ async fn set_based(
             )
             .await?;
         let Some((last, _)) = page.last() else { break };
+        check_advances(after.as_ref(), last)?;
         let q = match target.policy.action {
             Action::Delete => target.delete_batch(as_of, after.as_ref(), last),
             Action::Anonymize(_) => target.update_batch(as_of, after.as_ref(), last),
@@ -403,6 +420,7 @@ async fn row_by_row(
             )
             .await?;
         let Some(last) = rows.last() else { break };
+        check_advances(after.as_ref(), &last.0)?;
         after = Some(last.0.clone());
         seen += rows.len() as u64;
         let mut masked_rows = Vec::with_capacity(rows.len());

@@ -47,19 +47,24 @@ pub fn holder_id() -> String {
     format!("{host}:{}:{}", std::process::id(), &tag[..8])
 }
 
-/// True when `holder` names a process of this machine that no longer runs (Linux `/proc`).
-/// Where that cannot be told, false: the lease then waits for its expiry.
-fn died_here(holder: &str) -> bool {
-    let mine = holder_id();
-    let host_of = |h: &str| h.rsplitn(3, ':').nth(2).map(str::to_string);
-    let (Some(host), Some(my_host)) = (host_of(holder), host_of(&mine)) else {
+/// This boot of this machine and this process namespace: `<boot id>/<pid namespace>`, or
+/// `None` where they cannot be read (then no holder is ever taken for dead).
+fn machine_id() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{}/{}", boot.trim(), ns.display()))
+}
+
+/// True when `holder` ran in this very boot and process namespace, and its process no longer
+/// exists: it was killed without releasing. A holder anywhere else is never taken for dead.
+fn died_here(holder: &str, machine: &str) -> bool {
+    let Some(mine) = machine_id() else {
         return false;
     };
     let Some(pid) = holder.rsplit(':').nth(1) else {
         return false;
     };
-    host == my_host
-        && std::path::Path::new("/proc/self").exists()
+    machine == mine
         && pid.parse::<u32>().is_ok_and(|p| p != std::process::id())
         && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
@@ -75,7 +80,7 @@ impl std::fmt::Display for Busy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "another lethe run holds the lease ({}); nothing was changed. It ends when that run finishes (a holder that died is taken over at once on PostgreSQL and on the same machine, after {} s otherwise)",
+            "another lethe run holds the lease ({}); nothing was changed. It ends when that run finishes (a holder that died is taken over at once on PostgreSQL and in the same machine and process namespace, after {} s otherwise)",
             self.holder,
             TTL.as_secs()
         )
@@ -135,19 +140,19 @@ impl StateDb {
                         .execute(&mut *conn)
                         .await?;
                     let others = sqlx::query(
-                        "SELECT name, holder, mode, acquired_at FROM lethe_lease WHERE holder <> $1",
+                        "SELECT name, holder, mode, acquired_at, machine FROM lethe_lease WHERE holder <> $1",
                     )
                     .bind(&holder)
                     .fetch_all(&mut *conn)
                     .await?;
                     let wanted = claims(shard);
                     for row in &others {
-                        let (name, who, mode, since): (String, String, String, String) =
-                            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+                        let (name, who, mode, since, machine): (String, String, String, String, String) =
+                            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?);
                         let conflict = wanted.iter().any(|(n, m)| {
                             n == &name && (m == "exclusive" || mode == "exclusive" || &mode != m)
                         });
-                        if conflict && died_here(&who) {
+                        if conflict && died_here(&who, &machine) {
                             // A process of this machine that no longer exists: killed
                             // without releasing. Its lease is taken over at once.
                             sqlx::query("DELETE FROM lethe_lease WHERE holder = $1")
@@ -164,10 +169,11 @@ impl StateDb {
                     }
                     for (name, mode) in wanted {
                         sqlx::query(
-                            "INSERT INTO lethe_lease (name, holder, mode, acquired_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                            "INSERT INTO lethe_lease (name, holder, machine, mode, acquired_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
                         )
                         .bind(name)
                         .bind(&holder)
+                        .bind(machine_id().unwrap_or_else(|| "unknown".into()))
                         .bind(mode)
                         .bind(stamp(now))
                         .bind(stamp(now + TTL))
@@ -356,12 +362,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_dead_process_of_this_machine_is_recognized() {
+    fn a_dead_process_is_recognized_only_in_this_boot_and_namespace() {
         let me = holder_id();
-        let host = me.rsplitn(3, ':').nth(2).unwrap().to_string();
-        assert!(!died_here(&me));
-        assert!(died_here(&format!("{host}:4294967290:abcd1234")));
-        assert!(!died_here("another-host:4294967290:abcd1234"));
+        let here = machine_id().unwrap();
+        assert!(!died_here(&me, &here));
+        assert!(died_here("host:4294967290:abcd1234", &here));
+        // Another machine, or another process namespace of this one: never taken for dead.
+        assert!(!died_here("host:4294967290:abcd1234", "other-boot/pid:[1]"));
+        assert!(!died_here("host:4294967290:abcd1234", "unknown"));
     }
 
     #[test]

@@ -35,6 +35,11 @@ pub struct Args {
 
 /// Runs `lethe apply`.
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
+    if args.plan.is_some() && args.shard.is_some() {
+        return Err(CliError::usage(
+            "`--plan` cannot be combined with `--shard`: a reviewed plan's counts are for the whole run, so each shard could do all of it; apply a reviewed plan in one run",
+        ));
+    }
     let pinned = match &args.plan {
         Some(path) => {
             if args.selection.as_of.is_some() {

@@ -58,9 +58,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
             message: format!("cannot listen on `{addr}`: {e}"),
         })?;
     for s in &schedules {
-        let next = s
-            .next_after(Utc::now())
-            .map_or_else(|| "never".to_string(), |t| t.to_rfc3339());
+        let Some(next) = s.next_after(Utc::now()).map(|t| t.to_rfc3339()) else {
+            warn!(policy = %s.policy, "the schedule of this policy never fires (e.g. 30 February)");
+            continue;
+        };
         let mode = if modes.get(&s.policy) == Some(&Mode::DryRun) {
             "dry-run"
         } else {
@@ -78,8 +79,8 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         start_hash: config.hash.clone(),
         db,
         health: health.clone(),
+        shutdown: rx.clone(),
         stop,
-        modes,
     };
     daemon::run_loop(&mut worker, &schedules, Clock::System, rx).await;
     let _ = server.await;
@@ -93,8 +94,11 @@ struct CliWorker<'a> {
     start_hash: String,
     db: StateDb,
     health: Arc<Health>,
+    /// Raised by SIGTERM/SIGINT: the daemon ends.
+    shutdown: watch::Receiver<bool>,
+    /// The current run's stop flag: raised by the shutdown or by a lost lease. Each run has
+    /// its own, so a lost lease ends that run only.
     stop: Arc<AtomicBool>,
-    modes: BTreeMap<String, Mode>,
 }
 
 impl Worker for CliWorker<'_> {
@@ -110,6 +114,34 @@ impl Worker for CliWorker<'_> {
     }
 
     async fn run(&mut self, due: &[Due]) -> Outcome {
+        let stop = Arc::new(AtomicBool::new(*self.shutdown.borrow()));
+        self.stop = stop.clone();
+        // The shutdown stops the run too.
+        let mut shutdown = self.shutdown.clone();
+        let relay = stop.clone();
+        let watcher = tokio::spawn(async move {
+            while shutdown.changed().await.is_ok() {
+                if *shutdown.borrow() {
+                    relay.store(true, Ordering::SeqCst);
+                    return;
+                }
+            }
+        });
+        let outcome = self.run_with_lease(due).await;
+        watcher.abort();
+        if let Outcome::Error(_) = outcome {
+            self.health.metrics.run_error();
+        }
+        outcome
+    }
+
+    fn set_ready(&mut self, ready: bool) {
+        self.health.ready.store(ready, Ordering::SeqCst);
+    }
+}
+
+impl CliWorker<'_> {
+    async fn run_with_lease(&mut self, due: &[Due]) -> Outcome {
         let lease = match self.db.try_lease(None, self.stop.clone()).await {
             Err(e) => {
                 self.health.metrics.run_error();
@@ -123,18 +155,16 @@ impl Worker for CliWorker<'_> {
         };
         let outcome = self.run_leased(due).await;
         lease.release().await;
-        if let Outcome::Error(_) = outcome {
-            self.health.metrics.run_error();
+        // Stopped, but not by the shutdown: the lease was lost. What did not finish was not
+        // recorded, so it runs again once the lease can be taken.
+        if self.stop.load(Ordering::SeqCst) && !*self.shutdown.borrow() {
+            return Outcome::Error(
+                "the run lease was lost during the run; the unfinished policies run again".into(),
+            );
         }
         outcome
     }
 
-    fn set_ready(&mut self, ready: bool) {
-        self.health.ready.store(ready, Ordering::SeqCst);
-    }
-}
-
-impl CliWorker<'_> {
     /// Under the lease: what is still due (another instance may have run it while this one
     /// waited), enforced or planned per the policy's mode.
     async fn run_leased(&mut self, due: &[Due]) -> Outcome {
@@ -146,10 +176,30 @@ impl CliWorker<'_> {
             .iter()
             .filter(|d| fires.get(&d.policy).is_none_or(|last| *last < d.fire))
             .collect();
+        // Modes and the policy list as they are now: a switch to `mode: dry-run` brakes at
+        // once, and a policy removed from the folder is skipped (its instant accounted for).
+        let config = match config::load(&self.cli.config) {
+            Ok(c) => c,
+            Err(e) => return Outcome::Error(format!("{e:#}")),
+        };
+        let modes: BTreeMap<&str, Mode> = config
+            .policies
+            .iter()
+            .map(|p| (p.name.as_str(), p.mode))
+            .collect();
+        for d in due
+            .iter()
+            .filter(|d| !modes.contains_key(d.policy.as_str()))
+        {
+            warn!(policy = %d.policy, "policy is no longer in the policies folder; skipped (restart the daemon to drop its schedule)");
+            if let Err(e) = self.db.set_last_fire(&d.policy, d.fire).await {
+                return Outcome::Error(e.to_string());
+            }
+        }
         let pick = |mode: Mode| -> Vec<&Due> {
             due.iter()
                 .copied()
-                .filter(|d| self.modes.get(&d.policy).copied().unwrap_or(Mode::Enforce) == mode)
+                .filter(|d| modes.get(d.policy.as_str()) == Some(&mode))
                 .collect()
         };
         let (enforced, dry) = (pick(Mode::Enforce), pick(Mode::DryRun));
@@ -172,7 +222,7 @@ impl CliWorker<'_> {
             .await
             .map_err(|e| format!("{e:#}"))?;
         if prepared.config.hash != self.start_hash {
-            warn!("the policies changed since the daemon started: runs use them as they are now, schedules and modes as they were; restart the daemon to take up new schedules and modes");
+            warn!("the policies changed since the daemon started: runs use them as they are now, schedules as they were; restart the daemon to take up new schedules");
         }
         Ok(prepared)
     }
@@ -212,9 +262,7 @@ impl CliWorker<'_> {
             info!(run = %report.run_id, status = %report.status, "scheduled run finished");
         }
         for p in &report.policies {
-            if !p.interrupted {
-                metrics.applied(p, &report.status, now);
-            }
+            metrics.applied(p, now);
         }
         // Every instant is accounted for except where the run was stopped: a policy it did
         // not finish runs again at the next start (catch-up), resuming where it stopped.

@@ -397,10 +397,24 @@ pub fn on_stop_signal(
         }
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
-        tracing::warn!("stop requested: finishing the current batch, then stopping");
+        tracing::warn!("stop requested: finishing the current batch, then stopping (a second signal stops at once)");
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(tx) = tx {
             let _ = tx.send(true);
+        }
+        // A second signal: stop now. The database rolls back the batch in progress when the
+        // connection closes, so nothing is half done; the run stays `unfinished` in the trail.
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            if let Ok(mut term) = signal(SignalKind::terminate()) {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                eprintln!("error: stopped at once by a second signal; the batch in progress was not committed");
+                std::process::exit(Code::Failure as i32);
+            }
         }
     });
 }

@@ -132,16 +132,17 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
-    /// Records an enforcing run of one policy.
-    pub fn applied(&self, p: &PolicyOutcome, status: &str, at: i64) {
+    /// Records an enforcing run of one policy, with that policy's own status.
+    pub fn applied(&self, p: &PolicyOutcome, at: i64) {
         let policy = PolicyLabel {
             policy: p.name.clone(),
         };
-        let failed = p.failed > 0 || !p.errors.is_empty();
-        let status = if failed && status == "ok" {
+        let status = if p.failed > 0 || !p.errors.is_empty() {
             "failed"
+        } else if p.interrupted {
+            "interrupted"
         } else {
-            status
+            "ok"
         };
         self.run(&p.name, "enforce", status);
         for (outcome, n) in [
@@ -161,10 +162,15 @@ impl Metrics {
         self.remaining
             .get_or_create(&policy)
             .set(p.remaining as i64);
-        if status == "ok" {
-            self.last_success.get_or_create(&policy).set(at);
-        } else {
-            self.failures.get_or_create(&policy).inc();
+        match status {
+            "ok" => {
+                self.last_success.get_or_create(&policy).set(at);
+            }
+            "failed" => {
+                self.failures.get_or_create(&policy).inc();
+            }
+            // Interrupted (shutdown or lost lease): it runs again, nothing failed.
+            _ => {}
         }
     }
 

@@ -27,6 +27,8 @@ pub use metrics::Metrics;
 pub const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// How long to wait before trying again when another instance holds the lease.
 pub const RETRY_BUSY: Duration = Duration::from_secs(5);
+/// The pause after a run before the schedule is read again.
+pub const AFTER_RUN: Duration = Duration::from_secs(1);
 /// How long to wait before trying again when a run could not start (store or state down).
 pub const RETRY_ERROR: Duration = Duration::from_secs(60);
 
@@ -213,7 +215,8 @@ async fn step<W: Worker>(
         *failing = matches!(outcome, Outcome::Error(_));
         worker.set_ready(!*failing);
         match outcome {
-            Outcome::Done => return Duration::ZERO,
+            // A short pause, never none: whatever the worker left unrecorded must not spin.
+            Outcome::Done => return AFTER_RUN,
             Outcome::Busy(who) => {
                 info!(holder = %who, "another instance is running; waiting for the lease");
                 return RETRY_BUSY;

@@ -41,6 +41,8 @@ pub struct Column {
     pub nullable: bool,
     /// Maximum length of character columns, when limited.
     pub max_len: Option<i64>,
+    /// MariaDB/MySQL `UNSIGNED` (values may exceed a signed 64-bit integer).
+    pub unsigned: bool,
 }
 
 /// A policy checked against the live schema of its store: ready to build statements.
@@ -98,7 +100,7 @@ impl SqlStore {
                     .bind(super::Param::Text(table.name().to_string()));
             }
             Dialect::MySql => {
-                q.push("SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR), CASE WHEN IS_NULLABLE = 'YES' THEN '0' ELSE '1' END, CAST(CHARACTER_MAXIMUM_LENGTH AS CHAR) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ");
+                q.push("SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR), CASE WHEN IS_NULLABLE = 'YES' THEN '0' ELSE '1' END, CAST(CHARACTER_MAXIMUM_LENGTH AS CHAR), CAST(COLUMN_TYPE AS CHAR) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ");
                 match table.schema() {
                     Some(s) => q.bind(super::Param::Text(s.to_string())),
                     None => q.push("DATABASE()"),
@@ -121,6 +123,7 @@ impl SqlStore {
                     family: family(self.dialect, &sql_type),
                     nullable: get(2) != "1",
                     max_len: get(3).parse().ok(),
+                    unsigned: get(4).to_ascii_lowercase().contains("unsigned"),
                     sql_type,
                 },
             );
@@ -162,6 +165,10 @@ impl SqlStore {
         let mut key_cast = None;
         if let Some(k) = col(&policy.key, &mut errs) {
             match k.family {
+                // Up to 2^64 - 1: read as text, compared as UNSIGNED in every statement.
+                Family::Integer if k.unsigned && k.sql_type.eq_ignore_ascii_case("bigint") => {
+                    key_cast = Some("UNSIGNED".to_string());
+                }
                 Family::Integer => int_key = true,
                 Family::Text | Family::Untyped => {}
                 Family::Uuid => key_cast = Some("uuid".to_string()),

@@ -556,3 +556,133 @@ async fn apply_leaves_dry_run_policies_alone() {
     assert_eq!(db.ids("leads").await.len(), 10);
     db.drop_db().await;
 }
+
+/// A lost lease ends that run only: no spinning, not ready, and the rest of the daemon lives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_lease_stops_the_run_without_spinning() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    db.crm_schema().await;
+    // Long enough a run that the lease renewal (every 15 s) sees the loss before it ends.
+    seed_old(&db, 1, 40000).await;
+    let cfg = db.policies(
+        "schedule: \"0 0 0 1 1 *\"",
+        &[("p.yaml", &policy("batch_size: 1\n"))],
+    );
+    set_last_fire(&state_url(&db), "old-leads", "2020-01-01T00:00:00Z").await;
+    let port = free_port();
+    let daemon = spawn_daemon(&db, &cfg, port);
+    let start = Instant::now();
+    while db.ids("leads").await.len() > 39990 {
+        assert!(start.elapsed() < Duration::from_secs(30), "no progress");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Someone takes the lease away (as an expiry and takeover would).
+    let conn = lethe::store::SqlStore::connect("state", &state_url(&db))
+        .await
+        .unwrap();
+    conn.execute_script("DELETE FROM lethe_lease")
+        .await
+        .unwrap();
+    // The renewal notices within 15 s; the run stops after its batch.
+    let start = Instant::now();
+    loop {
+        let (code, _) = get(port, "/readyz").unwrap();
+        if code == 503 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "still ready");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let left = db.ids("leads").await.len();
+    assert!(left > 0, "the run finished before the lease was lost");
+    let runs = || async {
+        let mut q = lethe::store::Query::new(lethe::store::Dialect::Sqlite);
+        q.push("SELECT COUNT(*) FROM lethe_audit WHERE kind = 'run.started'");
+        conn.fetch_counts(&q).await.unwrap()
+    };
+    let before = runs().await;
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(runs().await, before, "the daemon runs again and again");
+    assert_eq!(db.ids("leads").await.len(), left);
+    sigterm(&daemon);
+    let (code, err) = wait_exit(daemon, Duration::from_secs(15));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("lease was lost"), "{err}");
+    conn.close().await;
+    db.drop_db().await;
+}
+
+/// While the daemon runs, a policy removed from the folder is skipped, and a switch to
+/// `mode: dry-run` brakes at once; the other policies go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_follows_removed_policies_and_mode_switches() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    db.crm_schema().await;
+    seed_old(&db, 1, 10).await;
+    let other = policy("").replace("old-leads", "other-leads");
+    let cfg = db.policies(
+        "schedule: \"* * * * * *\"",
+        &[("p.yaml", &policy("")), ("q.yaml", &other)],
+    );
+    let port = free_port();
+    let daemon = spawn_daemon(&db, &cfg, port);
+    scrape_until(port, "a first run", |m| {
+        metric(
+            m,
+            "lethe_runs_total{policy=\"old-leads\",mode=\"enforce\",status=\"ok\"}",
+        )
+        .is_some()
+    });
+    std::fs::remove_file(cfg.join("q.yaml")).unwrap();
+    seed_old(&db, 11, 20).await;
+    scrape_until(port, "the new rows deleted", |m| {
+        metric(
+            m,
+            "lethe_records_total{policy=\"old-leads\",outcome=\"deleted\"}",
+        ) == Some(20.0)
+    });
+    // The brake: the policy switches to dry-run; new rows stay.
+    std::fs::write(cfg.join("p.yaml"), policy("mode: dry-run\n")).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    seed_old(&db, 21, 25).await;
+    let body = scrape_until(port, "a dry run", |m| {
+        metric(
+            m,
+            "lethe_runs_total{policy=\"old-leads\",mode=\"dry-run\",status=\"ok\"}",
+        )
+        .is_some_and(|n| n >= 2.0)
+    });
+    assert_eq!(db.ids("leads").await.len(), 5);
+    assert_eq!(metric(&body, "lethe_run_errors_total"), Some(0.0), "{body}");
+    sigterm(&daemon);
+    let (code, err) = wait_exit(daemon, Duration::from_secs(15));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("no longer in the policies folder"), "{err}");
+    db.drop_db().await;
+}
+
+/// A reviewed plan's counts are for the whole run: pinning and sharding do not mix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_plan_is_not_sharded() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    db.crm_schema().await;
+    seed_old(&db, 1, 10).await;
+    let cfg = db.policies("", &[("p.yaml", &policy(""))]);
+    let plan_file = db.dir.path().join("plan.json");
+    let p = run(db
+        .lethe(&cfg)
+        .args(["plan", "--plan-file", plan_file.to_str().unwrap()]));
+    assert_eq!(p.code, 0, "{}", p.stderr);
+    let r = run(db.lethe(&cfg).args([
+        "apply",
+        "--yes",
+        "--shard",
+        "0/2",
+        "--plan",
+        plan_file.to_str().unwrap(),
+    ]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("cannot be combined"), "{}", r.stderr);
+    assert_eq!(db.ids("leads").await.len(), 10);
+    db.drop_db().await;
+}

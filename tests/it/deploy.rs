@@ -1215,7 +1215,7 @@ fn the_deploy_guide_lists_exactly_the_metrics_the_daemon_exposes() {
         "deleted": 1, "anonymized": 0, "failed": 0, "remaining": 0, "batches": 1
     }))
     .expect("a PolicyOutcome");
-    metrics.applied(&outcome, "ok", 1);
+    metrics.applied(&outcome, 1);
     metrics.not_run("q", "enforce", "refused");
     metrics.batch("p", std::time::Duration::from_millis(5));
     metrics.lease_busy();
