@@ -15,6 +15,8 @@ pub enum Format {
     Json,
     /// Markdown for the DPO's records.
     Markdown,
+    /// A self-contained HTML page for the DPO (the Markdown report, rendered).
+    Html,
 }
 
 /// The result of `lethe apply`.
@@ -54,6 +56,10 @@ fn ts(t: &chrono::DateTime<chrono::Utc>) -> String {
 
 /// Renders a plan.
 pub fn plan(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: bool) -> String {
+    if format == Format::Html {
+        let md = self::plan(plan, Format::Markdown, plan_file, show_sql);
+        return html_page(&format!("Retention plan {}", plan.plan_id), &md);
+    }
     let mut s = plan_body(plan, format, plan_file, show_sql);
     if let (Some(r), false) = (&plan.residency, format == Format::Json) {
         s.push_str(&residency_section(r, format));
@@ -107,7 +113,7 @@ fn plan_body(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: boo
             }
             s
         }
-        Format::Markdown => {
+        Format::Markdown | Format::Html => {
             let mut s = String::new();
             let _ = writeln!(s, "# Retention plan `{}`\n", plan.plan_id);
             let _ = writeln!(
@@ -163,6 +169,10 @@ fn plan_body(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: boo
 
 /// Renders the result of an apply.
 pub fn apply(r: &ApplyReport, format: Format) -> String {
+    if format == Format::Html {
+        let md = self::apply(r, Format::Markdown);
+        return html_page(&format!("Retention run {}", r.run_id), &md);
+    }
     let mut s = apply_body(r, format);
     if let (Some(res), false) = (&r.residency, format == Format::Json) {
         s.push_str(&residency_section(res, format));
@@ -227,7 +237,7 @@ fn apply_body(r: &ApplyReport, format: Format) -> String {
             }
             s
         }
-        Format::Markdown => {
+        Format::Markdown | Format::Html => {
             let mut s = String::new();
             let _ = writeln!(s, "# Retention run `{}`: {}\n", r.run_id, r.status);
             let _ = writeln!(
@@ -334,6 +344,10 @@ fn short(h: &str) -> &str {
 /// Renders a residency report on its own (`lethe residency`).
 pub fn residency(r: &crate::residency::Report, format: Format) -> String {
     match format {
+        Format::Html => html_page(
+            "Residency",
+            residency_section(r, Format::Markdown).trim_start(),
+        ),
         Format::Json => serde_json::to_string_pretty(r).unwrap_or_default() + "\n",
         _ => residency_section(r, format).trim_start().to_string(),
     }
@@ -367,7 +381,7 @@ fn residency_section(r: &crate::residency::Report, format: Format) -> String {
                     st.region.as_deref().unwrap_or("-"),
                     st.country.as_deref().unwrap_or("-"),
                     st.verdict,
-                    st.reason.replace('|', "\\|")
+                    md(&st.reason)
                 );
             }
         }
@@ -392,4 +406,48 @@ fn residency_section(r: &crate::residency::Report, format: Format) -> String {
         }
     }
     s
+}
+
+/// A self-contained HTML page from a Markdown report. Free text in the reports is escaped when
+/// the Markdown is written; here, raw HTML is dropped except lethe's own `<details>` blocks.
+fn html_page(title: &str, markdown: &str) -> String {
+    use pulldown_cmark::{Event, Options, Parser};
+    let ours = |h: &str| {
+        [
+            "<details>",
+            "</details>",
+            "<summary>",
+            "</summary>",
+            "Statement",
+        ]
+        .iter()
+        .fold(h.to_string(), |acc, t| acc.replace(t, ""))
+        .trim()
+        .is_empty()
+    };
+    let events = Parser::new_ext(markdown, Options::ENABLE_TABLES).map(|e| match e {
+        Event::Html(h) | Event::InlineHtml(h) if !ours(&h) => Event::Text(h),
+        other => other,
+    });
+    let mut body = String::new();
+    pulldown_cmark::html::push_html(&mut body, events);
+    let title = html_escape(title);
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{title}</title>\n<style>\nbody {{ font-family: system-ui, sans-serif; max-width: 70rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}\ntable {{ border-collapse: collapse; margin: 1rem 0; }}\nth, td {{ border: 1px solid #ccc; padding: .3rem .6rem; text-align: left; }}\ntd:nth-child(n+6) {{ text-align: right; }}\ncode, pre {{ background: #f4f4f4; }}\npre {{ padding: .6rem; overflow-x: auto; }}\n</style>\n</head>\n<body>\n{body}</body>\n</html>\n"
+    )
+}
+
+/// `<`, `>`, `&` and quotes as entities.
+fn html_escape(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            _ => out.push(c),
+        }
+    }
+    out
 }

@@ -323,3 +323,51 @@ async fn apply_never_creates_a_state_database() {
     assert!(!elsewhere.path().join("var/state.db").exists());
     db.drop_db().await;
 }
+
+/// HTML reports for the DPO: a whole page, every table, and free text (a hold's basis) escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn html_reports_escape_free_text() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    db.crm_schema().await;
+    let old = db.ts("2026-01-01 00:00:00");
+    db.exec(&format!(
+        "INSERT INTO leads (id, status, created_at) VALUES (1, 'new', {old}), (2, 'kept', {old})"
+    ))
+    .await;
+    let policy = "kind: RetentionPolicy\nname: p\nstore: crm\ntable: leads\nkey: id\nclock: { column: created_at }\nkeep: 30d\naction: delete\nguard: { max_fraction: 1 }\n---\nkind: LegalHold\nname: h\nbasis: \"<script>alert(1)</script> | case <b>7</b>\"\nstore: crm\ntable: leads\nmatch: { status: kept }\n";
+    let cfg = db.policies("", &[("p.yaml", policy)]);
+    for args in [
+        vec![
+            "plan",
+            "--format",
+            "html",
+            "--as-of",
+            "2026-06-15T12:00:00Z",
+        ],
+        vec![
+            "apply",
+            "--yes",
+            "--format",
+            "html",
+            "--as-of",
+            "2026-06-15T12:00:00Z",
+        ],
+        vec!["residency", "--format", "html"],
+    ] {
+        let r = run(db.lethe(&cfg).args(&args));
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        let page = &r.stdout;
+        assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+        assert!(page.trim_end().ends_with("</html>"), "{page}");
+        assert!(page.contains("<table>"), "{args:?}: {page}");
+        assert!(
+            !page.contains("<script>") && !page.contains("<b>"),
+            "{page}"
+        );
+        if args[0] != "residency" {
+            assert!(page.contains("&lt;script&gt;"), "{page}");
+        }
+    }
+    assert_eq!(db.ids("leads").await, [2]);
+    db.drop_db().await;
+}
