@@ -83,6 +83,8 @@ pub enum StoreConfig {
         url: Secret,
         /// Declared provider region.
         region: Option<String>,
+        /// The cloud the region belongs to: `aws`, `gcp` or `azure`.
+        provider: Option<String>,
         /// Declared ISO country.
         country: Option<String>,
     },
@@ -493,11 +495,23 @@ fn build_settings(
                     }
                 };
                 if let Some(c) = &store.country {
-                    if !is_country_code(&c.value) {
+                    if let Err(e) = check_country(&c.value) {
                         errs.push(ConfigError::at(
                             path,
                             &c.referenced,
-                            format!("store `{name}`: `country` must be an ISO 3166 two-letter code in capitals, e.g. `NL`; found `{}`", shorten(&c.value)),
+                            format!("store `{name}`: {e}"),
+                        ));
+                    }
+                }
+                if let Some(p) = &store.provider {
+                    if !matches!(p.value.as_str(), "aws" | "gcp" | "azure") {
+                        errs.push(ConfigError::at(
+                            path,
+                            &p.referenced,
+                            format!(
+                                "store `{name}`: unknown provider `{}`; expected `aws`, `gcp` or `azure` (for another cloud, declare `country` instead of `region`)",
+                                shorten(&p.value)
+                            ),
                         ));
                     }
                 }
@@ -510,6 +524,7 @@ fn build_settings(
                         StoreConfig::Sql {
                             url: Secret::new(url),
                             region: store.region,
+                            provider: store.provider.map(|p| p.value),
                             country: store.country.map(|c| c.value),
                         },
                     );
@@ -611,6 +626,24 @@ fn is_country_code(c: &str) -> bool {
     c.len() == 2 && c.chars().all(|ch| ch.is_ascii_uppercase())
 }
 
+/// A country code lethe's tables know, with a hint for the usual mistakes.
+fn check_country(c: &str) -> Result<(), String> {
+    let hint = match c {
+        "UK" => " (the United Kingdom is `GB`)",
+        "EL" => " (Greece is `GR`)",
+        "EU" => " (write `eea` in `residency.allow` for the EU)",
+        _ => "",
+    };
+    if is_country_code(c) && crate::residency::tables().is_ok_and(|t| t.knows(c)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`country` must be an ISO 3166 two-letter code in capitals that lethe's tables know, e.g. `NL`; found `{}`{hint}",
+            shorten(c)
+        ))
+    }
+}
+
 fn build_residency(
     path: &Path,
     raw: raw::RawResidency,
@@ -624,6 +657,10 @@ fn build_residency(
     };
     match raw.allow {
         None => rules.groups = Rules::default().groups,
+        Some(list) if list.is_empty() => errs.push(ConfigError::file(
+            path,
+            "`residency.allow` is empty, so every store would violate; write e.g. `allow: [eea, adequacy]`".into(),
+        )),
         Some(list) => {
             for item in list {
                 match item.value.as_str() {
@@ -636,6 +673,15 @@ fn build_residency(
                     c if is_country_code(c)
                         && crate::residency::tables().is_ok_and(|t| t.knows(c)) =>
                     {
+                        if crate::residency::tables()
+                            .is_ok_and(|t| t.class(c) == crate::residency::Class::NotAdequate)
+                        {
+                            errs.push(ConfigError::at(
+                                path,
+                                &item.referenced,
+                                format!("`{c}` has no adequacy decision: the agreement allows stores only in the EEA or in adequate countries (DPA art. 13-14)"),
+                            ));
+                        }
                         rules.countries.insert(c.to_string());
                     }
                     "EU" | "eu" => errs.push(ConfigError::at(
@@ -680,11 +726,28 @@ fn build_residency(
         }
         let (verified, expires) = (date(&a.verified, errs), date(&a.expires, errs));
         if let (Some(v), Some(e)) = (verified, expires) {
+            // The Data Privacy Framework's adequacy decision dates from 10 July 2023, and a
+            // certification is renewed every year.
+            let start = chrono::NaiveDate::from_ymd_opt(2023, 7, 10).unwrap_or(v);
+            if v < start {
+                errs.push(ConfigError::at(
+                    path,
+                    &a.verified.referenced,
+                    "`verified` lies before 2023-07-10, when the Data Privacy Framework began"
+                        .into(),
+                ));
+            }
             if e < v {
                 errs.push(ConfigError::at(
                     path,
                     &a.expires.referenced,
                     "`expires` lies before `verified`".into(),
+                ));
+            } else if (e - v).num_days() > 366 {
+                errs.push(ConfigError::at(
+                    path,
+                    &a.expires.referenced,
+                    "`expires` lies more than a year after `verified`: a DPF certification is renewed every year, so check it again by then".into(),
                 ));
             }
             if a.importer.value.trim().is_empty() {

@@ -66,6 +66,7 @@ pub struct RawStore {
     pub url: Option<S<String>>,
     pub url_file: Option<S<String>>,
     pub region: Option<String>,
+    pub provider: Option<S<String>>,
     pub country: Option<S<String>>,
 }
 

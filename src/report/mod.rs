@@ -132,8 +132,8 @@ fn plan_body(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: boo
                 let _ = writeln!(
                     s,
                     "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                    p.name,
-                    p.target,
+                    md(&p.name),
+                    md(&p.target),
                     p.action,
                     p.keep,
                     ts(&p.cutoff),
@@ -145,12 +145,12 @@ fn plan_body(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: boo
                 );
             }
             for p in &plan.policies {
-                let _ = writeln!(s, "\n## {}\n", p.name);
+                let _ = writeln!(s, "\n## {}\n", md(&p.name));
                 if let Some(purpose) = &p.purpose {
-                    let _ = writeln!(s, "Purpose: {purpose}\n");
+                    let _ = writeln!(s, "Purpose: {}\n", md(purpose));
                 }
                 if let Some(clause) = &p.clause {
-                    let _ = writeln!(s, "Clause: {clause}\n");
+                    let _ = writeln!(s, "Clause: {}\n", md(clause));
                 }
                 held_md(&mut s, &p.holds, "Held by ");
                 for (col, c) in &p.columns {
@@ -254,9 +254,9 @@ fn apply_body(r: &ApplyReport, format: Format) -> String {
                     "- **Refused**: {}{}",
                     f.policy
                         .as_deref()
-                        .map(|p| format!("policy `{p}`: "))
+                        .map(|p| format!("policy {}: ", md(p)))
                         .unwrap_or_default(),
-                    f.reason
+                    md(&f.reason)
                 );
             }
             let _ = writeln!(s, "| policy | target | action | eligible | held | deleted | anonymized | failed | undated (kept) | remaining |");
@@ -268,8 +268,8 @@ fn apply_body(r: &ApplyReport, format: Format) -> String {
                 let _ = writeln!(
                     s,
                     "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                    p.name,
-                    p.target,
+                    md(&p.name),
+                    md(&p.target),
                     p.action,
                     p.eligible,
                     p.held,
@@ -281,7 +281,7 @@ fn apply_body(r: &ApplyReport, format: Format) -> String {
                 );
             }
             for p in r.policies.iter().filter(|p| !p.holds.is_empty()) {
-                let _ = writeln!(s, "\n**{}** kept by legal holds:\n", p.name);
+                let _ = writeln!(s, "\n**{}** kept by legal holds:\n", md(&p.name));
                 held_md(&mut s, &p.holds, "");
             }
             s
@@ -331,7 +331,10 @@ fn md(text: &str) -> String {
             '|' => "\\|".to_string(),
             '<' => "&lt;".to_string(),
             '>' => "&gt;".to_string(),
-            '*' | '_' | '`' | '#' | '[' | ']' => format!("\\{c}"),
+            // What makes emphasis, code, headings, links and images, and the backslash itself.
+            '\\' | '*' | '_' | '`' | '#' | '[' | ']' | '~' => {
+                format!("\\{c}")
+            }
             c => c.to_string(),
         })
         .collect()
@@ -377,9 +380,9 @@ fn residency_section(r: &crate::residency::Report, format: Format) -> String {
                 let _ = writeln!(
                     s,
                     "| {} | {} | {} | {} | {} |",
-                    st.store,
-                    st.region.as_deref().unwrap_or("-"),
-                    st.country.as_deref().unwrap_or("-"),
+                    md(&st.store),
+                    md(st.region.as_deref().unwrap_or("-")),
+                    md(st.country.as_deref().unwrap_or("-")),
                     st.verdict,
                     md(&st.reason)
                 );
@@ -411,7 +414,7 @@ fn residency_section(r: &crate::residency::Report, format: Format) -> String {
 /// A self-contained HTML page from a Markdown report. Free text in the reports is escaped when
 /// the Markdown is written; here, raw HTML is dropped except lethe's own `<details>` blocks.
 fn html_page(title: &str, markdown: &str) -> String {
-    use pulldown_cmark::{Event, Options, Parser};
+    use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
     let ours = |h: &str| {
         [
             "<details>",
@@ -425,9 +428,12 @@ fn html_page(title: &str, markdown: &str) -> String {
         .trim()
         .is_empty()
     };
-    let events = Parser::new_ext(markdown, Options::ENABLE_TABLES).map(|e| match e {
-        Event::Html(h) | Event::InlineHtml(h) if !ours(&h) => Event::Text(h),
-        other => other,
+    // No link or image from any text: their text stays, the address goes.
+    let events = Parser::new_ext(markdown, Options::ENABLE_TABLES).filter_map(|e| match e {
+        Event::Html(h) | Event::InlineHtml(h) if !ours(&h) => Some(Event::Text(h)),
+        Event::Start(Tag::Link { .. } | Tag::Image { .. })
+        | Event::End(TagEnd::Link | TagEnd::Image) => None,
+        other => Some(other),
     });
     let mut body = String::new();
     pulldown_cmark::html::push_html(&mut body, events);

@@ -134,6 +134,14 @@ impl Tables {
         self.regions.get(code).map(|(c, p)| (c.as_str(), *p))
     }
 
+    /// The country of a region of one provider, by exact code.
+    pub fn region_of(&self, provider: &str, code: &str) -> Option<&str> {
+        self.regions
+            .get(code)
+            .filter(|(_, p)| *p == provider)
+            .map(|(c, _)| c.as_str())
+    }
+
     /// The classification of an ISO country code.
     pub fn class(&self, country: &str) -> Class {
         let c = &self.countries;
@@ -212,9 +220,20 @@ impl Report {
     }
 }
 
-/// The host of a connection URL (`scheme://user:pass@host:port/db`), if it has one.
+/// The host of a connection URL (`scheme://user:pass@host:port/db`), if it has one. A
+/// `host=` parameter wins over the authority, as in the PostgreSQL driver.
 fn host_of(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;
+    if let Some((_, query)) = rest.split_once('?') {
+        for pair in query.split('&') {
+            if let Some(h) = pair.strip_prefix("host=") {
+                let h = h.split(',').next().unwrap_or_default();
+                if !h.is_empty() && !h.starts_with('/') {
+                    return Some(h.to_ascii_lowercase());
+                }
+            }
+        }
+    }
     let authority = rest.split(['/', '?']).next()?;
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let host = if host_port.starts_with('[') {
@@ -225,13 +244,21 @@ fn host_of(url: &str) -> Option<String> {
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
-/// The AWS region an RDS host name reveals: `<name>.<id>.<region>.rds.amazonaws.com`.
+/// The AWS region a database host name reveals, from the end of the name only:
+/// `<...>.<region>.rds.amazonaws.com`, `<...>.rds.<region>.amazonaws.com.cn` (China), and the
+/// same for Redshift (`redshift`, `redshift-serverless`).
 pub fn region_from_host(host: &str) -> Option<String> {
-    let labels: Vec<&str> = host.trim_end_matches('.').split('.').collect();
-    let rds = labels
-        .windows(2)
-        .position(|w| w[0] == "rds" && w[1] == "amazonaws")?;
-    (rds >= 1).then(|| labels[rds - 1].to_string())
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let labels: Vec<&str> = host.split('.').collect();
+    let n = labels.len();
+    let service = |l: &str| matches!(l, "rds" | "redshift" | "redshift-serverless");
+    if n >= 4 && labels[n - 2..] == ["amazonaws", "com"] && service(labels[n - 3]) {
+        return Some(labels[n - 4].to_string());
+    }
+    if n >= 5 && labels[n - 3..] == ["amazonaws", "com", "cn"] && service(labels[n - 5]) {
+        return Some(labels[n - 4].to_string());
+    }
+    None
 }
 
 /// What one store declares about where it is.
@@ -245,6 +272,8 @@ pub struct Declared<'a> {
     pub url: Option<&'a str>,
     /// Declared region.
     pub region: Option<&'a str>,
+    /// The provider the region code belongs to (`aws`, `gcp`, `azure`).
+    pub provider: Option<&'a str>,
     /// Declared ISO country.
     pub country: Option<&'a str>,
 }
@@ -269,6 +298,9 @@ pub fn judge(d: &Declared<'_>, rules: &Rules, today: NaiveDate) -> StoreResidenc
         }
     };
     let host_region = d.url.and_then(host_of).and_then(|h| region_from_host(&h));
+    // Region codes repeat across providers (Alibaba's `ap-southeast-6` is Manila): a region
+    // is read for the declared provider only; an AWS host name declares AWS.
+    let provider = d.provider.or(host_region.as_ref().map(|_| "aws"));
     // The region: declared, cross-checked against the host name; or only the host name.
     let region = match (d.region, host_region.as_deref()) {
         (Some(r), Some(h)) if r != h => {
@@ -284,10 +316,16 @@ pub fn judge(d: &Declared<'_>, rules: &Rules, today: NaiveDate) -> StoreResidenc
     let country = match (&region, d.country) {
         (Some((r, source)), declared) => {
             out.region = Some(r.clone());
-            let Some((c, provider)) = t.region(r) else {
-                out.source = (*source).into();
+            out.source = (*source).into();
+            let Some(provider) = provider else {
                 out.reason = format!(
-                    "region `{r}` is not in lethe's region table ({}); an unknown region counts as a violation until the table lists it",
+                    "region `{r}` without `provider`: region codes repeat across clouds; declare `provider: aws`, `gcp` or `azure`"
+                );
+                return out;
+            };
+            let Some(c) = t.region_of(provider, r) else {
+                out.reason = format!(
+                    "region `{r}` is not a `{provider}` region in lethe's region table ({}); an unknown region counts as a violation until the table lists it",
                     t.as_of()
                 );
                 return out;
@@ -337,12 +375,20 @@ pub fn judge(d: &Declared<'_>, rules: &Rules, today: NaiveDate) -> StoreResidenc
             .iter()
             .filter(|a| a.stores.iter().any(|s| s == d.store))
             .collect();
-        match covering.iter().find(|a| a.expires >= today) {
+        match covering
+            .iter()
+            .find(|a| a.expires >= today && a.verified <= today)
+        {
             Some(a) => {
                 out.verdict = "ok".into();
                 out.reason = format!(
                     "`{country}`: adequate for certified importers; DPF attestation for {} verified {}, valid until {}",
                     a.importer, a.verified, a.expires
+                );
+            }
+            None if covering.iter().any(|a| a.verified > today) => {
+                out.reason = format!(
+                    "`{country}`: the DPF attestation for this store is dated after today (`verified`); date it when the certification was checked"
                 );
             }
             None => {
@@ -392,6 +438,7 @@ pub fn check(config: &crate::config::Config, now: DateTime<Utc>) -> Report {
             crate::config::StoreConfig::Sql {
                 url,
                 region,
+                provider,
                 country,
             } => judge(
                 &Declared {
@@ -399,6 +446,7 @@ pub fn check(config: &crate::config::Config, now: DateTime<Utc>) -> Report {
                     kind: "sql",
                     url: Some(url.expose()),
                     region: region.as_deref(),
+                    provider: provider.as_deref(),
                     country: country.as_deref(),
                 },
                 rules,
@@ -501,6 +549,7 @@ mod tests {
             kind: "sql",
             url: Some(url),
             region,
+            provider: region.map(|_| "aws"),
             country,
         }
     }
@@ -580,6 +629,39 @@ mod tests {
         assert!(r.reason.contains("expired on 2026-11-23"), "{}", r.reason);
         rules.attestations[0].expires = day("2026-11-24");
         assert_eq!(judge(&us, &rules, today).verdict, "ok");
+    }
+
+    #[test]
+    fn a_region_needs_its_provider() {
+        let rules = Rules::default();
+        let today = day("2026-11-24");
+        let mut d = sql(Some("ap-southeast-6"), None, "sqlite://x.db");
+        assert_eq!(judge(&d, &rules, today).verdict, "ok");
+        d.provider = None;
+        let r = judge(&d, &rules, today);
+        assert!(r.reason.contains("without `provider`"), "{}", r.reason);
+        d.provider = Some("gcp");
+        assert_eq!(judge(&d, &rules, today).verdict, "violation");
+    }
+
+    #[test]
+    fn host_names_are_read_from_their_end() {
+        for (host, region) in [
+            ("a.b.eu-central-1.rds.amazonaws.com", Some("eu-central-1")),
+            ("A.B.EU-WEST-1.RDS.AMAZONAWS.COM.", Some("eu-west-1")),
+            ("db.x.rds.cn-north-1.amazonaws.com.cn", Some("cn-north-1")),
+            ("wh.x.us-east-1.redshift.amazonaws.com", Some("us-east-1")),
+            ("db.eu-central-1.rds.amazonaws.com.evil.example", None),
+            ("rds.amazonaws.com", None),
+        ] {
+            assert_eq!(region_from_host(host).as_deref(), region, "{host}");
+        }
+        // The driver's `host=` parameter wins over the authority.
+        assert_eq!(
+            host_of("postgres://u:p@db.a.eu-central-1.rds.amazonaws.com/x?host=db.b.us-east-1.rds.amazonaws.com")
+                .as_deref(),
+            Some("db.b.us-east-1.rds.amazonaws.com")
+        );
     }
 
     #[test]

@@ -334,7 +334,7 @@ async fn html_reports_escape_free_text() {
         "INSERT INTO leads (id, status, created_at) VALUES (1, 'new', {old}), (2, 'kept', {old})"
     ))
     .await;
-    let policy = "kind: RetentionPolicy\nname: p\nstore: crm\ntable: leads\nkey: id\nclock: { column: created_at }\nkeep: 30d\naction: delete\nguard: { max_fraction: 1 }\n---\nkind: LegalHold\nname: h\nbasis: \"<script>alert(1)</script> | case <b>7</b>\"\nstore: crm\ntable: leads\nmatch: { status: kept }\n";
+    let policy = "kind: RetentionPolicy\nname: p\npurpose: \"[x](javascript:alert(1)) ![i](https://evil.example/p.png)\"\nstore: crm\ntable: leads\nkey: id\nclock: { column: created_at }\nkeep: 30d\naction: delete\nguard: { max_fraction: 1 }\n---\nkind: LegalHold\nname: h\nbasis: '<script>alert(1)</script> | case <b>7</b> \\[b\\](javascript:alert(3))'\nstore: crm\ntable: leads\nmatch: { status: kept }\n";
     let cfg = db.policies("", &[("p.yaml", policy)]);
     for args in [
         vec![
@@ -360,6 +360,10 @@ async fn html_reports_escape_free_text() {
         assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
         assert!(page.trim_end().ends_with("</html>"), "{page}");
         assert!(page.contains("<table>"), "{args:?}: {page}");
+        assert!(
+            !page.contains("<a ") && !page.contains("<img") && !page.contains("href"),
+            "{args:?}: {page}"
+        );
         assert!(
             !page.contains("<script>") && !page.contains("<b>"),
             "{page}"

@@ -44,18 +44,19 @@ fn webhook() -> (String, mpsc::Receiver<String>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_store_is_judged() {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
-    let extra = r#"  london: { kind: sql, url: "postgres://u@db.example.com/x", region: eu-west-2 }
-  zurich: { kind: sql, url: "postgres://u@db.example.ch/x", region: eu-central-2 }
-  rds: { kind: sql, url: "postgres://app:S3cretPw@crm.abc123.us-east-1.rds.amazonaws.com/crm", region: eu-central-1 }
-  typo: { kind: sql, url: "postgres://u@h/x", region: eu-central-9 }
-  virginia: { kind: sql, url: "postgres://u@h/x", region: us-east-1 }
-  oregon: { kind: sql, url: "postgres://u@h/x", region: us-west-2 }
+    let extra = r#"  london: { kind: sql, url: "postgres://u@db.example.com/x", provider: aws, region: eu-west-2 }
+  zurich: { kind: sql, url: "postgres://u@db.example.ch/x", provider: gcp, region: europe-west6 }
+  rds: { kind: sql, url: "postgres://app:S3cretPw@crm.abc123.us-east-1.rds.amazonaws.com/crm", provider: aws, region: eu-central-1 }
+  typo: { kind: sql, url: "postgres://u@h/x", provider: aws, region: eu-central-9 }
+  noprovider: { kind: sql, url: "postgres://u@h/x", region: eu-central-1 }
+  virginia: { kind: sql, url: "postgres://u@h/x", provider: aws, region: us-east-1 }
+  oregon: { kind: sql, url: "postgres://u@h/x", provider: azure, region: westus2 }
   nowhere: { kind: sql, url: "postgres://u@h/x" }
 residency:
   allow: [eea, GB]
   dpf:
     - { importer: "Example Cloud, Inc.", stores: [virginia], verified: 2025-06-01, expires: 2025-12-31 }
-    - { importer: "Example Cloud, Inc.", stores: [oregon], verified: 2026-06-01, expires: 2099-12-31 }
+    - { importer: "Example Cloud, Inc.", stores: [oregon], verified: 2026-06-01, expires: 2027-05-31 }
 "#;
     let cfg = db.policies("", &[]);
     let settings = std::fs::read_to_string(cfg.join("lethe.yaml")).unwrap();
@@ -91,12 +92,17 @@ residency:
         "{:?}",
         verdict("rds")
     );
-    assert!(verdict("typo").1.contains("not in lethe's region table"));
+    assert!(
+        verdict("typo").1.contains("not a `aws` region"),
+        "{:?}",
+        verdict("typo")
+    );
+    assert!(verdict("noprovider").1.contains("without `provider`"));
     // The United States: only with an unexpired attestation, and only where `adequacy` is
     // allowed; here it is not, so both violate, the expired one saying so.
     assert_eq!(verdict("virginia").0, "violation");
     assert!(verdict("nowhere").1.contains("neither"));
-    assert_eq!(j["violations"], 6, "{}", r.stdout);
+    assert_eq!(j["violations"], 7, "{}", r.stdout);
     assert!(!r.stdout.contains("S3cretPw") && !r.stderr.contains("S3cretPw"));
 
     // With `adequacy` allowed, the valid attestation passes and the expired one is named.
@@ -156,7 +162,7 @@ async fn a_violation_alerts_and_deletion_goes_on() {
     let settings = std::fs::read_to_string(cfg.join("lethe.yaml")).unwrap();
     std::fs::write(
         cfg.join("lethe.yaml"),
-        settings.replace("country: NL", "region: eu-west-2"),
+        settings.replace("country: NL", "provider: aws, region: eu-west-2"),
     )
     .unwrap();
     let check = run(db.lethe(&cfg).arg("check"));
