@@ -265,6 +265,8 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
   {lethe}{cfg} apply                    again: nothing left to do (idempotent)
   {lethe}{cfg} holds list               the legal holds; `holds add` sets one
   {lethe}{cfg} audit                    the runs; `audit verify` checks the hash chain
+  {lethe}{cfg} residency                where every store is, and whether that is allowed
+  {lethe}{cfg} daemon                   every policy on its schedule, with /metrics (see README)
 Edit the policies in {config}/ and plan again; `demo` again restores the data."
     );
     Ok(code)
