@@ -220,7 +220,7 @@ write_config() { # write_config ENGINE SCENARIO BATCH -> folder
   cat >"$dir/policies/lethe.yaml" <<YAML
 state: sqlite://$dir/state.db
 stores:
-  crm: { kind: sql, url: "$(url_of "$engine")" }
+  crm: { kind: sql, url: "$(url_of "$engine")", country: NL }
 hmac_key: $HMAC_KEY
 guard: { max_fraction: 1 }
 batch_size: $batch
@@ -256,6 +256,9 @@ YAML
 run_lethe() { # run_lethe DIR (apply|plan): prints "<seconds> <rows changed> <peak RSS MB>"
   local dir=$1 cmd=$2 t0 t1 rss n status
   rm -f "$dir"/state.db* "$dir/out.json"
+  # A fresh state database, created outside the timed region (`apply` never creates one).
+  (cd "$dir" && "$LETHE" --config "$dir/policies" check >/dev/null 2>"$dir/stderr") ||
+    { cat "$dir/stderr" >&2; die "lethe check failed (see above)"; }
   local args=(--config "$dir/policies")
   case $cmd in
     apply) args+=(apply --yes --format json --as-of "$AS_OF" --out "$dir/out.json") ;;
