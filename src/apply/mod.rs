@@ -201,6 +201,13 @@ pub struct PolicyOutcome {
 /// Told the policy name and duration of every committed batch (metrics).
 pub type OnBatch<'a> = dyn Fn(&str, std::time::Duration) + Sync + 'a;
 
+impl PolicyOutcome {
+    /// True when some record could not be handled or an error stopped the policy.
+    pub fn failed(&self) -> bool {
+        self.failed > 0 || !self.errors.is_empty()
+    }
+}
+
 /// What the apply loop needs besides the target.
 pub struct Ctx<'a> {
     /// The run's audit log.

@@ -34,7 +34,13 @@ const RENEW: Duration = Duration::from_secs(15);
 /// Who holds a lease: host name, process id and a tag of this lease, for the messages of
 /// the other runs.
 pub fn holder_id() -> String {
-    let host = std::env::var("HOSTNAME")
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}:{}:{}", host_name(), std::process::id(), &tag[..8])
+}
+
+/// This machine's host name (`HOSTNAME`, else `/etc/hostname`).
+pub fn host_name() -> String {
+    std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
         .or_else(|| {
@@ -42,9 +48,7 @@ pub fn holder_id() -> String {
                 .ok()
                 .map(|h| h.trim().to_string())
         })
-        .unwrap_or_else(|| "unknown-host".into());
-    let tag = uuid::Uuid::new_v4().simple().to_string();
-    format!("{host}:{}:{}", std::process::id(), &tag[..8])
+        .unwrap_or_else(|| "unknown-host".into())
 }
 
 /// This boot of this machine and this process namespace: `<boot id>/<pid namespace>`, or
@@ -57,8 +61,8 @@ fn machine_id() -> Option<String> {
 
 /// True when `holder` ran in this very boot and process namespace, and its process no longer
 /// exists: it was killed without releasing. A holder anywhere else is never taken for dead.
-fn died_here(holder: &str, machine: &str) -> bool {
-    let Some(mine) = machine_id() else {
+fn died_here(holder: &str, machine: &str, mine: Option<&str>) -> bool {
+    let Some(mine) = mine else {
         return false;
     };
     let Some(pid) = holder.rsplit(':').nth(1) else {
@@ -80,7 +84,7 @@ impl std::fmt::Display for Busy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "another lethe run holds the lease ({}); nothing was changed. It ends when that run finishes (a holder that died is taken over at once on PostgreSQL and in the same machine and process namespace, after {} s otherwise)",
+            "another lethe run holds the lease ({}); nothing was changed; it ends when that run finishes (a holder that died is taken over at once on PostgreSQL and in the same machine and process namespace, after {} s otherwise)",
             self.holder,
             TTL.as_secs()
         )
@@ -129,6 +133,7 @@ impl StateDb {
         stop: Arc<AtomicBool>,
     ) -> Result<Result<Lease, Busy>, AuditError> {
         let holder = holder_id();
+        let here = machine_id();
         match &self.pool {
             Pool::Sqlite(pool) => {
                 let mut conn = pool.acquire().await?;
@@ -152,7 +157,7 @@ impl StateDb {
                         let conflict = wanted.iter().any(|(n, m)| {
                             n == &name && (m == "exclusive" || mode == "exclusive" || &mode != m)
                         });
-                        if conflict && died_here(&who, &machine) {
+                        if conflict && died_here(&who, &machine, here.as_deref()) {
                             // A process of this machine that no longer exists: killed
                             // without releasing. Its lease is taken over at once.
                             sqlx::query("DELETE FROM lethe_lease WHERE holder = $1")
@@ -173,7 +178,7 @@ impl StateDb {
                         )
                         .bind(name)
                         .bind(&holder)
-                        .bind(machine_id().unwrap_or_else(|| "unknown".into()))
+                        .bind(here.as_deref().unwrap_or("unknown"))
                         .bind(mode)
                         .bind(stamp(now))
                         .bind(stamp(now + TTL))
@@ -364,12 +369,18 @@ mod tests {
     #[test]
     fn a_dead_process_is_recognized_only_in_this_boot_and_namespace() {
         let me = holder_id();
-        let here = machine_id().unwrap();
-        assert!(!died_here(&me, &here));
-        assert!(died_here("host:4294967290:abcd1234", &here));
+        let here = machine_id();
+        let h = here.as_deref();
+        assert!(!died_here(&me, h.unwrap(), h));
+        assert!(died_here("host:4294967290:abcd1234", h.unwrap(), h));
         // Another machine, or another process namespace of this one: never taken for dead.
-        assert!(!died_here("host:4294967290:abcd1234", "other-boot/pid:[1]"));
-        assert!(!died_here("host:4294967290:abcd1234", "unknown"));
+        assert!(!died_here(
+            "host:4294967290:abcd1234",
+            "other-boot/pid:[1]",
+            h
+        ));
+        assert!(!died_here("host:4294967290:abcd1234", "unknown", h));
+        assert!(!died_here("host:4294967290:abcd1234", h.unwrap(), None));
     }
 
     #[test]

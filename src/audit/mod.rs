@@ -6,7 +6,7 @@ mod holds;
 mod lease;
 
 pub use holds::{NewHold, RuntimeHold};
-pub use lease::{holder_id, Busy, Lease};
+pub use lease::{holder_id, host_name, Busy, Lease};
 
 use chrono::{SecondsFormat, Utc};
 use serde::Serialize;

@@ -102,6 +102,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         .or(args.selection.as_of)
         .unwrap_or_else(Utc::now);
     let show_progress = std::io::stderr().is_terminal() && args.output.format != Format::Json;
+    // Residency is checked and alerted at once; deleting never makes it worse, so the run goes on.
+    let residency = crate::residency::check(&prepared.config, Utc::now());
+    crate::residency::alert(&residency, &prepared.config.settings.residency, "apply").await;
     let result = enforce(
         &prepared,
         Enforce {
@@ -113,6 +116,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
             progress: show_progress,
             stop: &stop,
             on_batch: None,
+            residency,
         },
     )
     .await;
@@ -152,6 +156,8 @@ pub struct Enforce<'a> {
     pub stop: &'a AtomicBool,
     /// Told the policy name and duration of every committed batch (metrics).
     pub on_batch: Option<&'a apply::OnBatch<'a>>,
+    /// Where every store is, checked (and alerted) by the caller before the run.
+    pub residency: crate::residency::Report,
 }
 
 /// Plans afresh, checks pinning and guards, then applies every prepared policy in batches.
@@ -195,9 +201,7 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> anyhow::Result<Appl
     let plan_id = e
         .pinned
         .map_or(fresh.plan_id.clone(), |p| p.plan_id.clone());
-    // Residency is checked and alerted at once; deleting never makes it worse, so the run goes on.
-    let residency = crate::residency::check(&prepared.config, Utc::now());
-    crate::residency::alert(&residency, &prepared.config.settings.residency, e.command).await;
+    let residency = e.residency;
     let log = RunLog::start(
         db,
         json!({
@@ -285,10 +289,7 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> anyhow::Result<Appl
         }
     }
     progress.finish_and_clear();
-    let failed = report
-        .policies
-        .iter()
-        .any(|p| p.failed > 0 || !p.errors.is_empty());
+    let failed = report.policies.iter().any(apply::PolicyOutcome::failed);
     report.status = if e.stop.load(Ordering::SeqCst) {
         "interrupted".into()
     } else if failed {

@@ -29,9 +29,7 @@ pub struct Args {
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let config = config::load(&cli.config)?;
     let mut schedules = Vec::new();
-    let mut modes = BTreeMap::new();
     for p in &config.policies {
-        modes.insert(p.name.clone(), p.mode);
         match &p.schedule {
             Some(cron) => schedules.push(Scheduled::new(&p.name, cron).map_err(CliError::usage)?),
             None => warn!(policy = %p.name, "policy has no schedule; the daemon does not run it"),
@@ -62,12 +60,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
             warn!(policy = %s.policy, "the schedule of this policy never fires (e.g. 30 February)");
             continue;
         };
-        let mode = if modes.get(&s.policy) == Some(&Mode::DryRun) {
-            "dry-run"
-        } else {
-            "enforce"
-        };
-        info!(policy = %s.policy, mode = %mode, next = %next, "scheduled");
+        info!(policy = %s.policy, next = %next, "scheduled");
     }
     info!(listen = %addr, "daemon started");
     // Residency at start, then before every scheduled run.
@@ -81,6 +74,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         health: health.clone(),
         shutdown: rx.clone(),
         stop,
+        alerted: residency.violating().map(|s| s.store.clone()).collect(),
     };
     daemon::run_loop(&mut worker, &schedules, Clock::System, rx).await;
     let _ = server.await;
@@ -99,6 +93,8 @@ struct CliWorker<'a> {
     /// The current run's stop flag: raised by the shutdown or by a lost lease. Each run has
     /// its own, so a lost lease ends that run only.
     stop: Arc<AtomicBool>,
+    /// The stores in violation when the residency alert last went out.
+    alerted: Vec<String>,
 }
 
 impl Worker for CliWorker<'_> {
@@ -143,10 +139,7 @@ impl Worker for CliWorker<'_> {
 impl CliWorker<'_> {
     async fn run_with_lease(&mut self, due: &[Due]) -> Outcome {
         let lease = match self.db.try_lease(None, self.stop.clone()).await {
-            Err(e) => {
-                self.health.metrics.run_error();
-                return Outcome::Error(e.to_string());
-            }
+            Err(e) => return Outcome::Error(e.to_string()),
             Ok(Err(busy)) => {
                 self.health.metrics.lease_busy();
                 return Outcome::Busy(busy.holder);
@@ -176,64 +169,79 @@ impl CliWorker<'_> {
             .iter()
             .filter(|d| fires.get(&d.policy).is_none_or(|last| *last < d.fire))
             .collect();
-        // Modes and the policy list as they are now: a switch to `mode: dry-run` brakes at
-        // once, and a policy removed from the folder is skipped (its instant accounted for).
-        let config = match config::load(&self.cli.config) {
-            Ok(c) => c,
+        // The policy list as it is now: a policy removed from the folder is skipped (its
+        // instant accounted for).
+        let present: Vec<String> = match config::load(&self.cli.config) {
+            Ok(c) => c.policies.into_iter().map(|p| p.name).collect(),
             Err(e) => return Outcome::Error(format!("{e:#}")),
         };
-        let modes: BTreeMap<&str, Mode> = config
-            .policies
-            .iter()
-            .map(|p| (p.name.as_str(), p.mode))
-            .collect();
-        for d in due
-            .iter()
-            .filter(|d| !modes.contains_key(d.policy.as_str()))
-        {
+        let mut names = Vec::new();
+        for d in &due {
+            if present.contains(&d.policy) {
+                names.push(d.policy.clone());
+                continue;
+            }
             warn!(policy = %d.policy, "policy is no longer in the policies folder; skipped (restart the daemon to drop its schedule)");
             if let Err(e) = self.db.set_last_fire(&d.policy, d.fire).await {
                 return Outcome::Error(e.to_string());
             }
         }
-        let pick = |mode: Mode| -> Vec<&Due> {
-            due.iter()
-                .copied()
-                .filter(|d| modes.get(d.policy.as_str()) == Some(&mode))
-                .collect()
-        };
-        let (enforced, dry) = (pick(Mode::Enforce), pick(Mode::DryRun));
-        if !enforced.is_empty() {
-            if let Err(e) = self.enforce(&enforced).await {
-                return Outcome::Error(e);
-            }
+        if names.is_empty() {
+            return Outcome::Done;
         }
-        if !dry.is_empty() && !self.stop.load(Ordering::SeqCst) {
-            if let Err(e) = self.dry_run(&dry).await {
-                return Outcome::Error(e);
-            }
+        match self.run_policies(&due, &names).await {
+            Ok(()) => Outcome::Done,
+            Err(e) => Outcome::Error(e),
         }
-        Outcome::Done
     }
 
-    /// Loads the configuration afresh (policies and holds as they are now) for `names`.
-    async fn prepare(&self, names: &[String]) -> Result<super::Prepared, String> {
-        let prepared = super::prepare(self.cli, names, false, None)
+    /// Prepares the due policies once (policies, holds, guards and modes as they are now: a
+    /// switch to `mode: dry-run` brakes at once), checks residency once, then enforces the
+    /// enforcing ones and plans the dry-run ones.
+    async fn run_policies(&mut self, due: &[&Due], names: &[String]) -> Result<(), String> {
+        let mut prepared = super::prepare(self.cli, names, false, None)
             .await
             .map_err(|e| format!("{e:#}"))?;
         if prepared.config.hash != self.start_hash {
             warn!("the policies changed since the daemon started: runs use them as they are now, schedules as they were; restart the daemon to take up new schedules");
         }
-        Ok(prepared)
+        let residency = crate::residency::check(&prepared.config, Utc::now());
+        self.health.metrics.residency(residency.violations);
+        // The alert goes out when the verdict changes, not at every run.
+        let violating: Vec<String> = residency.violating().map(|s| s.store.clone()).collect();
+        if violating != self.alerted {
+            crate::residency::alert(&residency, &prepared.config.settings.residency, "daemon")
+                .await;
+            self.alerted = violating;
+        }
+        let (enforced, dry): (Vec<_>, Vec<_>) = std::mem::take(&mut prepared.targets)
+            .into_iter()
+            .partition(|t| t.policy.mode == Mode::Enforce);
+        prepared.targets = enforced;
+        if !prepared.targets.is_empty() {
+            self.enforce(&prepared, due, residency.clone()).await?;
+        }
+        if !dry.is_empty() && !self.stop.load(Ordering::SeqCst) {
+            self.dry_run(&prepared, &dry, due, residency).await?;
+        }
+        Ok(())
     }
 
-    async fn enforce(&mut self, due: &[&Due]) -> Result<(), String> {
-        let names: Vec<String> = due.iter().map(|d| d.policy.clone()).collect();
-        let prepared = self.prepare(&names).await?;
+    async fn enforce(
+        &mut self,
+        prepared: &super::Prepared,
+        due: &[&Due],
+        residency: crate::residency::Report,
+    ) -> Result<(), String> {
+        let names: Vec<&str> = prepared
+            .targets
+            .iter()
+            .map(|t| t.policy.name.as_str())
+            .collect();
         let metrics = &self.health.metrics;
         let on_batch = |p: &str, d: std::time::Duration| metrics.batch(p, d);
         let report = enforce(
-            &prepared,
+            prepared,
             Enforce {
                 command: "daemon",
                 pinned: None,
@@ -243,13 +251,11 @@ impl CliWorker<'_> {
                 progress: false,
                 stop: &self.stop,
                 on_batch: Some(&on_batch),
+                residency,
             },
         )
         .await
         .map_err(|e| format!("{e:#}"))?;
-        if let Some(r) = &report.residency {
-            metrics.residency(r.violations);
-        }
         let now = Utc::now().timestamp();
         if report.status == "refused" {
             for r in &report.refusals {
@@ -267,7 +273,7 @@ impl CliWorker<'_> {
         // Every instant is accounted for except where the run was stopped: a policy it did
         // not finish runs again at the next start (catch-up), resuming where it stopped.
         let finished: Vec<&str> = if report.status == "refused" {
-            names.iter().map(String::as_str).collect()
+            names
         } else {
             report
                 .policies
@@ -276,30 +282,20 @@ impl CliWorker<'_> {
                 .map(|p| p.name.as_str())
                 .collect()
         };
-        for d in due.iter().filter(|d| finished.contains(&d.policy.as_str())) {
-            self.db
-                .set_last_fire(&d.policy, d.fire)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(())
+        self.account(due, &finished).await
     }
 
-    async fn dry_run(&mut self, due: &[&Due]) -> Result<(), String> {
-        let names: Vec<String> = due.iter().map(|d| d.policy.clone()).collect();
-        let prepared = self.prepare(&names).await?;
-        let plan = crate::plan::make_plan(
-            &prepared.stores,
-            &prepared.targets,
-            Utc::now(),
-            &prepared.config.hash,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let mut plan = plan;
-        let residency = crate::residency::check(&prepared.config, Utc::now());
-        self.health.metrics.residency(residency.violations);
-        crate::residency::alert(&residency, &prepared.config.settings.residency, "daemon").await;
+    async fn dry_run(
+        &mut self,
+        prepared: &super::Prepared,
+        targets: &[crate::store::Target],
+        due: &[&Due],
+        residency: crate::residency::Report,
+    ) -> Result<(), String> {
+        let mut plan =
+            crate::plan::make_plan(&prepared.stores, targets, Utc::now(), &prepared.config.hash)
+                .await
+                .map_err(|e| e.to_string())?;
         plan.residency = Some(residency);
         super::plan::record(&prepared.db, &plan, "daemon")
             .await
@@ -309,7 +305,13 @@ impl CliWorker<'_> {
             info!(policy = %p.name, eligible = p.eligible, held = p.held, plan = %plan.plan_id, "dry-run policy: nothing changed");
             self.health.metrics.planned(p, now);
         }
-        for d in due {
+        let names: Vec<&str> = targets.iter().map(|t| t.policy.name.as_str()).collect();
+        self.account(due, &names).await
+    }
+
+    /// Records the scheduled instants of the named policies as accounted for.
+    async fn account(&self, due: &[&Due], names: &[&str]) -> Result<(), String> {
+        for d in due.iter().filter(|d| names.contains(&d.policy.as_str())) {
             self.db
                 .set_last_fire(&d.policy, d.fire)
                 .await

@@ -378,45 +378,47 @@ pub fn holds_on(holds: &[Hold], store: &str, table: &crate::policy::Ident) -> Ve
 }
 
 /// On SIGINT or SIGTERM: raises `stop` (the batch in progress finishes, then the run stops and
-/// is recorded as interrupted) and, for the daemon, tells its loop and HTTP server to end.
+/// is recorded as interrupted) and, for the daemon, tells its loop and HTTP server to end. A
+/// second signal stops at once: the database rolls back the batch in progress when the
+/// connection closes, so nothing is half done; the run stays `unfinished` in the trail.
 pub fn on_stop_signal(
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     tx: Option<tokio::sync::watch::Sender<bool>>,
 ) {
     tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            let Ok(mut term) = signal(SignalKind::terminate()) else {
-                return;
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
+        if !next_stop_signal().await {
+            return;
         }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
         tracing::warn!("stop requested: finishing the current batch, then stopping (a second signal stops at once)");
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(tx) = tx {
             let _ = tx.send(true);
         }
-        // A second signal: stop now. The database rolls back the batch in progress when the
-        // connection closes, so nothing is half done; the run stays `unfinished` in the trail.
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            if let Ok(mut term) = signal(SignalKind::terminate()) {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-                eprintln!("error: stopped at once by a second signal; the batch in progress was not committed");
-                std::process::exit(Code::Failure as i32);
-            }
+        if next_stop_signal().await {
+            eprintln!("error: stopped at once by a second signal; the batch in progress was not committed");
+            std::process::exit(Code::Failure as i32);
         }
     });
+}
+
+/// Waits for SIGINT or SIGTERM; false when signals cannot be listened to.
+async fn next_stop_signal() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return false;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        true
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
 }
 
 /// Opens the state database named in the configuration.

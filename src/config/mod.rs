@@ -651,17 +651,15 @@ fn build_residency(
     errs: &mut Vec<ConfigError>,
 ) -> crate::residency::Rules {
     use crate::residency::{Attestation, Group, Rules};
-    let mut rules = Rules {
-        groups: Default::default(),
-        ..Rules::default()
-    };
+    let mut rules = Rules::default();
     match raw.allow {
-        None => rules.groups = Rules::default().groups,
+        None => {}
         Some(list) if list.is_empty() => errs.push(ConfigError::file(
             path,
             "`residency.allow` is empty, so every store would violate; write e.g. `allow: [eea, adequacy]`".into(),
         )),
         Some(list) => {
+            rules.groups.clear();
             for item in list {
                 match item.value.as_str() {
                     "eea" => {
@@ -670,9 +668,7 @@ fn build_residency(
                     "adequacy" => {
                         rules.groups.insert(Group::Adequacy);
                     }
-                    c if is_country_code(c)
-                        && crate::residency::tables().is_ok_and(|t| t.knows(c)) =>
-                    {
+                    c if check_country(c).is_ok() => {
                         if crate::residency::tables()
                             .is_ok_and(|t| t.class(c) == crate::residency::Class::NotAdequate)
                         {

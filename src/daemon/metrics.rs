@@ -61,6 +61,7 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
         let m = Metrics {
+            // Replaced below by the registry every family is registered in.
             registry: Registry::default(),
             runs: Family::default(),
             last_success: Family::default(),
@@ -137,7 +138,7 @@ impl Metrics {
         let policy = PolicyLabel {
             policy: p.name.clone(),
         };
-        let status = if p.failed > 0 || !p.errors.is_empty() {
+        let status = if p.failed() {
             "failed"
         } else if p.interrupted {
             "interrupted"

@@ -457,3 +457,23 @@ fn html_escape(text: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_html_page_carries_no_link_image_or_markup_from_its_text() {
+        let page = html_page(
+            "t <i>",
+            "[x](javascript:alert(1)) ![i](https://evil.example/p.png) <javascript:alert(2)> <b>bold</b>\n\n<details><summary>Statement</summary>\n\nSELECT 1\n</details>",
+        );
+        for bad in ["<a ", "href", "<img", "<b>", "<i>"] {
+            assert!(!page.contains(bad), "{bad} in {page}");
+        }
+        assert!(
+            page.contains("<details><summary>Statement</summary>"),
+            "{page}"
+        );
+    }
+}

@@ -130,6 +130,7 @@ pub fn tables() -> Result<&'static Tables, String> {
 
 impl Tables {
     /// The country of a provider region, and the provider, by exact code.
+    #[cfg(test)]
     pub fn region(&self, code: &str) -> Option<(&str, &'static str)> {
         self.regions.get(code).map(|(c, p)| (c.as_str(), *p))
     }
@@ -332,7 +333,6 @@ pub fn judge(d: &Declared<'_>, rules: &Rules, today: NaiveDate) -> StoreResidenc
             };
             if let Some(dc) = declared {
                 if dc != c {
-                    out.source = (*source).into();
                     out.reason = format!(
                         "region `{r}` ({provider}) lies in `{c}`, but `country` says `{dc}`"
                     );
@@ -498,7 +498,7 @@ pub async fn alert(report: &Report, rules: &Rules, context: &str) {
     let body = serde_json::json!({
         "event": "residency.violation",
         "context": context,
-        "host": crate::audit::holder_id(),
+        "host": crate::audit::host_name(),
         "checked_at": report.checked_at,
         "violations": report.violating().map(|s| serde_json::json!({
             "store": s.store, "region": s.region, "country": s.country, "reason": s.reason,
