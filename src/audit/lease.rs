@@ -219,15 +219,41 @@ impl StateDb {
                 }))
             }
             Pool::Postgres(pool) => {
+                // The application name carries the shard count first (names are cut at 63
+                // bytes), so that shards of another N can be told apart.
+                let tag = match shard {
+                    Some(s) => format!("lethe lease n={} {holder}", s.count),
+                    None => format!("lethe lease {holder}"),
+                };
                 let opts = pool
                     .connect_options()
                     .as_ref()
                     .clone()
-                    .application_name(&format!("lethe lease {holder}"));
+                    .application_name(&tag);
                 let mut conn = PgConnection::connect_with(&opts).await?;
-                let mut taken: Vec<(i64, bool)> = Vec::new();
+                // Admissions one at a time (held for a moment): a shard sees every lease taken
+                // before it.
+                let admission = lock_key("admission");
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(admission)
+                    .execute(&mut conn)
+                    .await?;
                 let mut busy = None;
+                if let Some(s) = shard {
+                    let other: Option<String> = sqlx::query_scalar(
+                        "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE 'lethe lease n=%' AND application_name NOT LIKE $1 AND pid <> pg_backend_pid() LIMIT 1",
+                    )
+                    .bind(format!("lethe lease n={} %", s.count))
+                    .fetch_optional(&mut conn)
+                    .await?;
+                    if other.is_some() {
+                        busy = Some(format!("shards of another count than {}", s.count));
+                    }
+                }
                 for (name, mode) in claims(shard) {
+                    if busy.is_some() {
+                        break;
+                    }
                     let shared = mode != "exclusive";
                     let sql = if shared {
                         "SELECT pg_try_advisory_lock_shared($1)"
@@ -240,8 +266,11 @@ impl StateDb {
                         busy = Some(name);
                         break;
                     }
-                    taken.push((key, shared));
                 }
+                sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(admission)
+                    .execute(&mut conn)
+                    .await?;
                 if let Some(name) = busy {
                     let who: Vec<String> = sqlx::query_scalar(
                         "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE 'lethe lease %' AND pid <> pg_backend_pid()",
