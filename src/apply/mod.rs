@@ -2,6 +2,10 @@
 //! statement re-checks eligibility. Every batch is recorded in the audit trail; afterwards a
 //! recount verifies that nothing due remains.
 
+mod objects;
+
+pub use objects::{apply_objects, REQUESTS_IN_FLIGHT};
+
 use crate::anonymize;
 use crate::audit::RunLog;
 use crate::plan::{Plan, PolicyPlan};
@@ -24,11 +28,18 @@ pub struct Refusal {
     pub reason: String,
 }
 
-/// Checks the guards of every policy and of the run against a fresh plan.
-pub fn check_guards(plan: &Plan, targets: &[Target], run_max_rows: Option<u64>) -> Vec<Refusal> {
+/// Checks the guards of every policy (by name) and of the run against a fresh plan.
+pub fn check_guards(
+    plan: &Plan,
+    guards: &[(&str, crate::policy::Guard)],
+    run_max_rows: Option<u64>,
+) -> Vec<Refusal> {
     let mut out = Vec::new();
-    for (pp, t) in plan.policies.iter().zip(targets) {
-        let g = t.policy.guard;
+    for pp in &plan.policies {
+        let Some((_, g)) = guards.iter().find(|(n, _)| *n == pp.name) else {
+            continue;
+        };
+        let g = *g;
         if let Some(max) = g.max_rows {
             if pp.eligible > max {
                 out.push(Refusal {
@@ -181,6 +192,10 @@ pub struct PolicyOutcome {
     pub deleted: u64,
     /// Rows anonymized.
     pub anonymized: u64,
+    /// Object policies: object versions and delete markers removed (one per object in an
+    /// unversioned store).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub versions: u64,
     /// Records that could not be handled (failed batch or unmaskable value).
     pub failed: u64,
     /// Values that could not be masked (e.g. not an IP address) and were set to NULL instead.
@@ -201,10 +216,50 @@ pub struct PolicyOutcome {
 /// Told the policy name and duration of every committed batch (metrics).
 pub type OnBatch<'a> = dyn Fn(&str, std::time::Duration) + Sync + 'a;
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl PolicyOutcome {
     /// True when some record could not be handled or an error stopped the policy.
     pub fn failed(&self) -> bool {
         self.failed > 0 || !self.errors.is_empty()
+    }
+
+    /// An outcome with nothing done yet, from the policy's fresh plan.
+    pub fn start(planned: &PolicyPlan) -> PolicyOutcome {
+        PolicyOutcome {
+            name: planned.name.clone(),
+            store: planned.store.clone(),
+            target: planned.target.clone(),
+            action: planned.action.clone(),
+            eligible: planned.eligible,
+            held: planned.held,
+            holds: planned.holds.clone(),
+            undated: planned.undated,
+            cutoff: planned.cutoff,
+            deleted: 0,
+            anonymized: 0,
+            versions: 0,
+            failed: 0,
+            cleared: 0,
+            remaining: 0,
+            batches: 0,
+            errors: Vec::new(),
+            interrupted: false,
+        }
+    }
+
+    /// Records the outcome in the audit trail.
+    async fn finish(&self, ctx: &Ctx<'_>) {
+        let _ = ctx
+            .log
+            .record(
+                "policy.applied",
+                serde_json::to_value(self).unwrap_or_default(),
+            )
+            .await
+            .map_err(|e| warn!(error = %e, "cannot record policy outcome"));
     }
 }
 
@@ -255,27 +310,8 @@ pub async fn apply_policy(
     ctx: &Ctx<'_>,
 ) -> PolicyOutcome {
     let p = &target.policy;
-    let cutoff = planned.cutoff;
     let as_of = ctx.as_of;
-    let mut out = PolicyOutcome {
-        name: p.name.clone(),
-        store: p.store.clone(),
-        target: p.target(),
-        action: p.action.name().to_string(),
-        eligible: planned.eligible,
-        held: planned.held,
-        holds: planned.holds.clone(),
-        undated: planned.undated,
-        cutoff,
-        deleted: 0,
-        anonymized: 0,
-        failed: 0,
-        cleared: 0,
-        remaining: 0,
-        batches: 0,
-        errors: Vec::new(),
-        interrupted: false,
-    };
+    let mut out = PolicyOutcome::start(planned);
     let result = if target.computes_in_process() {
         row_by_row(store, target, as_of, limit, ctx, &mut out).await
     } else {
@@ -299,14 +335,7 @@ pub async fn apply_policy(
         Err(e) => out.errors.push(format!("verification failed: {e}")),
     }
 
-    let _ = ctx
-        .log
-        .record(
-            "policy.applied",
-            serde_json::to_value(&out).unwrap_or_default(),
-        )
-        .await
-        .map_err(|e| warn!(error = %e, "cannot record policy outcome"));
+    out.finish(ctx).await;
     info!(policy = %p.name, deleted = out.deleted, anonymized = out.anonymized, failed = out.failed, remaining = out.remaining, "policy applied");
     out
 }

@@ -2,7 +2,7 @@
 //! updated or deleted, and each change also written to the audit trail.
 
 use super::{AuditError, StateDb};
-use crate::policy::{Condition, Hold, HoldSource, Ident, Test, Value, Window};
+use crate::policy::{Condition, Hold, HoldSource, Ident, Scope, Test, Value, Window};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::json;
@@ -14,8 +14,11 @@ pub struct RuntimeHold {
     pub id: i64,
     /// Store name.
     pub store: String,
-    /// Table name.
+    /// Table name (empty for a hold over objects).
     pub table: String,
+    /// For a hold over objects: the key prefix it holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
     /// Equality conditions: (column, value).
     pub selector: Vec<(String, Value)>,
     /// Why: the legal ground or case (`dispute 2026-117`).
@@ -71,12 +74,16 @@ impl RuntimeHold {
         };
         // A stored selector that no longer parses holds the whole table (fail closed).
         let selector = selector.unwrap_or_default();
+        let scope = match &self.prefix {
+            Some(p) => Scope::Prefix(p.clone()),
+            None => Scope::Table(Ident::parse_table(&self.table).ok()?),
+        };
         Some(Hold {
             name: format!("hold-{}", self.id),
             basis: self.reason.clone(),
             source: HoldSource::Runtime { id: self.id },
             store: self.store.clone(),
-            table: Ident::parse_table(&self.table).ok()?,
+            scope,
             selector,
             window,
         })
@@ -92,8 +99,8 @@ fn now_text() -> String {
 pub struct NewHold<'a> {
     /// Store name.
     pub store: &'a str,
-    /// Table.
-    pub table: &'a Ident,
+    /// The table, or the key prefix of objects.
+    pub scope: &'a Scope,
     /// Equality conditions.
     pub selector: &'a [(Ident, Value)],
     /// Why.
@@ -116,6 +123,7 @@ type HoldRow = (
     Option<String>,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
 impl StateDb {
@@ -128,12 +136,16 @@ impl StateDb {
     ) -> Result<i64, AuditError> {
         let NewHold {
             store,
-            table,
+            scope,
             selector,
             reason,
             by,
             until,
         } = *new;
+        let (table, prefix) = match scope {
+            Scope::Table(t) => (t.as_str(), None),
+            Scope::Prefix(p) => ("", Some(p.as_str())),
+        };
         let sel: Vec<serde_json::Value> = selector
             .iter()
             .map(|(c, v)| json!({ "column": c, "value": v }))
@@ -141,22 +153,23 @@ impl StateDb {
         let sel = serde_json::Value::Array(sel).to_string();
         let until = until.map(|u| u.to_rfc3339_opts(SecondsFormat::AutoSi, true));
         let created = now_text();
-        let sql = "INSERT INTO lethe_holds (store, table_name, selector, reason, created_by, created_at, until) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+        let sql = "INSERT INTO lethe_holds (store, table_name, selector, reason, created_by, created_at, until, prefix) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
         let (id,): (i64,) = super::on_pool!(self, pool => sqlx::query_as(sql)
             .bind(store)
-            .bind(table.as_str())
+            .bind(table)
             .bind(&sel)
             .bind(reason)
             .bind(by)
             .bind(&created)
             .bind(&until)
+            .bind(prefix)
             .fetch_one(pool)
             .await?);
         self.append(
             &format!("hold-{id}"),
             "hold.added",
             &json!({
-                "hold": format!("hold-{id}"), "store": store, "table": table,
+                "hold": format!("hold-{id}"), "store": store, "table": table, "prefix": prefix,
                 // Columns in clear; values only as a keyed HMAC (a selector may name a person,
                 // and a plain hash of a customer number is reversed by trying numbers). Without a
                 // key the values are left out: the hold itself keeps them.
@@ -204,13 +217,13 @@ impl StateDb {
 
     /// Every runtime hold, released or not, oldest first.
     pub async fn holds(&self) -> Result<Vec<RuntimeHold>, AuditError> {
-        let sql = "SELECT h.id, h.store, h.table_name, h.selector, h.reason, h.created_by, h.created_at, h.until, r.released_at, r.released_by, r.reason FROM lethe_holds h LEFT JOIN lethe_hold_releases r ON r.hold_id = h.id ORDER BY h.id";
+        let sql = "SELECT h.id, h.store, h.table_name, h.selector, h.reason, h.created_by, h.created_at, h.until, r.released_at, r.released_by, r.reason, h.prefix FROM lethe_holds h LEFT JOIN lethe_hold_releases r ON r.hold_id = h.id ORDER BY h.id";
         let rows: Vec<HoldRow> =
             super::on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?);
         Ok(rows
             .into_iter()
             .map(
-                |(id, store, table, sel, reason, by, at, until, rel_at, rel_by, rel_why)| {
+                |(id, store, table, sel, reason, by, at, until, rel_at, rel_by, rel_why, prefix)| {
                     let selector = serde_json::from_str::<Vec<serde_json::Value>>(&sel)
                         .unwrap_or_default()
                         .into_iter()
@@ -229,6 +242,7 @@ impl StateDb {
                         id,
                         store,
                         table,
+                        prefix,
                         selector,
                         reason,
                         created_by: by,

@@ -72,11 +72,14 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     }
     let mut prepared = super::prepare(cli, &selected, false, args.shard).await?;
     // A policy in `mode: dry-run` only reports (in the daemon, and in `lethe plan`).
-    let dry_run: Vec<String> = prepared
-        .targets
-        .iter()
+    let dry_run: Vec<String> = (prepared.targets.iter())
         .filter(|t| t.policy.mode == Mode::DryRun)
         .map(|t| t.policy.name.clone())
+        .chain(
+            (prepared.objects.iter())
+                .filter(|t| t.policy.mode == Mode::DryRun)
+                .map(|t| t.policy.name.clone()),
+        )
         .collect();
     if let Some(name) = args.selection.policies.iter().find(|n| dry_run.contains(n)) {
         return Err(CliError::usage(format!(
@@ -84,6 +87,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         )));
     }
     prepared.targets.retain(|t| t.policy.mode == Mode::Enforce);
+    prepared.objects.retain(|t| t.policy.mode == Mode::Enforce);
     let stop = Arc::new(AtomicBool::new(false));
     let lease = match prepared.db.try_lease(args.shard, stop.clone()).await? {
         Ok(lease) => lease,
@@ -166,7 +170,8 @@ pub struct Enforce<'a> {
 pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> anyhow::Result<ApplyReport> {
     let db = &prepared.db;
     let config_hash = prepared.config.hash.clone();
-    let fresh = plan::make_plan(&prepared.stores, &prepared.targets, e.as_of, &config_hash).await?;
+    let work = prepared.work();
+    let fresh = plan::make_plan(&work, e.as_of, &config_hash).await?;
 
     let mut refusals: Vec<Refusal> = Vec::new();
     if let Some(p) = e.pinned {
@@ -194,7 +199,7 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> anyhow::Result<Appl
     };
     refusals.extend(apply::check_guards(
         &fresh,
-        &prepared.targets,
+        &work.guards(),
         prepared.config.settings.run_max_rows,
     ));
 
@@ -277,8 +282,12 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> anyhow::Result<Appl
         declared: &prepared.config.holds,
         on_batch: e.on_batch,
     };
-    for (target, planned) in prepared.targets.iter().zip(&fresh.policies) {
-        let Some(store) = prepared.stores.get(&target.policy.store) else {
+    let planned = |name: &str| fresh.policies.iter().find(|p| p.name == name);
+    for target in &prepared.targets {
+        let (Some(store), Some(planned)) = (
+            prepared.stores.get(&target.policy.store),
+            planned(&target.policy.name),
+        ) else {
             continue;
         };
         let limit = bounds.get(&planned.name).copied().unwrap_or(0);
@@ -287,6 +296,21 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> anyhow::Result<Appl
         if e.stop.load(Ordering::SeqCst) {
             break;
         }
+    }
+    for target in &prepared.objects {
+        if e.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let (Some(store), Some(planned)) = (
+            prepared.object_stores.get(&target.policy.store),
+            planned(&target.policy.name),
+        ) else {
+            continue;
+        };
+        let limit = bounds.get(&planned.name).copied().unwrap_or(0);
+        let outcome =
+            apply::apply_objects(store, &prepared.stores, target, planned, limit, &ctx).await;
+        report.policies.push(outcome);
     }
     progress.finish_and_clear();
     let failed = report.policies.iter().any(apply::PolicyOutcome::failed);

@@ -12,13 +12,21 @@ pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
     outln!(
         "configuration: {} ({} policies)",
         prepared.config.dir.display(),
-        prepared.config.policies.len()
+        prepared.config.policies.len() + prepared.config.objects.len()
     );
-    let unused: Vec<String> = (prepared.config.settings.stores.keys())
-        .filter(|n| !prepared.stores.contains_key(*n))
-        .cloned()
-        .collect();
-    let extra = crate::store::connect_all(&prepared.config, unused).await?;
+    let stores = &prepared.config.settings.stores;
+    let unused = |objects: bool| -> Vec<String> {
+        (stores.iter())
+            .filter(|(n, s)| {
+                s.holds_objects() == objects
+                    && !prepared.stores.contains_key(*n)
+                    && !prepared.object_stores.contains_key(*n)
+            })
+            .map(|(n, _)| n.clone())
+            .collect()
+    };
+    let extra = crate::store::connect_all(&prepared.config, unused(false)).await?;
+    let extra_objects = crate::store::connect_objects(&prepared.config, unused(true)).await?;
     for (name, store) in &prepared.stores {
         outln!("store {name}: connected ({})", store.dialect.name());
     }
@@ -28,12 +36,35 @@ pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
             store.dialect.name()
         );
     }
+    for (name, store) in prepared.object_stores.iter().chain(&extra_objects) {
+        let f = store.features().await?;
+        outln!(
+            "store {name}: connected ({}{}{}){}",
+            store.location(),
+            if f.versioned { ", versioned" } else { "" },
+            if f.object_lock { ", Object Lock" } else { "" },
+            if extra_objects.contains_key(name) {
+                "; no policy uses it"
+            } else {
+                ""
+            }
+        );
+    }
     for t in &prepared.targets {
         outln!(
             "policy {}: ok ({} on {}, keep {})",
             t.policy.name,
             t.policy.action.name(),
             t.policy.target(),
+            t.policy.keep
+        );
+    }
+    for t in &prepared.objects {
+        outln!(
+            "policy {}: ok (delete on {}, clock {}, keep {})",
+            t.policy.name,
+            t.policy.target(),
+            t.policy.clock.describe(),
             t.policy.keep
         );
     }
@@ -46,10 +77,10 @@ pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
     }
     for h in &prepared.config.holds {
         outln!(
-            "hold {}: ok ({}.{}; basis: {})",
+            "hold {}: ok ({} {}; basis: {})",
             h.name,
             h.store,
-            h.table,
+            h.scope,
             h.basis
         );
     }

@@ -29,10 +29,10 @@ pub struct Args {
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let config = config::load(&cli.config)?;
     let mut schedules = Vec::new();
-    for p in &config.policies {
-        match &p.schedule {
-            Some(cron) => schedules.push(Scheduled::new(&p.name, cron).map_err(CliError::usage)?),
-            None => warn!(policy = %p.name, "policy has no schedule; the daemon does not run it"),
+    for (name, schedule) in config.schedules() {
+        match &schedule {
+            Some(cron) => schedules.push(Scheduled::new(&name, cron).map_err(CliError::usage)?),
+            None => warn!(policy = %name, "policy has no schedule; the daemon does not run it"),
         }
     }
     if schedules.is_empty() {
@@ -172,7 +172,7 @@ impl CliWorker<'_> {
         // The policy list as it is now: a policy removed from the folder is skipped (its
         // instant accounted for).
         let present: Vec<String> = match config::load(&self.cli.config) {
-            Ok(c) => c.policies.into_iter().map(|p| p.name).collect(),
+            Ok(c) => c.policy_names(),
             Err(e) => return Outcome::Error(format!("{e:#}")),
         };
         let mut names = Vec::new();
@@ -217,12 +217,23 @@ impl CliWorker<'_> {
         let (enforced, dry): (Vec<_>, Vec<_>) = std::mem::take(&mut prepared.targets)
             .into_iter()
             .partition(|t| t.policy.mode == Mode::Enforce);
+        let (enforced_objects, dry_objects): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut prepared.objects)
+                .into_iter()
+                .partition(|t| t.policy.mode == Mode::Enforce);
         prepared.targets = enforced;
-        if !prepared.targets.is_empty() {
+        prepared.objects = enforced_objects;
+        if !prepared.targets.is_empty() || !prepared.objects.is_empty() {
             self.enforce(&prepared, due, residency.clone()).await?;
         }
-        if !dry.is_empty() && !self.stop.load(Ordering::SeqCst) {
-            self.dry_run(&prepared, &dry, due, residency).await?;
+        if (!dry.is_empty() || !dry_objects.is_empty()) && !self.stop.load(Ordering::SeqCst) {
+            let work = crate::plan::Work {
+                stores: &prepared.stores,
+                targets: &dry,
+                object_stores: &prepared.object_stores,
+                objects: &dry_objects,
+            };
+            self.dry_run(&prepared, work, due, residency).await?;
         }
         Ok(())
     }
@@ -233,10 +244,9 @@ impl CliWorker<'_> {
         due: &[&Due],
         residency: crate::residency::Report,
     ) -> Result<(), String> {
-        let names: Vec<&str> = prepared
-            .targets
-            .iter()
+        let names: Vec<&str> = (prepared.targets.iter())
             .map(|t| t.policy.name.as_str())
+            .chain(prepared.objects.iter().map(|t| t.policy.name.as_str()))
             .collect();
         let metrics = &self.health.metrics;
         let on_batch = |p: &str, d: std::time::Duration| metrics.batch(p, d);
@@ -288,14 +298,13 @@ impl CliWorker<'_> {
     async fn dry_run(
         &mut self,
         prepared: &super::Prepared,
-        targets: &[crate::store::Target],
+        work: crate::plan::Work<'_>,
         due: &[&Due],
         residency: crate::residency::Report,
     ) -> Result<(), String> {
-        let mut plan =
-            crate::plan::make_plan(&prepared.stores, targets, Utc::now(), &prepared.config.hash)
-                .await
-                .map_err(|e| e.to_string())?;
+        let mut plan = crate::plan::make_plan(&work, Utc::now(), &prepared.config.hash)
+            .await
+            .map_err(|e| e.to_string())?;
         plan.residency = Some(residency);
         super::plan::record(&prepared.db, &plan, "daemon")
             .await
@@ -305,7 +314,7 @@ impl CliWorker<'_> {
             info!(policy = %p.name, eligible = p.eligible, held = p.held, plan = %plan.plan_id, "dry-run policy: nothing changed");
             self.health.metrics.planned(p, now);
         }
-        let names: Vec<&str> = targets.iter().map(|t| t.policy.name.as_str()).collect();
+        let names: Vec<&str> = plan.policies.iter().map(|p| p.name.as_str()).collect();
         self.account(due, &names).await
     }
 

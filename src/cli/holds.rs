@@ -22,9 +22,12 @@ enum Action {
         /// The store of the table (a name from lethe.yaml).
         #[arg(long)]
         store: String,
-        /// The table.
+        /// The table (SQL stores).
+        #[arg(long, required_unless_present = "prefix", conflicts_with = "prefix")]
+        table: Option<String>,
+        /// Object stores: hold every object whose key starts with PREFIX (`""` for all).
         #[arg(long)]
-        table: String,
+        prefix: Option<String>,
         /// Only records where COLUMN equals VALUE, e.g. `customer_id=42` (repeatable: all must hold).
         /// Without it, the whole table is held.
         #[arg(long = "match", value_name = "COLUMN=VALUE")]
@@ -114,6 +117,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         Action::Add {
             store,
             table,
+            prefix,
             matches,
             reason,
             until,
@@ -124,8 +128,6 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                     "`--reason` is empty: give the legal ground or case",
                 ));
             }
-            let table = Ident::parse_table(table)
-                .map_err(|e| CliError::usage(format!("`--table`: {e}")))?;
             let raw = matches
                 .iter()
                 .map(|m| parse_match(m))
@@ -140,13 +142,53 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                     "`--until` lies in the past: such a hold would hold nothing",
                 ));
             }
-            if !config.settings.stores.contains_key(store) {
+            let Some(kind) = config.settings.stores.get(store) else {
                 let known: Vec<&str> = config.settings.stores.keys().map(String::as_str).collect();
                 return Err(CliError::usage(format!(
                     "unknown store `{store}`; expected one of: {}",
                     known.join(", ")
                 )));
+            };
+            let key = config
+                .settings
+                .hmac_key
+                .as_ref()
+                .map(|k| k.expose().as_bytes().to_vec());
+            let by = who(by);
+            if kind.holds_objects() {
+                let Some(prefix) = prefix else {
+                    return Err(CliError::usage(format!(
+                        "store `{store}` holds objects: give `--prefix` (e.g. `cvs/case-117/`), not `--table`"
+                    )));
+                };
+                if !raw.is_empty() {
+                    return Err(CliError::usage(
+                        "`--match` is for tables; an object hold covers a `--prefix`",
+                    ));
+                }
+                let scope = crate::policy::Scope::Prefix(prefix.trim_start_matches('/').to_string());
+                let new = crate::audit::NewHold {
+                    store,
+                    scope: &scope,
+                    selector: &[],
+                    reason: reason.trim(),
+                    by: &by,
+                    until,
+                };
+                let id = db.add_hold(&new, key.as_deref()).await?;
+                outln!("added hold-{id} on {store} {scope}: objects under it are kept until it is released{}",
+                    until
+                        .map(|u| format!(" or until {}", u.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)))
+                        .unwrap_or_default());
+                return Ok(Code::Ok);
             }
+            let Some(table) = table else {
+                return Err(CliError::usage(format!(
+                    "store `{store}` is a SQL store: give `--table`, not `--prefix`"
+                )));
+            };
+            let table = Ident::parse_table(table)
+                .map_err(|e| CliError::usage(format!("`--table`: {e}")))?;
             // The hold must fit the live table, or it could never be evaluated.
             let conn = crate::store::connect_all(&config, [store.clone()]).await?;
             let Some(live) = conn.get(store) else {
@@ -165,7 +207,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                 basis: reason.clone(),
                 source: HoldSource::Runtime { id: 0 },
                 store: store.clone(),
-                table: table.clone(),
+                scope: crate::policy::Scope::Table(table.clone()),
                 selector: selector
                     .iter()
                     .map(|(c, v)| crate::policy::Condition {
@@ -179,15 +221,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
             if !problems.is_empty() {
                 return Err(CliError::usage(problems.join("\n")));
             }
-            let key = config
-                .settings
-                .hmac_key
-                .as_ref()
-                .map(|k| k.expose().as_bytes().to_vec());
-            let by = who(by);
+            let scope = crate::policy::Scope::Table(table.clone());
             let new = crate::audit::NewHold {
                 store,
-                table: &table,
+                scope: &scope,
                 selector: &selector,
                 reason: reason.trim(),
                 by: &by,
@@ -256,11 +293,11 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                 let _ =
                     writeln!(
                     s,
-                    "  hold-{:<4} {:<8} {}.{} {}  until {}  by {} at {}\n             reason: {}{}",
+                    "  hold-{:<4} {:<8} {} {} {}  until {}  by {} at {}\n             reason: {}{}",
                     h.id,
                     h.status(now),
                     h.store,
-                    h.table,
+                    h.prefix.as_ref().map_or(h.table.clone(), |p| format!("prefix `{p}`")),
                     if sel.is_empty() {
                         "(whole table)".to_string()
                     } else {
@@ -310,8 +347,8 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                 };
                 let _ = writeln!(
                     s,
-                    "  {:<24} {}.{} {scope}  {window}\n             basis: {}",
-                    h.name, h.store, h.table, h.basis
+                    "  {:<24} {} {} {scope}  {window}\n             basis: {}",
+                    h.name, h.store, h.scope, h.basis
                 );
             }
             output.emit(&s)?;

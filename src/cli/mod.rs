@@ -227,8 +227,24 @@ pub struct Prepared {
     pub stores: BTreeMap<String, SqlStore>,
     /// Checked policies, in execution order, each with the holds on its table.
     pub targets: Vec<Target>,
+    /// Connected object stores by name.
+    pub object_stores: BTreeMap<String, store::ObjectStore>,
+    /// Checked object policies, each with the holds over its prefix.
+    pub objects: Vec<crate::plan::ObjectTarget>,
     /// The state database.
     pub db: crate::audit::StateDb,
+}
+
+impl Prepared {
+    /// Every prepared policy with its stores.
+    pub fn work(&self) -> crate::plan::Work<'_> {
+        crate::plan::Work {
+            stores: &self.stores,
+            targets: &self.targets,
+            object_stores: &self.object_stores,
+            objects: &self.objects,
+        }
+    }
 }
 
 /// Loads the configuration, selects policies, connects stores and checks the live schemas.
@@ -241,9 +257,9 @@ pub async fn prepare(
     shard: Option<Shard>,
 ) -> anyhow::Result<Prepared> {
     let config = config::load(&cli.config)?;
+    let known = config.policy_names();
     for name in selected {
-        if !config.policies.iter().any(|p| &p.name == name) {
-            let known: Vec<&str> = config.policies.iter().map(|p| p.name.as_str()).collect();
+        if !known.contains(name) {
             return Err(CliError::usage(format!(
                 "unknown policy `{name}`; expected one of: {}",
                 known.join(", ")
@@ -256,7 +272,24 @@ pub async fn prepare(
         .filter(|p| selected.is_empty() || selected.contains(&p.name))
         .cloned()
         .collect();
-    let stores = store::connect_all(&config, policies.iter().map(|p| p.store.clone())).await?;
+    let object_policies: Vec<_> = config
+        .objects
+        .iter()
+        .filter(|p| selected.is_empty() || selected.contains(&p.name))
+        .cloned()
+        .collect();
+    // SQL stores of table policies, and of the contract clocks of object policies.
+    let linked = object_policies.iter().filter_map(|p| match &p.clock {
+        crate::policy::ObjectClock::Contract { store, .. } => Some(store.clone()),
+        _ => None,
+    });
+    let stores = store::connect_all(
+        &config,
+        policies.iter().map(|p| p.store.clone()).chain(linked),
+    )
+    .await?;
+    let object_stores =
+        store::connect_objects(&config, object_policies.iter().map(|p| p.store.clone())).await?;
     let mut targets = Vec::new();
     let mut problems = Vec::new();
     for p in &policies {
@@ -303,10 +336,27 @@ pub async fn prepare(
         }
     }
     for h in holds.iter().filter(|h| h.active_at(now)) {
-        if let Some(store) = stores.get(&h.store) {
-            problems.extend(store.check_hold(h).await);
+        let on_objects = config
+            .settings
+            .stores
+            .get(&h.store)
+            .is_some_and(config::StoreConfig::holds_objects);
+        match (&h.scope, on_objects) {
+            (crate::policy::Scope::Table(_), false) => {
+                if let Some(store) = stores.get(&h.store) {
+                    problems.extend(store.check_hold(h).await);
+                }
+            }
+            (crate::policy::Scope::Prefix(_), true) => {}
+            (scope, _) => problems.push(format!(
+                "hold `{}` covers {scope}, which store `{}` cannot have (a SQL store has tables, an object store prefixes)",
+                h.name, h.store
+            )),
         }
     }
+    let objects =
+        prepare_objects(object_policies, &object_stores, &stores, &holds, &mut problems)
+            .await?;
     // A delete that cascades through foreign keys into a held table could remove held records
     // behind the statement's back: refuse such a policy.
     for t in targets
@@ -352,11 +402,14 @@ pub async fn prepare(
     // A shard takes its key class of every integer-keyed policy, and the whole of the other
     // policies it owns. Supersedes were set above from every policy, so an anonymization
     // still leaves alone what another shard's delete will remove.
+    let mut objects = objects;
     if let Some(s) = shard {
         targets.retain(|t| t.int_key || s.owns(&t.policy.name));
         for t in targets.iter_mut().filter(|t| t.int_key) {
             t.shard = Some(s);
         }
+        // An object policy is not split: one shard runs all of it.
+        objects.retain(|t| s.owns(&t.policy.name));
     }
     // Deletes before anonymizations: never anonymize a row that is about to be deleted.
     targets.sort_by_key(|t| !matches!(t.policy.action, Action::Delete));
@@ -364,8 +417,80 @@ pub async fn prepare(
         config,
         stores,
         targets,
+        object_stores,
+        objects,
         db,
     })
+}
+
+/// Checks object policies against their stores: versioning and Object Lock are read, the
+/// clock can be read there, and a contract clock's table fits.
+async fn prepare_objects(
+    policies: Vec<crate::policy::ObjectPolicy>,
+    object_stores: &BTreeMap<String, store::ObjectStore>,
+    stores: &BTreeMap<String, SqlStore>,
+    holds: &[Hold],
+    problems: &mut Vec<String>,
+) -> anyhow::Result<Vec<crate::plan::ObjectTarget>> {
+    let mut features = BTreeMap::new();
+    let mut out = Vec::new();
+    for p in policies {
+        let Some(store) = object_stores.get(&p.store) else {
+            continue;
+        };
+        if !features.contains_key(&p.store) {
+            features.insert(p.store.clone(), store.features().await?);
+        }
+        let mut link = None;
+        match &p.clock {
+            crate::policy::ObjectClock::Metadata(_) | crate::policy::ObjectClock::Tag(_)
+                if !store.has_metadata() =>
+            {
+                problems.push(format!(
+                    "policy `{}`: a folder has no metadata or tags; use `clock: {{ last_modified: true }}` or a contract clock",
+                    p.name
+                ));
+            }
+            crate::policy::ObjectClock::Contract {
+                store: sql,
+                table,
+                column,
+                on,
+            } => match stores.get(sql) {
+                Some(db) => match db.check_link(table, column, &on.1).await {
+                    Ok(integer) => {
+                        link = Some(store::Link {
+                            store: sql.clone(),
+                            table: table.clone(),
+                            column: column.clone(),
+                            on: on.1.clone(),
+                            integer,
+                        })
+                    }
+                    Err(e) => problems.push(format!("policy `{}`: clock: {e}", p.name)),
+                },
+                None => problems.push(format!("policy `{}`: store `{sql}` is not connected", p.name)),
+            },
+            _ => {}
+        }
+        out.push(crate::plan::ObjectTarget {
+            features: features.get(&p.store).copied().unwrap_or_default(),
+            holds: holds
+                .iter()
+                .filter(|h| h.covers_prefix(&p.store, &p.prefix))
+                .cloned()
+                .collect(),
+            link,
+            policy: p,
+        });
+    }
+    if !problems.is_empty() {
+        return Err(CliError::usage(format!(
+            "the policies do not fit their stores; nothing was changed:\n  {}",
+            problems.join("\n  ")
+        )));
+    }
+    Ok(out)
 }
 
 /// The holds among `holds` that concern one table.

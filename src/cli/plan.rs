@@ -75,13 +75,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let prepared = super::prepare(cli, &args.selection.policies, true, None).await?;
     let db = &prepared.db;
     let as_of = args.selection.as_of.unwrap_or_else(Utc::now);
-    let mut plan = plan::make_plan(
-        &prepared.stores,
-        &prepared.targets,
-        as_of,
-        &prepared.config.hash,
-    )
-    .await?;
+    let mut plan = plan::make_plan(&prepared.work(), as_of, &prepared.config.hash).await?;
     let residency = crate::residency::check(&prepared.config, Utc::now());
     crate::residency::alert(&residency, &prepared.config.settings.residency, "plan").await;
     let violations = residency.violations;

@@ -7,8 +7,8 @@ mod raw;
 pub use error::{ConfigError, ConfigErrors};
 
 use crate::policy::{
-    parse_until, Action, Clock, Condition, Guard, Hold, HoldSource, Ident, Keep, Mode,
-    RetentionPolicy, Strategy, Test, Value, Window,
+    parse_until, Action, Clock, Condition, Guard, Hold, HoldSource, Ident, Keep, KeyTemplate, Mode,
+    ObjectClock, ObjectPolicy, RetentionPolicy, Scope, Strategy, Test, Value, Window,
 };
 use raw::{
     RawAction, RawClock, RawDoc, RawGuard, RawKind, RawSettings, RawStrategy, RawTest, RawValue,
@@ -27,6 +27,8 @@ pub const SETTINGS_FILE: &str = "lethe.yaml";
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// The document kinds of policy files.
 const KINDS: &[&str] = &["RetentionPolicy", "LegalHold"];
+/// The most keys one DeleteObjects request takes, and so an object policy's largest batch.
+pub const MAX_OBJECT_BATCH: u32 = 1000;
 /// The default state database.
 pub const DEFAULT_STATE_URL: &str = "sqlite://var/lethe-state.db";
 /// Default rows per batch.
@@ -41,8 +43,10 @@ pub struct Config {
     pub dir: PathBuf,
     /// Worker settings from `lethe.yaml`.
     pub settings: Settings,
-    /// Every retention policy, in file order.
+    /// Every retention policy over a SQL table, in file order.
     pub policies: Vec<RetentionPolicy>,
+    /// Every retention policy over an object store, in file order.
+    pub objects: Vec<ObjectPolicy>,
     /// Every declared legal hold, in file order.
     pub holds: Vec<Hold>,
     /// SHA-256 over every configuration file (path and bytes), recorded in plans and runs.
@@ -88,6 +92,66 @@ pub enum StoreConfig {
         /// Declared ISO country.
         country: Option<String>,
     },
+    /// An S3 bucket: AWS, or an S3-compatible server (MinIO, Garage, Ceph) at `endpoint`.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The bucket's region (AWS), or whatever the S3-compatible server expects.
+        region: Option<String>,
+        /// The server, for S3-compatible stores (default: AWS).
+        endpoint: Option<String>,
+        /// Path-style addressing (`endpoint/bucket/key`), which most S3-compatible servers need.
+        path_style: bool,
+        /// Declared ISO country (S3-compatible stores: where the server is).
+        country: Option<String>,
+    },
+    /// A local or mounted folder.
+    Dir {
+        /// The folder.
+        path: PathBuf,
+        /// Declared ISO country (where the disk is).
+        country: Option<String>,
+    },
+}
+
+impl StoreConfig {
+    /// `sql`, `s3` or `dir`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreConfig::Sql { .. } => "sql",
+            StoreConfig::S3 { .. } => "s3",
+            StoreConfig::Dir { .. } => "dir",
+        }
+    }
+
+    /// True for object stores (`s3`, `dir`).
+    pub fn holds_objects(&self) -> bool {
+        !matches!(self, StoreConfig::Sql { .. })
+    }
+}
+
+impl Config {
+    /// Every policy name, SQL policies first.
+    pub fn policy_names(&self) -> Vec<String> {
+        self.policies
+            .iter()
+            .map(|p| p.name.clone())
+            .chain(self.objects.iter().map(|p| p.name.clone()))
+            .collect()
+    }
+
+    /// Every policy's name and schedule.
+    pub fn schedules(&self) -> Vec<(String, Option<String>)> {
+        self.policies
+            .iter()
+            .map(|p| (p.name.clone(), p.schedule.clone()))
+            .chain(
+                self.objects
+                    .iter()
+                    .map(|p| (p.name.clone(), p.schedule.clone())),
+            )
+            .collect()
+    }
 }
 
 /// A value that must never be printed: passwords, URLs with credentials, keys.
@@ -212,6 +276,7 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
 
     let settings = settings_doc.and_then(|raw| build_settings(&settings_path, raw, dir, &mut errs));
     let mut policies = Vec::new();
+    let mut objects = Vec::new();
     let mut holds = Vec::new();
     if let Some(settings) = &settings {
         let mut seen: HashMap<String, String> = HashMap::new();
@@ -229,9 +294,17 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
                 continue;
             }
             seen.insert(doc.name.value.clone(), here);
+            let on_objects = settings
+                .stores
+                .get(&doc.store.value)
+                .is_some_and(StoreConfig::holds_objects);
             if doc.kind.value == "LegalHold" {
                 if let Some(h) = build_hold(&path, doc, settings, &mut errs) {
                     holds.push(h);
+                }
+            } else if on_objects {
+                if let Some(p) = build_object_policy(&path, doc, settings, &mut errs) {
+                    objects.push(p);
                 }
             } else if let Some(p) = build_policy(&path, doc, settings, &mut errs) {
                 policies.push(p);
@@ -240,11 +313,12 @@ pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
     }
     match settings {
         Some(settings) if errs.is_empty() => {
-            resolved_into(&mut hasher, &settings, &policies, &holds);
+            resolved_into(&mut hasher, &settings, &policies, &objects, &holds);
             Ok(Config {
                 dir: dir.to_path_buf(),
                 settings,
                 policies,
+                objects,
                 holds,
                 hash: hex::encode(hasher.finalize()),
             })
@@ -331,14 +405,18 @@ fn resolved_into(
     hasher: &mut Sha256,
     settings: &Settings,
     policies: &[RetentionPolicy],
+    objects: &[ObjectPolicy],
     holds: &[Hold],
 ) {
     for (name, store) in &settings.stores {
-        let StoreConfig::Sql { url, .. } = store;
-        hasher.update(format!(
-            "store\0{name}\0{}\0",
-            without_password(url.expose())
-        ));
+        let place = match store {
+            StoreConfig::Sql { url, .. } => without_password(url.expose()),
+            StoreConfig::S3 {
+                bucket, endpoint, ..
+            } => format!("s3://{bucket}@{}", endpoint.as_deref().unwrap_or("aws")),
+            StoreConfig::Dir { path, .. } => format!("dir://{}", path.display()),
+        };
+        hasher.update(format!("store\0{name}\0{place}\0"));
     }
     if let Some(key) = &settings.hmac_key {
         let fingerprint = Sha256::digest(format!("lethe-hmac-key\0{}", key.expose()));
@@ -350,6 +428,9 @@ fn resolved_into(
     ));
     for p in policies {
         hasher.update(format!("policy\0{}\0", p.hash()));
+    }
+    for p in objects {
+        hasher.update(format!("objects\0{}\0", p.hash()));
     }
     for h in holds {
         hasher.update(format!(
@@ -494,15 +575,16 @@ fn build_settings(
                         None
                     }
                 };
-                if let Some(c) = &store.country {
-                    if let Err(e) = check_country(&c.value) {
-                        errs.push(ConfigError::at(
-                            path,
-                            &c.referenced,
-                            format!("store `{name}`: {e}"),
-                        ));
+                for (key, loc) in [
+                    ("bucket", store.bucket.as_ref().map(|u| u.referenced)),
+                    ("endpoint", store.endpoint.as_ref().map(|u| u.referenced)),
+                    ("path", store.path.as_ref().map(|u| u.referenced)),
+                ] {
+                    if let Some(loc) = loc {
+                        not_allowed(path, "sql store (it has `url`)", key, &loc, errs);
                     }
                 }
+                check_store_country(path, &name, store.country.as_ref(), errs);
                 if let Some(p) = &store.provider {
                     if !matches!(p.value.as_str(), "aws" | "gcp" | "azure") {
                         errs.push(ConfigError::at(
@@ -530,11 +612,110 @@ fn build_settings(
                     );
                 }
             }
+            "s3" => {
+                for (key, loc) in [
+                    ("url", store.url.as_ref().map(|u| u.referenced)),
+                    ("url_file", store.url_file.as_ref().map(|u| u.referenced)),
+                    ("path", store.path.as_ref().map(|u| u.referenced)),
+                ] {
+                    if let Some(loc) = loc {
+                        not_allowed(path, "s3 store (it has `bucket`)", key, &loc, errs);
+                    }
+                }
+                check_store_country(path, &name, store.country.as_ref(), errs);
+                if let Some(p) = &store.provider {
+                    errs.push(ConfigError::at(
+                        path,
+                        &p.referenced,
+                        format!("store `{name}`: an s3 store without `endpoint` is on AWS, and one with `endpoint` declares `country`; `provider` does not apply"),
+                    ));
+                }
+                let bucket = match &store.bucket {
+                    Some(b) if valid_bucket(b.value.trim()) => Some(b.value.trim().to_string()),
+                    Some(b) => {
+                        errs.push(ConfigError::at(
+                            path,
+                            &b.referenced,
+                            format!("store `{name}`: invalid bucket name `{}`; expected 3 to 63 lowercase letters, digits, `.` and `-`", shorten(&b.value)),
+                        ));
+                        None
+                    }
+                    None => {
+                        errs.push(ConfigError::at(
+                            path,
+                            &loc,
+                            format!("store `{name}`: missing `bucket`"),
+                        ));
+                        None
+                    }
+                };
+                let endpoint = store.endpoint.as_ref().and_then(|e| {
+                    let v = e.value.trim();
+                    if v.starts_with("http://") || v.starts_with("https://") {
+                        Some(v.trim_end_matches('/').to_string())
+                    } else {
+                        errs.push(ConfigError::at(
+                            path,
+                            &e.referenced,
+                            format!("store `{name}`: `endpoint` must be an http:// or https:// URL, e.g. `http://127.0.0.1:3900`; found `{}`", shorten(v)),
+                        ));
+                        None
+                    }
+                });
+                if let Some(bucket) = bucket {
+                    stores.insert(
+                        name,
+                        StoreConfig::S3 {
+                            bucket,
+                            region: store.region,
+                            path_style: store.path_style.unwrap_or(endpoint.is_some()),
+                            endpoint,
+                            country: store.country.map(|c| c.value),
+                        },
+                    );
+                }
+            }
+            "dir" => {
+                for (key, loc) in [
+                    ("url", store.url.as_ref().map(|u| u.referenced)),
+                    ("url_file", store.url_file.as_ref().map(|u| u.referenced)),
+                    ("bucket", store.bucket.as_ref().map(|u| u.referenced)),
+                    ("endpoint", store.endpoint.as_ref().map(|u| u.referenced)),
+                    ("provider", store.provider.as_ref().map(|u| u.referenced)),
+                ] {
+                    if let Some(loc) = loc {
+                        not_allowed(path, "dir store (it has `path`)", key, &loc, errs);
+                    }
+                }
+                check_store_country(path, &name, store.country.as_ref(), errs);
+                match &store.path {
+                    Some(p) if !p.value.trim().is_empty() => {
+                        // A relative path is relative to where lethe runs, like `sqlite://` URLs.
+                        stores.insert(
+                            name,
+                            StoreConfig::Dir {
+                                path: PathBuf::from(p.value.trim()),
+                                country: store.country.map(|c| c.value),
+                            },
+                        );
+                    }
+                    Some(p) => errs.push(ConfigError::at(
+                        path,
+                        &p.referenced,
+                        format!("store `{name}`: `path` is empty (is its environment variable set?)"),
+                    )),
+                    None => errs.push(ConfigError::at(
+                        path,
+                        &loc,
+                        format!("store `{name}`: missing `path` (the folder)"),
+                    )),
+                }
+            }
             other => errs.push(ConfigError::at(
                 path,
                 &store.kind.referenced,
                 format!(
-                    "unknown store kind `{}`; expected one of: sql",
+                    "unknown store kind `{}`; expected one of: sql, s3, dir",
                     shorten(other)
                 ),
             )),
@@ -620,6 +801,32 @@ fn build_settings(
         listen,
         residency,
     })
+}
+
+fn check_store_country(
+    path: &Path,
+    name: &str,
+    country: Option<&Spanned<String>>,
+    errs: &mut Vec<ConfigError>,
+) {
+    if let Some(c) = country {
+        if let Err(e) = check_country(&c.value) {
+            errs.push(ConfigError::at(
+                path,
+                &c.referenced,
+                format!("store `{name}`: {e}"),
+            ));
+        }
+    }
+}
+
+/// An S3 bucket name as AWS allows it (3-63 of `a-z 0-9 . -`, starting and ending alphanumeric).
+fn valid_bucket(b: &str) -> bool {
+    (3..=63).contains(&b.len())
+        && b.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && b.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && b.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
 
 fn is_country_code(c: &str) -> bool {
@@ -910,15 +1117,11 @@ fn build_common(
             ),
         ));
     }
-    let table = Ident::parse_table(&doc.table.value)
-        .map_err(|e| {
-            errs.push(ConfigError::at(
-                path,
-                &doc.table.referenced,
-                format!("table: {e}"),
-            ))
-        })
-        .ok();
+    let table = doc.table.as_ref().and_then(|t| {
+        Ident::parse_table(&t.value)
+            .map_err(|e| errs.push(ConfigError::at(path, &t.referenced, format!("table: {e}"))))
+            .ok()
+    });
     let mut selector = Vec::new();
     for (col, test) in doc.selector.iter().flatten() {
         let Some(column) = Ident::parse(col)
@@ -984,10 +1187,19 @@ fn build_policy(
 ) -> Option<RetentionPolicy> {
     let before = errs.len();
     let common = build_common(path, &doc, settings, errs);
+    for (key, loc) in [
+        ("prefix", doc.prefix.as_ref().map(|a| a.referenced)),
+        ("key_template", doc.key_template.as_ref().map(|a| a.referenced)),
+    ] {
+        if let Some(loc) = loc {
+            not_allowed(path, "RetentionPolicy on a SQL store (objects have prefixes)", key, &loc, errs);
+        }
+    }
     missing_keys(
         path,
         &doc,
         &[
+            ("table", doc.table.is_some()),
             ("key", doc.key.is_some()),
             ("clock", doc.clock.is_some()),
             ("keep", doc.keep.is_some()),
@@ -1025,37 +1237,8 @@ fn build_policy(
         .as_ref()
         .and_then(|a| build_action(path, a, settings, key.as_ref(), errs));
     let schedule = doc.schedule.and_then(|s| check_cron(path, s, errs));
-    let mode = match &doc.mode {
-        None => Mode::Enforce,
-        Some(m) => match m.value.as_str() {
-            "enforce" => Mode::Enforce,
-            "dry-run" => Mode::DryRun,
-            other => {
-                errs.push(ConfigError::at(
-                    path,
-                    &m.referenced,
-                    format!(
-                        "unknown mode `{}`; expected `enforce` or `dry-run`",
-                        shorten(other)
-                    ),
-                ));
-                Mode::Enforce
-            }
-        },
-    };
-    let guard = match &doc.guard {
-        Some(g) => {
-            if let Some(r) = &g.value.run_max_rows {
-                errs.push(ConfigError::at(
-                    path,
-                    &r.referenced,
-                    "`run_max_rows` belongs in lethe.yaml, not in a policy".into(),
-                ));
-            }
-            merge_guard(path, settings.guard, &g.value, errs)
-        }
-        None => settings.guard,
-    };
+    let mode = build_mode(path, doc.mode.as_ref(), errs);
+    let guard = build_guard(path, doc.guard.as_ref(), settings, errs);
     let batch_size = batch_size(path, doc.batch_size.as_ref(), settings.batch_size, errs);
     if errs.len() != before {
         return None;
@@ -1078,6 +1261,273 @@ fn build_policy(
     })
 }
 
+fn build_mode(path: &Path, raw: Option<&Spanned<String>>, errs: &mut Vec<ConfigError>) -> Mode {
+    match raw {
+        None => Mode::Enforce,
+        Some(m) => match m.value.as_str() {
+            "enforce" => Mode::Enforce,
+            "dry-run" => Mode::DryRun,
+            other => {
+                errs.push(ConfigError::at(
+                    path,
+                    &m.referenced,
+                    format!(
+                        "unknown mode `{}`; expected `enforce` or `dry-run`",
+                        shorten(other)
+                    ),
+                ));
+                Mode::Enforce
+            }
+        },
+    }
+}
+
+fn build_guard(
+    path: &Path,
+    raw: Option<&Spanned<RawGuard>>,
+    settings: &Settings,
+    errs: &mut Vec<ConfigError>,
+) -> Guard {
+    match raw {
+        Some(g) => {
+            if let Some(r) = &g.value.run_max_rows {
+                errs.push(ConfigError::at(
+                    path,
+                    &r.referenced,
+                    "`run_max_rows` belongs in lethe.yaml, not in a policy".into(),
+                ));
+            }
+            merge_guard(path, settings.guard, &g.value, errs)
+        }
+        None => settings.guard,
+    }
+}
+
+/// A `RetentionPolicy` whose store is a bucket or a folder.
+fn build_object_policy(
+    path: &Path,
+    doc: RawDoc,
+    settings: &Settings,
+    errs: &mut Vec<ConfigError>,
+) -> Option<ObjectPolicy> {
+    let before = errs.len();
+    let common = build_common(path, &doc, settings, errs);
+    let kind = "RetentionPolicy on an object store";
+    for (key, loc) in [
+        ("table", doc.table.as_ref().map(|a| a.referenced)),
+        ("key (objects are named by `prefix` or `key_template`)", doc.key.as_ref().map(|a| a.referenced)),
+        ("match", doc.selector.as_ref().and_then(|m| m.values().next()).map(|t| t.referenced)),
+        ("basis", doc.basis.as_ref().map(|a| a.referenced)),
+        ("until", doc.until.as_ref().map(|a| a.referenced)),
+    ] {
+        if let Some(loc) = loc {
+            not_allowed(path, kind, key, &loc, errs);
+        }
+    }
+    missing_keys(
+        path,
+        &doc,
+        &[
+            ("clock", doc.clock.is_some()),
+            ("keep", doc.keep.is_some()),
+            ("action", doc.action.is_some()),
+        ],
+        errs,
+    );
+    if let Some(a) = &doc.action {
+        if !matches!(&a.value, RawAction::Name(n) if n == "delete") {
+            errs.push(ConfigError::at(
+                path,
+                &a.referenced,
+                "objects can only be deleted: expected `action: delete` (every version and delete marker of a due key is removed)".into(),
+            ));
+        }
+    }
+    let template = doc.key_template.as_ref().and_then(|t| {
+        KeyTemplate::parse(&t.value)
+            .map_err(|e| errs.push(ConfigError::at(path, &t.referenced, e)))
+            .ok()
+    });
+    let prefix = match (&doc.prefix, &template) {
+        (Some(p), None) => Some(p.value.trim_start_matches('/').to_string()),
+        (None, Some(t)) => Some(t.literal_prefix().to_string()),
+        (None, None) => {
+            errs.push(ConfigError::at(
+                path,
+                &doc.kind.referenced,
+                format!("{kind} `{}`: missing `prefix` (e.g. `cvs/`, or `\"\"` for the whole store) or `key_template` (e.g. `exports/{{customer_id}}/`)", doc.name.value),
+            ));
+            None
+        }
+        (Some(p), Some(_)) => {
+            errs.push(ConfigError::at(
+                path,
+                &p.referenced,
+                "give either `prefix` or `key_template`: a template's text before its first variable is its prefix".into(),
+            ));
+            None
+        }
+    };
+    let clock = doc
+        .clock
+        .as_ref()
+        .and_then(|c| build_object_clock(path, c, template.as_ref(), settings, errs));
+    let keep = doc.keep.as_ref().and_then(|k| {
+        Keep::parse(&k.value)
+            .map_err(|e| errs.push(ConfigError::at(path, &k.referenced, e)))
+            .ok()
+    });
+    let schedule = doc.schedule.and_then(|s| check_cron(path, s, errs));
+    let mode = build_mode(path, doc.mode.as_ref(), errs);
+    let guard = build_guard(path, doc.guard.as_ref(), settings, errs);
+    let default_batch = settings.batch_size.min(MAX_OBJECT_BATCH);
+    let batch_size = match &doc.batch_size {
+        Some(b) if b.value == 0 || b.value > MAX_OBJECT_BATCH => {
+            errs.push(ConfigError::at(
+                path,
+                &b.referenced,
+                format!("`batch_size` of an object policy must be between 1 and {MAX_OBJECT_BATCH} (one DeleteObjects request)"),
+            ));
+            default_batch
+        }
+        Some(b) => b.value,
+        None => default_batch,
+    };
+    if errs.len() != before {
+        return None;
+    }
+    Some(ObjectPolicy {
+        name: common.name,
+        purpose: doc.purpose,
+        clause: doc.clause,
+        store: doc.store.value,
+        prefix: prefix?,
+        template,
+        clock: clock?,
+        keep: keep?,
+        schedule: schedule.or_else(|| settings.schedule.clone()),
+        mode,
+        guard,
+        batch_size,
+    })
+}
+
+/// The clock of an object policy: exactly one of `last_modified: true`, `metadata: KEY`,
+/// `tag: KEY`, or a contract clock (`store`, `join`, `column`, `on`) through the key template.
+fn build_object_clock(
+    path: &Path,
+    raw: &Spanned<RawClock>,
+    template: Option<&KeyTemplate>,
+    settings: &Settings,
+    errs: &mut Vec<ConfigError>,
+) -> Option<ObjectClock> {
+    let c = &raw.value;
+    let expected = "expected one of `last_modified: true`, `metadata: KEY`, `tag: KEY`, or `{ store, join, column, on }` with a `key_template`";
+    let contract = c.join.is_some() || c.column.is_some() || c.on.is_some() || c.store.is_some();
+    let given = [
+        c.last_modified.as_ref().is_some_and(|l| l.value),
+        c.metadata.is_some(),
+        c.tag.is_some(),
+        contract,
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if given != 1 {
+        errs.push(ConfigError::at(
+            path,
+            &raw.referenced,
+            format!("an object clock needs exactly one source; {expected}"),
+        ));
+        return None;
+    }
+    let meta_key = |k: &Spanned<String>, errs: &mut Vec<ConfigError>| {
+        let v = k.value.trim().to_ascii_lowercase();
+        let ok = !v.is_empty()
+            && v.len() <= 128
+            && v.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.:".contains(ch));
+        if !ok {
+            errs.push(ConfigError::at(
+                path,
+                &k.referenced,
+                format!("invalid key `{}`; expected letters, digits, `-`, `_`, `.` or `:`", shorten(&k.value)),
+            ));
+        }
+        ok.then_some(v)
+    };
+    if c.last_modified.is_some() {
+        return Some(ObjectClock::LastModified);
+    }
+    if let Some(m) = &c.metadata {
+        return meta_key(m, errs).map(ObjectClock::Metadata);
+    }
+    if let Some(t) = &c.tag {
+        // Tag keys are case-sensitive; metadata keys are not.
+        return meta_key(t, errs).map(|_| ObjectClock::Tag(t.value.trim().to_string()));
+    }
+    let Some(template) = template else {
+        errs.push(ConfigError::at(
+            path,
+            &raw.referenced,
+            "a clock from a SQL table needs `key_template` in the policy, e.g. `exports/{customer_id}/`, to link each object to its records".into(),
+        ));
+        return None;
+    };
+    let (Some(store), Some(join), Some(column), Some(on)) = (&c.store, &c.join, &c.column, &c.on) else {
+        errs.push(ConfigError::at(
+            path,
+            &raw.referenced,
+            "a clock from a SQL table needs `store`, `join`, `column` and `on`, e.g. `{ store: crm, join: contracts, column: terminated_at, on: { customer_id: customer_id } }`".into(),
+        ));
+        return None;
+    };
+    match settings.stores.get(&store.value) {
+        Some(StoreConfig::Sql { .. }) => {}
+        _ => {
+            errs.push(ConfigError::at(
+                path,
+                &store.referenced,
+                format!("clock `store`: `{}` is not a SQL store in lethe.yaml", shorten(&store.value)),
+            ));
+            return None;
+        }
+    }
+    let table = Ident::parse_table(&join.value)
+        .map_err(|e| errs.push(ConfigError::at(path, &join.referenced, format!("clock join: {e}"))))
+        .ok()?;
+    let column = ident(path, column, "clock column", errs)?;
+    let pairs: Vec<_> = on.value.iter().collect();
+    let [(var, col)] = pairs.as_slice() else {
+        errs.push(ConfigError::at(
+            path,
+            &on.referenced,
+            "clock `on` of an object policy takes one pair: `{ <template variable>: <column of the joined table> }`".into(),
+        ));
+        return None;
+    };
+    if !template.variables().contains(&var.as_str()) {
+        errs.push(ConfigError::at(
+            path,
+            &on.referenced,
+            format!(
+                "clock `on`: `{}` is not a variable of the key template; expected one of: {}",
+                shorten(var),
+                template.variables().join(", ")
+            ),
+        ));
+        return None;
+    }
+    let col = Ident::parse(col)
+        .map_err(|e| errs.push(ConfigError::at(path, &on.referenced, format!("clock `on`: {e}"))))
+        .ok()?;
+    Some(ObjectClock::Contract {
+        store: store.value.clone(),
+        table,
+        column,
+        on: ((*var).clone(), col),
+    })
+}
+
 fn build_hold(
     path: &Path,
     doc: RawDoc,
@@ -1087,6 +1537,50 @@ fn build_hold(
     let before = errs.len();
     let common = build_common(path, &doc, settings, errs);
     let kind = "LegalHold";
+    let on_objects = settings
+        .stores
+        .get(&doc.store.value)
+        .is_some_and(StoreConfig::holds_objects);
+    let scope = if on_objects {
+        for (key, loc) in [
+            ("table", doc.table.as_ref().map(|a| a.referenced)),
+            ("match", doc.selector.as_ref().and_then(|m| m.values().next()).map(|t| t.referenced)),
+            ("clock", doc.clock.as_ref().map(|a| a.referenced)),
+            ("key_template", doc.key_template.as_ref().map(|a| a.referenced)),
+        ] {
+            if let Some(loc) = loc {
+                not_allowed(path, "LegalHold on an object store (it holds a `prefix`, until removed or `until` a date)", key, &loc, errs);
+            }
+        }
+        match &doc.prefix {
+            Some(p) => Some(Scope::Prefix(p.value.trim_start_matches('/').to_string())),
+            None => {
+                errs.push(ConfigError::at(
+                    path,
+                    &doc.kind.referenced,
+                    format!("LegalHold `{}`: missing `prefix` (the objects it holds, e.g. `cvs/case-117/`, or `\"\"` for the whole store)", doc.name.value),
+                ));
+                None
+            }
+        }
+    } else {
+        for (key, loc) in [
+            ("prefix", doc.prefix.as_ref().map(|a| a.referenced)),
+            ("key_template", doc.key_template.as_ref().map(|a| a.referenced)),
+        ] {
+            if let Some(loc) = loc {
+                not_allowed(path, "LegalHold on a SQL store (it holds records of a `table`)", key, &loc, errs);
+            }
+        }
+        if doc.table.is_none() {
+            errs.push(ConfigError::at(
+                path,
+                &doc.kind.referenced,
+                format!("LegalHold `{}`: missing `table`", doc.name.value),
+            ));
+        }
+        common.table.clone().map(Scope::Table)
+    };
     for (key, loc) in [
         ("key", doc.key.as_ref().map(|k| k.referenced)),
         ("action", doc.action.as_ref().map(|a| a.referenced)),
@@ -1163,7 +1657,7 @@ fn build_hold(
         basis,
         source: HoldSource::Declared,
         store: doc.store.value,
-        table: common.table?,
+        scope: scope?,
         selector: common.selector,
         window: window?,
     })
@@ -1179,7 +1673,25 @@ fn value(v: &RawValue) -> Value {
 
 fn build_clock(path: &Path, raw: &Spanned<RawClock>, errs: &mut Vec<ConfigError>) -> Option<Clock> {
     let c = &raw.value;
-    let column = ident(path, &c.column, "clock column", errs);
+    for (key, loc) in [
+        ("store", c.store.as_ref().map(|a| a.referenced)),
+        ("last_modified", c.last_modified.as_ref().map(|a| a.referenced)),
+        ("metadata", c.metadata.as_ref().map(|a| a.referenced)),
+        ("tag", c.tag.as_ref().map(|a| a.referenced)),
+    ] {
+        if let Some(loc) = loc {
+            not_allowed(path, "clock on a SQL table (it is for objects)", key, &loc, errs);
+        }
+    }
+    let Some(column) = &c.column else {
+        errs.push(ConfigError::at(
+            path,
+            &raw.referenced,
+            "clock: missing `column` (the date or timestamp column the retention period starts from)".into(),
+        ));
+        return None;
+    };
+    let column = ident(path, column, "clock column", errs);
     match (&c.join, &c.on) {
         (None, None) => column.map(Clock::Column),
         (Some(join), Some(on)) => {

@@ -65,6 +65,10 @@ pub struct RawStore {
     pub kind: S<String>,
     pub url: Option<S<String>>,
     pub url_file: Option<S<String>>,
+    pub bucket: Option<S<String>>,
+    pub endpoint: Option<S<String>>,
+    pub path_style: Option<bool>,
+    pub path: Option<S<String>>,
     pub region: Option<String>,
     pub provider: Option<S<String>>,
     pub country: Option<S<String>>,
@@ -90,7 +94,9 @@ pub struct RawDoc {
     pub purpose: Option<String>,
     pub clause: Option<String>,
     pub store: S<String>,
-    pub table: S<String>,
+    pub table: Option<S<String>>,
+    pub prefix: Option<S<String>>,
+    pub key_template: Option<S<String>>,
     pub key: Option<S<String>>,
     pub clock: Option<S<RawClock>>,
     pub keep: Option<S<String>>,
@@ -109,9 +115,17 @@ pub struct RawDoc {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawClock {
-    pub column: S<String>,
+    pub column: Option<S<String>>,
     pub join: Option<S<String>>,
     pub on: Option<S<BTreeMap<String, String>>>,
+    /// Object policies: the SQL store of `join`.
+    pub store: Option<S<String>>,
+    /// Object policies: the object's last-modified time.
+    pub last_modified: Option<S<bool>>,
+    /// Object policies: a user-metadata key.
+    pub metadata: Option<S<String>>,
+    /// Object policies: a tag key.
+    pub tag: Option<S<String>>,
 }
 
 /// One selector condition: a value, `{ in: [...] }` or `{ is_null: bool }`.

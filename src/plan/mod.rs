@@ -1,8 +1,12 @@
 //! Planning: evaluate every policy at a fixed instant (`as_of`) and count what it would do.
 //! A plan changes no data; it can be written to a file and later pin an `apply`.
 
+mod objects;
+
+pub use objects::{plan_objects, Judge, ObjectTarget, Tally, Verdict};
+
 use crate::policy::{Action, Effect};
-use crate::store::{Counts, SqlStore, StoreError, Target};
+use crate::store::{Counts, ObjectStore, SqlStore, StoreError, Target};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -175,19 +179,67 @@ pub async fn plan_policy(
     })
 }
 
-/// Plans every target at `as_of`.
+/// The policies of one run with their connected stores: tables first, then objects.
+#[derive(Clone, Copy)]
+pub struct Work<'a> {
+    /// Connected SQL stores by name.
+    pub stores: &'a BTreeMap<String, SqlStore>,
+    /// Checked table policies.
+    pub targets: &'a [Target],
+    /// Connected object stores by name.
+    pub object_stores: &'a BTreeMap<String, ObjectStore>,
+    /// Checked object policies.
+    pub objects: &'a [ObjectTarget],
+}
+
+impl<'a> Work<'a> {
+    /// The SQL store of a table policy.
+    pub fn sql(&self, name: &str) -> Result<&'a SqlStore, StoreError> {
+        self.stores
+            .get(name)
+            .ok_or_else(|| StoreError::Config(format!("store `{name}` is not connected")))
+    }
+
+    /// The object store of an object policy.
+    pub fn object_store(&self, name: &str) -> Result<&'a ObjectStore, StoreError> {
+        self.object_stores
+            .get(name)
+            .ok_or_else(|| StoreError::Config(format!("store `{name}` is not connected")))
+    }
+
+    /// Every policy's name and guard, in plan order.
+    pub fn guards(&self) -> Vec<(&'a str, crate::policy::Guard)> {
+        self.targets
+            .iter()
+            .map(|t| (t.policy.name.as_str(), t.policy.guard))
+            .chain(
+                self.objects
+                    .iter()
+                    .map(|t| (t.policy.name.as_str(), t.policy.guard)),
+            )
+            .collect()
+    }
+}
+
+/// Plans every policy at `as_of`.
 pub async fn make_plan(
-    stores: &BTreeMap<String, SqlStore>,
-    targets: &[Target],
+    work: &Work<'_>,
     as_of: DateTime<Utc>,
     config_hash: &str,
 ) -> Result<Plan, StoreError> {
-    let mut policies = Vec::with_capacity(targets.len());
-    for t in targets {
-        let store = stores.get(&t.policy.store).ok_or_else(|| {
-            StoreError::Config(format!("store `{}` is not connected", t.policy.store))
-        })?;
-        policies.push(plan_policy(store, t, as_of).await?);
+    let mut policies = Vec::with_capacity(work.targets.len() + work.objects.len());
+    for t in work.targets {
+        policies.push(plan_policy(work.sql(&t.policy.store)?, t, as_of).await?);
+    }
+    for t in work.objects {
+        let judge = Judge {
+            store: work.object_store(&t.policy.store)?,
+            sql: work.stores,
+            target: t,
+            as_of,
+            now: Utc::now(),
+        };
+        policies.push(plan_objects(&judge).await?);
     }
     Ok(Plan {
         version: PLAN_VERSION,

@@ -13,14 +13,33 @@ pub struct Hold {
     pub basis: String,
     /// Where the hold comes from.
     pub source: HoldSource,
-    /// The store of the table.
+    /// The store of the table or objects.
     pub store: String,
-    /// The table whose records it holds.
-    pub table: Ident,
-    /// Restricts the hold to records matching every condition (empty: the whole table).
+    /// What it holds: records of a table, or objects under a key prefix.
+    pub scope: Scope,
+    /// Restricts a table hold to records matching every condition (empty: the whole table).
     pub selector: Vec<Condition>,
     /// How long it holds.
     pub window: Window,
+}
+
+/// What a hold covers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Records of one table of a SQL store.
+    Table(Ident),
+    /// Every object whose key starts with this prefix, in an object store (empty: all of them).
+    Prefix(String),
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Table(t) => write!(f, "{t}"),
+            Scope::Prefix(p) => write!(f, "prefix `{p}`"),
+        }
+    }
 }
 
 /// Where a hold comes from.
@@ -76,12 +95,31 @@ impl Hold {
     /// a schema counts only when both names give one (`public.leads` and `main.leads` hold
     /// `leads`): when in doubt a hold holds more, never less.
     pub fn covers_table(&self, store: &str, table: &Ident) -> bool {
-        let same_name = self.table.name().eq_ignore_ascii_case(table.name());
-        let same_schema = match (self.table.schema(), table.schema()) {
+        let Scope::Table(held) = &self.scope else {
+            return false;
+        };
+        let same_name = held.name().eq_ignore_ascii_case(table.name());
+        let same_schema = match (held.schema(), table.schema()) {
             (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
             _ => true,
         };
         self.store == store && same_name && same_schema
+    }
+
+    /// True when the hold concerns objects under `prefix` of an object store: its own prefix
+    /// and the listed one overlap.
+    pub fn covers_prefix(&self, store: &str, prefix: &str) -> bool {
+        match &self.scope {
+            Scope::Prefix(p) => {
+                self.store == store && (p.starts_with(prefix) || prefix.starts_with(p.as_str()))
+            }
+            Scope::Table(_) => false,
+        }
+    }
+
+    /// True when the hold holds the object with this key (ignoring its window).
+    pub fn covers_key(&self, store: &str, key: &str) -> bool {
+        matches!(&self.scope, Scope::Prefix(p) if self.store == store && key.starts_with(p.as_str()))
     }
 }
 
@@ -115,7 +153,7 @@ mod tests {
             basis: "b".into(),
             source: HoldSource::Declared,
             store: "crm".into(),
-            table: Ident::parse_table(t).unwrap(),
+            scope: Scope::Table(Ident::parse_table(t).unwrap()),
             selector: vec![],
             window: Window::Always,
         };

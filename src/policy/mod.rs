@@ -6,9 +6,11 @@
 mod hold;
 mod ident;
 mod keep;
+mod object;
 mod shard;
 
-pub use hold::{parse_until, Hold, HoldSource, Window};
+pub use hold::{parse_until, Hold, HoldSource, Scope, Window};
+pub use object::{KeyTemplate, ObjectClock, ObjectPolicy};
 pub use ident::Ident;
 pub use keep::Keep;
 pub use shard::Shard;

@@ -89,8 +89,12 @@ fn plan_body(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: boo
                 let _ = writeln!(s, "  keep {} -> cutoff {}", p.keep, ts(&p.cutoff));
                 let _ = writeln!(
                     s,
-                    "  eligible {:>8}   undated (kept) {:>6}   in scope {:>8} of {} rows",
-                    p.eligible, p.undated, p.selected, p.total
+                    "  eligible {:>8}   undated (kept) {:>6}   in scope {:>8} of {} {}",
+                    p.eligible,
+                    p.undated,
+                    p.selected,
+                    p.total,
+                    unit(&p.target)
                 );
                 held_lines(&mut s, p.held, &p.holds, "  ");
                 for (col, c) in &p.columns {
@@ -122,7 +126,7 @@ fn plan_body(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: boo
                 plan.as_of_text(),
                 short(&plan.config_hash)
             );
-            let _ = writeln!(s, "| policy | target | action | keep | cutoff | eligible | held | undated (kept) | in scope | rows |");
+            let _ = writeln!(s, "| policy | target | action | keep | cutoff | eligible | held | undated (kept) | in scope | total |");
             let _ = writeln!(
                 s,
                 "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"
@@ -220,6 +224,13 @@ fn apply_body(r: &ApplyReport, format: Format) -> String {
                     "  eligible {}   deleted {}   anonymized {}   failed {}   undated (kept) {}   remaining {}",
                     p.eligible, p.deleted, p.anonymized, p.failed, p.undated, p.remaining
                 );
+                if p.versions > 0 {
+                    let _ = writeln!(
+                        s,
+                        "  object versions and delete markers removed: {}",
+                        p.versions
+                    );
+                }
                 if p.cleared > 0 {
                     let _ = writeln!(
                         s,
@@ -319,6 +330,15 @@ fn held_md(s: &mut String, holds: &[HeldBy], lead: &str) {
 }
 
 /// `1 record`, `2 records`.
+/// What a target counts: rows of a table (`store.table`) or objects (`store:prefix`).
+fn unit(target: &str) -> &'static str {
+    if target.contains(':') {
+        "objects"
+    } else {
+        "rows"
+    }
+}
+
 fn records(n: u64) -> String {
     format!("{n} record{}", if n == 1 { "" } else { "s" })
 }

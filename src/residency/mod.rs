@@ -452,6 +452,37 @@ pub fn check(config: &crate::config::Config, now: DateTime<Utc>) -> Report {
                 rules,
                 today,
             ),
+            // An S3 bucket on AWS is where its region is; an S3-compatible server or a folder
+            // is where the operator declares it (its region string is whatever was typed).
+            crate::config::StoreConfig::S3 {
+                region,
+                endpoint,
+                country,
+                ..
+            } => judge(
+                &Declared {
+                    store: name,
+                    kind: "s3",
+                    url: None,
+                    region: if endpoint.is_none() { region.as_deref() } else { None },
+                    provider: endpoint.is_none().then_some("aws"),
+                    country: country.as_deref(),
+                },
+                rules,
+                today,
+            ),
+            crate::config::StoreConfig::Dir { country, .. } => judge(
+                &Declared {
+                    store: name,
+                    kind: "dir",
+                    url: None,
+                    region: None,
+                    provider: None,
+                    country: country.as_deref(),
+                },
+                rules,
+                today,
+            ),
         })
         .collect();
     let violations = stores.iter().filter(|s| s.verdict != "ok").count();

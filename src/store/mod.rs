@@ -1,10 +1,14 @@
-//! Stores: the databases policies act on. One closed enum of kinds; today SQL databases
-//! (PostgreSQL, MySQL/MariaDB, SQLite) through sqlx.
+//! Stores: what policies act on. SQL databases (PostgreSQL, MySQL/MariaDB, SQLite) through sqlx,
+//! and object stores (S3 buckets, local folders) in [`object`].
 
+mod link;
+pub mod object;
 mod schema;
 mod sql;
 mod statements;
 
+pub use link::{Ends, Link};
+pub use object::{ObjectStore, connect_objects};
 pub use schema::{Column, Family, Target};
 pub use sql::{
     sanitize_db_error, Dialect, FetchedRow, KeyValue, Param, Query, SqlStore, StoreError,
@@ -25,7 +29,7 @@ pub async fn connect_all(
             continue;
         }
         let Some(StoreConfig::Sql { url, .. }) = config.settings.stores.get(&name) else {
-            return Err(StoreError::Config(format!("unknown store `{name}`")));
+            return Err(StoreError::Config(format!("`{name}` is not a SQL store")));
         };
         let store = SqlStore::connect(&name, url.expose()).await?;
         out.insert(name, store);

@@ -438,12 +438,18 @@ impl SqlStore {
         } else {
             format!("hold `{}`", hold.name)
         };
-        let cols = match self.columns(&hold.table).await {
+        let crate::policy::Scope::Table(table) = &hold.scope else {
+            return vec![format!(
+                "{who} holds objects under a prefix, but store `{}` is a SQL store; hold a table there",
+                self.name
+            )];
+        };
+        let cols = match self.columns(table).await {
             Ok(Some(cols)) => cols,
             Ok(None) => {
                 return vec![format!(
                     "{who}: table `{}` not found in store `{}`",
-                    hold.table, self.name
+                    table, self.name
                 )]
             }
             Err(e) => return vec![format!("{who}: {e}")],
@@ -454,7 +460,7 @@ impl SqlStore {
         };
         let mut errs = Vec::new();
         if let Err(e) = self
-            .check_rows(&who, &hold.table, &cols, clock, &hold.selector, &mut errs)
+            .check_rows(&who, table, &cols, clock, &hold.selector, &mut errs)
             .await
         {
             errs.push(format!("{who}: {e}"));

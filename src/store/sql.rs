@@ -98,6 +98,24 @@ impl Dialect {
         }
     }
 
+    /// SQL for "this time value is missing or unreadable".
+    pub fn unknown_time(&self, col: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("{} IS NULL", self.time_expr(col)),
+            Dialect::Postgres => format!("{col} IS NULL"),
+            // MariaDB/MySQL may hold zero dates (`0000-00-00`) in non-strict mode.
+            Dialect::MySql => format!("({col} IS NULL OR {col} < '0001-01-01')"),
+        }
+    }
+
+    /// An expression reading any column as text.
+    pub fn as_text(&self, col: &str) -> String {
+        match self {
+            Dialect::MySql => format!("CAST({col} AS CHAR)"),
+            _ => format!("CAST({col} AS TEXT)"),
+        }
+    }
+
     /// The parameter a time is bound as, matching `time_expr`.
     pub fn time_param(&self, t: DateTime<Utc>) -> Param {
         match self {

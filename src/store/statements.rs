@@ -39,12 +39,7 @@ impl Target {
 
     /// SQL for "this time value is missing or unreadable".
     fn unknown_time(&self, col: &str) -> String {
-        match self.dialect {
-            Dialect::Sqlite => format!("{} IS NULL", self.dialect.time_expr(col)),
-            Dialect::Postgres => format!("{col} IS NULL"),
-            // MariaDB/MySQL may hold zero dates (`0000-00-00`) in non-strict mode.
-            Dialect::MySql => format!("({col} IS NULL OR {col} < '0001-01-01')"),
-        }
+        self.dialect.unknown_time(col)
     }
 
     /// The policy's selector: every condition, values bound, and this shard's key class.

@@ -1,0 +1,206 @@
+//! Applying an object policy: list the prefix page by page, judge every key again with the holds
+//! in force now, and delete every version and delete marker of each due key with DeleteObjects
+//! (up to `batch_size` versions a request, several requests in flight). Afterwards a fresh
+//! listing counts what is still due.
+
+use super::{record_batch, Ctx, PolicyOutcome};
+use crate::plan::{Judge, ObjectTarget, PolicyPlan, Verdict};
+use crate::store::object::{Deleted, Doomed, ObjectStore};
+use crate::store::{SqlStore, StoreError};
+use futures_util::stream::{self, StreamExt};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
+use tracing::{info, warn};
+
+/// DeleteObjects requests in flight at once.
+pub const REQUESTS_IN_FLIGHT: usize = 4;
+
+/// The target with the lethe holds in force right now (runtime holds are read before every
+/// page). If the holds cannot be read, nothing more is deleted.
+async fn with_current_holds(
+    target: &ObjectTarget,
+    ctx: &Ctx<'_>,
+) -> Result<ObjectTarget, StoreError> {
+    let runtime = ctx.db.runtime_holds().await.map_err(|e| {
+        StoreError::Config(format!(
+            "cannot read the holds, so nothing more is deleted: {e}"
+        ))
+    })?;
+    let mut t = target.clone();
+    t.holds = ctx
+        .declared
+        .iter()
+        .cloned()
+        .chain(runtime)
+        .filter(|h| h.covers_prefix(&target.policy.store, &target.policy.prefix))
+        .collect();
+    Ok(t)
+}
+
+/// Applies one object policy, at most `limit` keys.
+pub async fn apply_objects(
+    store: &ObjectStore,
+    sql: &BTreeMap<String, SqlStore>,
+    target: &ObjectTarget,
+    planned: &PolicyPlan,
+    limit: u64,
+    ctx: &Ctx<'_>,
+) -> PolicyOutcome {
+    let p = &target.policy;
+    let mut out = PolicyOutcome::start(planned);
+    if let Err(e) = delete_due(store, sql, target, limit, ctx, &mut out).await {
+        warn!(policy = %p.name, error = %e, "policy stopped; requests already sent are counted");
+        out.errors.push(e.to_string());
+    }
+    // The verification lists again with the holds in force now.
+    let verified = match with_current_holds(target, ctx).await {
+        Ok(t) => {
+            let judge = Judge {
+                store,
+                sql,
+                target: &t,
+                as_of: ctx.as_of,
+                now: chrono::Utc::now(),
+            };
+            crate::plan::plan_objects(&judge).await
+        }
+        Err(e) => Err(e),
+    };
+    match verified {
+        Ok(after) => {
+            out.remaining = after.eligible;
+            out.held = after.held;
+            out.holds = after.holds;
+        }
+        Err(e) => out.errors.push(format!("verification failed: {e}")),
+    }
+    out.finish(ctx).await;
+    info!(policy = %p.name, deleted = out.deleted, versions = out.versions, failed = out.failed, remaining = out.remaining, "policy applied");
+    out
+}
+
+/// The versions of due keys waiting to be sent, with the key each belongs to.
+#[derive(Default)]
+struct Queue {
+    doomed: Vec<(usize, Doomed)>,
+    keys: usize,
+}
+
+async fn delete_due(
+    store: &ObjectStore,
+    sql: &BTreeMap<String, SqlStore>,
+    target: &ObjectTarget,
+    limit: u64,
+    ctx: &Ctx<'_>,
+    out: &mut PolicyOutcome,
+) -> Result<(), StoreError> {
+    let p = &target.policy;
+    let batch = p.batch_size.max(1) as usize;
+    let mut lister = store.lister(&p.prefix, target.features.versioned);
+    let mut taken = 0u64;
+    let mut queue = Queue::default();
+    loop {
+        if ctx.stop.load(Ordering::SeqCst) {
+            out.interrupted = true;
+            break;
+        }
+        let page = match taken < limit {
+            true => lister.next_page().await?,
+            false => None,
+        };
+        let Some(page) = page else {
+            send(store, std::mem::take(&mut queue), batch, ctx, out).await?;
+            break;
+        };
+        let current = with_current_holds(target, ctx).await?;
+        let judge = Judge {
+            store,
+            sql,
+            target: &current,
+            as_of: ctx.as_of,
+            now: chrono::Utc::now(),
+        };
+        let verdicts = judge.page(&page).await?;
+        for (entry, verdict) in page.into_iter().zip(verdicts) {
+            if verdict != Verdict::Due || taken >= limit {
+                continue;
+            }
+            taken += 1;
+            let key = queue.keys;
+            queue.keys += 1;
+            for v in entry.versions {
+                queue.doomed.push((
+                    key,
+                    Doomed {
+                        key: entry.key.clone(),
+                        version: v.id,
+                    },
+                ));
+            }
+        }
+        // Enough for every request in flight: send.
+        if queue.doomed.len() >= batch * REQUESTS_IN_FLIGHT {
+            send(store, std::mem::take(&mut queue), batch, ctx, out).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Sends the queue as requests of at most `batch` versions, several in flight. A key counts as
+/// deleted when every one of its versions is; a refusal keeps the key (and counts as failed).
+async fn send(
+    store: &ObjectStore,
+    queue: Queue,
+    batch: usize,
+    ctx: &Ctx<'_>,
+    out: &mut PolicyOutcome,
+) -> Result<(), StoreError> {
+    if queue.doomed.is_empty() {
+        return Ok(());
+    }
+    let chunks: Vec<&[(usize, Doomed)]> = queue.doomed.chunks(batch).collect();
+    let results: Vec<(usize, std::time::Instant, Result<Deleted, StoreError>)> =
+        stream::iter(chunks.iter().enumerate().map(|(i, chunk)| async move {
+            let started = std::time::Instant::now();
+            let doomed: Vec<Doomed> = chunk.iter().map(|(_, d)| d.clone()).collect();
+            (i, started, store.delete(&doomed).await)
+        }))
+        .buffer_unordered(REQUESTS_IN_FLIGHT)
+        .collect()
+        .await;
+    let mut failed_keys: BTreeSet<usize> = BTreeSet::new();
+    let mut first_error = None;
+    for (i, started, result) in results {
+        let chunk = chunks[i];
+        match result {
+            Ok(d) => {
+                for (key, doomed) in chunk.iter() {
+                    if d.refused.contains(doomed) {
+                        failed_keys.insert(*key);
+                    }
+                }
+                for (code, n) in &d.errors {
+                    let msg = format!("the store refused to delete some objects: {code}");
+                    if !out.errors.contains(&msg) {
+                        out.errors.push(msg);
+                    }
+                    warn!(policy = %out.name, code = %code, versions = n, "objects refused");
+                }
+                out.versions += d.deleted;
+                record_batch(ctx, out, d.deleted, d.errors.values().sum(), started).await?;
+            }
+            Err(e) => {
+                failed_keys.extend(chunk.iter().map(|(k, _)| *k));
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let keys = queue.keys as u64;
+    let failed = failed_keys.len() as u64;
+    out.deleted += keys - failed;
+    out.failed += failed;
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,171 @@
+//! A local or mounted folder as an object store: keys are paths relative to the folder with `/`
+//! separators, the clock is the file's modification time. Symbolic links are neither followed
+//! nor deleted (deleting a link would not delete the data it points to).
+
+use super::{Deleted, Doomed, Entry, Version};
+use crate::store::StoreError;
+use chrono::{DateTime, Utc};
+use std::path::{Path, PathBuf};
+
+/// Files per listing page.
+const PAGE: usize = 1000;
+
+/// A folder.
+#[derive(Debug, Clone)]
+pub struct DirStore {
+    /// The store's name in lethe.yaml.
+    pub name: String,
+    /// The folder.
+    pub root: PathBuf,
+}
+
+fn io_code(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => "AccessDenied".into(),
+        std::io::ErrorKind::NotFound => "NotFound".into(),
+        k => format!("{k:?}"),
+    }
+}
+
+impl DirStore {
+    /// Opens a folder, which must exist.
+    pub fn open(name: &str, root: &Path) -> Result<DirStore, StoreError> {
+        if !root.is_dir() {
+            return Err(StoreError::Config(format!(
+                "store `{name}`: folder `{}` does not exist or is not a folder",
+                root.display()
+            )));
+        }
+        Ok(DirStore {
+            name: name.to_string(),
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// Walks the files whose relative path starts with `prefix`.
+    pub fn lister(&self, prefix: &str) -> DirLister {
+        // Start in the deepest folder the prefix names, so a narrow prefix reads little.
+        let base = match prefix.rfind('/') {
+            Some(i) => &prefix[..i],
+            None => "",
+        };
+        DirLister {
+            root: self.root.clone(),
+            prefix: prefix.to_string(),
+            stack: vec![(self.root.join(base), base.to_string())],
+            open: None,
+        }
+    }
+
+    /// Removes files. A file already gone counts as deleted (another run removed it). Emptied
+    /// folders are removed up to the store's root.
+    pub async fn delete(&self, doomed: &[Doomed]) -> Result<Deleted, StoreError> {
+        let mut out = Deleted::default();
+        for d in doomed {
+            let path = self.root.join(&d.key);
+            match tokio::fs::symlink_metadata(&path).await {
+                Ok(m) if !m.is_file() => {
+                    *out.errors.entry("NotAFile".into()).or_insert(0) += 1;
+                    out.refused.push(d.clone());
+                    continue;
+                }
+                _ => {}
+            }
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => out.deleted += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => out.deleted += 1,
+                Err(e) => {
+                    *out.errors.entry(io_code(&e)).or_insert(0) += 1;
+                    out.refused.push(d.clone());
+                    continue;
+                }
+            }
+            let mut dir = path.parent().map(Path::to_path_buf);
+            while let Some(d) = dir.filter(|d| d.starts_with(&self.root) && *d != self.root) {
+                // Fails (and stops) when the folder is not empty.
+                if tokio::fs::remove_dir(&d).await.is_err() {
+                    break;
+                }
+                dir = d.parent().map(Path::to_path_buf);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A folder walk, depth first, one open folder at a time.
+pub struct DirLister {
+    root: PathBuf,
+    prefix: String,
+    /// Folders still to read: (path, key of the folder).
+    stack: Vec<(PathBuf, String)>,
+    open: Option<(tokio::fs::ReadDir, String)>,
+}
+
+impl DirLister {
+    /// The next page of files.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<Entry>>, StoreError> {
+        let mut page = Vec::new();
+        while page.len() < PAGE {
+            let Some((dir, base)) = &mut self.open else {
+                let Some((path, base)) = self.stack.pop() else {
+                    break;
+                };
+                match tokio::fs::read_dir(&path).await {
+                    Ok(rd) => self.open = Some((rd, base)),
+                    // The prefix's folder does not exist: nothing under it.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(StoreError::Config(format!(
+                            "store folder `{}`: cannot read a folder: {}",
+                            self.root.display(),
+                            io_code(&e)
+                        )))
+                    }
+                }
+                continue;
+            };
+            let next = dir.next_entry().await.map_err(|e| {
+                StoreError::Config(format!(
+                    "store folder `{}`: cannot read a folder: {}",
+                    self.root.display(),
+                    io_code(&e)
+                ))
+            })?;
+            let Some(entry) = next else {
+                self.open = None;
+                continue;
+            };
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let key = if base.is_empty() {
+                name
+            } else {
+                format!("{base}/{name}")
+            };
+            let Ok(meta) = tokio::fs::symlink_metadata(entry.path()).await else {
+                continue;
+            };
+            if meta.is_dir() {
+                // Only folders that can hold keys under the prefix.
+                let folder = format!("{key}/");
+                if folder.starts_with(&self.prefix) || self.prefix.starts_with(&folder) {
+                    self.stack.push((entry.path(), key));
+                }
+            } else if meta.is_file() && key.starts_with(&self.prefix) {
+                let modified = meta.modified().ok().map(DateTime::<Utc>::from);
+                page.push(Entry {
+                    key,
+                    versions: vec![Version {
+                        id: None,
+                        last_modified: modified,
+                        marker: false,
+                    }],
+                });
+            }
+        }
+        if page.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(page))
+    }
+}
