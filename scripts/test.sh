@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs lethe's whole test suite against real servers: SQLite (in-process), PostgreSQL and
-# MariaDB on loopback. Provisions and starts whatever is missing (apt-get when a server is not
-# installed), idempotently. Under CI=true a missing server fails the run; it never skips.
+# MariaDB on loopback, and two S3 servers started for this run: moto (S3 semantics: versioning,
+# Object Lock, tagging) and Garage (a production S3 store). Provisions whatever is missing
+# (apt-get for the databases, pip for moto, cargo for Garage; the tools are cached outside the
+# checkout in $LETHE_TOOLS), idempotently. Under CI=true a missing server fails the run; it
+# never skips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -88,8 +91,81 @@ my_up() {
   done
 }
 
+# S3 servers: tools cached outside the checkout, servers started on free loopback ports for
+# this run and stopped when it ends.
+TOOLS=${LETHE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/lethe-tools}
+# moto 5.2 answers some calls with a root element S3 never sends (`GetBucketVersioningResponse`
+# instead of `VersioningConfiguration`), which the AWS SDK rightly refuses; 5.1 answers as S3.
+MOTO_VERSION=5.1.22
+GARAGE_VERSION=2.5.0
+RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/lethe-test.XXXXXX")
+SERVER_PIDS=()
+cleanup() {
+  for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$RUN_DIR"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+moto_up() {
+  if ! "$TOOLS/venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+    say "installing moto $MOTO_VERSION into $TOOLS/venv"
+    mkdir -p "$TOOLS"
+    python3 -m venv "$TOOLS/venv" || return 1
+    "$TOOLS/venv/bin/pip" install -q "moto[server]==$MOTO_VERSION" || return 1
+  fi
+  local port; port=$(free_port)
+  "$TOOLS/venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$RUN_DIR/moto.log" 2>&1 &
+  SERVER_PIDS+=($!)
+  wait_for moto curl -s -o /dev/null "http://127.0.0.1:$port/" || return 1
+  export LETHE_TEST_S3_URL="http://127.0.0.1:$port"
+}
+
+garage_up() {
+  local garage="$TOOLS/bin/garage"
+  if ! [ -x "$garage" ] || ! "$garage" --version 2>/dev/null | grep -q "v$GARAGE_VERSION"; then
+    say "building Garage $GARAGE_VERSION into $TOOLS (once; about 9 minutes on 2 cores)"
+    cargo install garage --locked --version "$GARAGE_VERSION" --root "$TOOLS" >"$RUN_DIR/garage-build.log" 2>&1 \
+      || { tail -20 "$RUN_DIR/garage-build.log" >&2; return 1; }
+  fi
+  local dir="$RUN_DIR/garage" rpc s3 admin
+  rpc=$(free_port); s3=$(free_port); admin=$(free_port)
+  mkdir -p "$dir"
+  cat >"$dir/garage.toml" <<TOML
+metadata_dir = "$dir/meta"
+data_dir = "$dir/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$rpc"
+rpc_public_addr = "127.0.0.1:$rpc"
+rpc_secret = "$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+
+[s3_api]
+s3_region = "eu-central-1"
+api_bind_addr = "127.0.0.1:$s3"
+root_domain = ".s3.garage.localhost"
+
+[admin]
+api_bind_addr = "127.0.0.1:$admin"
+TOML
+  local g=("$garage" -c "$dir/garage.toml")
+  "${g[@]}" server >"$RUN_DIR/garage.log" 2>&1 &
+  SERVER_PIDS+=($!)
+  wait_for Garage "${g[@]}" status || return 1
+  local node; node=$("${g[@]}" node id -q 2>/dev/null | cut -d@ -f1)
+  "${g[@]}" layout assign -z dc1 -c 1G "$node" >/dev/null || return 1
+  "${g[@]}" layout apply --version 1 >/dev/null || return 1
+  local key_id="GK$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
+  local secret; secret=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+  "${g[@]}" key import --yes -n lethe-test "$key_id" "$secret" >/dev/null || return 1
+  "${g[@]}" key allow --create-bucket "$key_id" >/dev/null || return 1
+  export LETHE_TEST_GARAGE_URL="http://127.0.0.1:$s3" LETHE_TEST_GARAGE_KEY="$key_id" LETHE_TEST_GARAGE_SECRET="$secret"
+}
+
 pg_up || { say "PostgreSQL unavailable"; if [ "${CI:-}" = true ]; then exit 1; fi; }
 my_up || { say "MariaDB unavailable"; if [ "${CI:-}" = true ]; then exit 1; fi; }
+moto_up || { say "moto (S3) unavailable"; if [ "${CI:-}" = true ]; then exit 1; fi; }
+garage_up || { say "Garage (S3) unavailable"; if [ "${CI:-}" = true ]; then exit 1; fi; }
 
 say "running cargo test"
 cargo test --locked --all-targets "$@"

@@ -223,7 +223,20 @@ impl StateDb {
         Ok(rows
             .into_iter()
             .map(
-                |(id, store, table, sel, reason, by, at, until, rel_at, rel_by, rel_why, prefix)| {
+                |(
+                    id,
+                    store,
+                    table,
+                    sel,
+                    reason,
+                    by,
+                    at,
+                    until,
+                    rel_at,
+                    rel_by,
+                    rel_why,
+                    prefix,
+                )| {
                     let selector = serde_json::from_str::<Vec<serde_json::Value>>(&sel)
                         .unwrap_or_default()
                         .into_iter()

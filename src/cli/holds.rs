@@ -166,7 +166,8 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                         "`--match` is for tables; an object hold covers a `--prefix`",
                     ));
                 }
-                let scope = crate::policy::Scope::Prefix(prefix.trim_start_matches('/').to_string());
+                let scope =
+                    crate::policy::Scope::Prefix(prefix.trim_start_matches('/').to_string());
                 let new = crate::audit::NewHold {
                     store,
                     scope: &scope,

@@ -354,9 +354,14 @@ pub async fn prepare(
             )),
         }
     }
-    let objects =
-        prepare_objects(object_policies, &object_stores, &stores, &holds, &mut problems)
-            .await?;
+    let objects = prepare_objects(
+        object_policies,
+        &object_stores,
+        &stores,
+        &holds,
+        &mut problems,
+    )
+    .await?;
     // A delete that cascades through foreign keys into a held table could remove held records
     // behind the statement's back: refuse such a policy.
     for t in targets
@@ -469,7 +474,10 @@ async fn prepare_objects(
                     }
                     Err(e) => problems.push(format!("policy `{}`: clock: {e}", p.name)),
                 },
-                None => problems.push(format!("policy `{}`: store `{sql}` is not connected", p.name)),
+                None => problems.push(format!(
+                    "policy `{}`: store `{sql}` is not connected",
+                    p.name
+                )),
             },
             _ => {}
         }

@@ -702,7 +702,9 @@ fn build_settings(
                     Some(p) => errs.push(ConfigError::at(
                         path,
                         &p.referenced,
-                        format!("store `{name}`: `path` is empty (is its environment variable set?)"),
+                        format!(
+                            "store `{name}`: `path` is empty (is its environment variable set?)"
+                        ),
                     )),
                     None => errs.push(ConfigError::at(
                         path,
@@ -1189,10 +1191,19 @@ fn build_policy(
     let common = build_common(path, &doc, settings, errs);
     for (key, loc) in [
         ("prefix", doc.prefix.as_ref().map(|a| a.referenced)),
-        ("key_template", doc.key_template.as_ref().map(|a| a.referenced)),
+        (
+            "key_template",
+            doc.key_template.as_ref().map(|a| a.referenced),
+        ),
     ] {
         if let Some(loc) = loc {
-            not_allowed(path, "RetentionPolicy on a SQL store (objects have prefixes)", key, &loc, errs);
+            not_allowed(
+                path,
+                "RetentionPolicy on a SQL store (objects have prefixes)",
+                key,
+                &loc,
+                errs,
+            );
         }
     }
     missing_keys(
@@ -1315,8 +1326,17 @@ fn build_object_policy(
     let kind = "RetentionPolicy on an object store";
     for (key, loc) in [
         ("table", doc.table.as_ref().map(|a| a.referenced)),
-        ("key (objects are named by `prefix` or `key_template`)", doc.key.as_ref().map(|a| a.referenced)),
-        ("match", doc.selector.as_ref().and_then(|m| m.values().next()).map(|t| t.referenced)),
+        (
+            "key (objects are named by `prefix` or `key_template`)",
+            doc.key.as_ref().map(|a| a.referenced),
+        ),
+        (
+            "match",
+            doc.selector
+                .as_ref()
+                .and_then(|m| m.values().next())
+                .map(|t| t.referenced),
+        ),
         ("basis", doc.basis.as_ref().map(|a| a.referenced)),
         ("until", doc.until.as_ref().map(|a| a.referenced)),
     ] {
@@ -1445,12 +1465,16 @@ fn build_object_clock(
         let v = k.value.trim().to_ascii_lowercase();
         let ok = !v.is_empty()
             && v.len() <= 128
-            && v.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.:".contains(ch));
+            && v.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "-_.:".contains(ch));
         if !ok {
             errs.push(ConfigError::at(
                 path,
                 &k.referenced,
-                format!("invalid key `{}`; expected letters, digits, `-`, `_`, `.` or `:`", shorten(&k.value)),
+                format!(
+                    "invalid key `{}`; expected letters, digits, `-`, `_`, `.` or `:`",
+                    shorten(&k.value)
+                ),
             ));
         }
         ok.then_some(v)
@@ -1473,7 +1497,8 @@ fn build_object_clock(
         ));
         return None;
     };
-    let (Some(store), Some(join), Some(column), Some(on)) = (&c.store, &c.join, &c.column, &c.on) else {
+    let (Some(store), Some(join), Some(column), Some(on)) = (&c.store, &c.join, &c.column, &c.on)
+    else {
         errs.push(ConfigError::at(
             path,
             &raw.referenced,
@@ -1487,13 +1512,22 @@ fn build_object_clock(
             errs.push(ConfigError::at(
                 path,
                 &store.referenced,
-                format!("clock `store`: `{}` is not a SQL store in lethe.yaml", shorten(&store.value)),
+                format!(
+                    "clock `store`: `{}` is not a SQL store in lethe.yaml",
+                    shorten(&store.value)
+                ),
             ));
             return None;
         }
     }
     let table = Ident::parse_table(&join.value)
-        .map_err(|e| errs.push(ConfigError::at(path, &join.referenced, format!("clock join: {e}"))))
+        .map_err(|e| {
+            errs.push(ConfigError::at(
+                path,
+                &join.referenced,
+                format!("clock join: {e}"),
+            ))
+        })
         .ok()?;
     let column = ident(path, column, "clock column", errs)?;
     let pairs: Vec<_> = on.value.iter().collect();
@@ -1518,7 +1552,13 @@ fn build_object_clock(
         return None;
     }
     let col = Ident::parse(col)
-        .map_err(|e| errs.push(ConfigError::at(path, &on.referenced, format!("clock `on`: {e}"))))
+        .map_err(|e| {
+            errs.push(ConfigError::at(
+                path,
+                &on.referenced,
+                format!("clock `on`: {e}"),
+            ))
+        })
         .ok()?;
     Some(ObjectClock::Contract {
         store: store.value.clone(),
@@ -1544,9 +1584,18 @@ fn build_hold(
     let scope = if on_objects {
         for (key, loc) in [
             ("table", doc.table.as_ref().map(|a| a.referenced)),
-            ("match", doc.selector.as_ref().and_then(|m| m.values().next()).map(|t| t.referenced)),
+            (
+                "match",
+                doc.selector
+                    .as_ref()
+                    .and_then(|m| m.values().next())
+                    .map(|t| t.referenced),
+            ),
             ("clock", doc.clock.as_ref().map(|a| a.referenced)),
-            ("key_template", doc.key_template.as_ref().map(|a| a.referenced)),
+            (
+                "key_template",
+                doc.key_template.as_ref().map(|a| a.referenced),
+            ),
         ] {
             if let Some(loc) = loc {
                 not_allowed(path, "LegalHold on an object store (it holds a `prefix`, until removed or `until` a date)", key, &loc, errs);
@@ -1566,10 +1615,19 @@ fn build_hold(
     } else {
         for (key, loc) in [
             ("prefix", doc.prefix.as_ref().map(|a| a.referenced)),
-            ("key_template", doc.key_template.as_ref().map(|a| a.referenced)),
+            (
+                "key_template",
+                doc.key_template.as_ref().map(|a| a.referenced),
+            ),
         ] {
             if let Some(loc) = loc {
-                not_allowed(path, "LegalHold on a SQL store (it holds records of a `table`)", key, &loc, errs);
+                not_allowed(
+                    path,
+                    "LegalHold on a SQL store (it holds records of a `table`)",
+                    key,
+                    &loc,
+                    errs,
+                );
             }
         }
         if doc.table.is_none() {
@@ -1675,12 +1733,21 @@ fn build_clock(path: &Path, raw: &Spanned<RawClock>, errs: &mut Vec<ConfigError>
     let c = &raw.value;
     for (key, loc) in [
         ("store", c.store.as_ref().map(|a| a.referenced)),
-        ("last_modified", c.last_modified.as_ref().map(|a| a.referenced)),
+        (
+            "last_modified",
+            c.last_modified.as_ref().map(|a| a.referenced),
+        ),
         ("metadata", c.metadata.as_ref().map(|a| a.referenced)),
         ("tag", c.tag.as_ref().map(|a| a.referenced)),
     ] {
         if let Some(loc) = loc {
-            not_allowed(path, "clock on a SQL table (it is for objects)", key, &loc, errs);
+            not_allowed(
+                path,
+                "clock on a SQL table (it is for objects)",
+                key,
+                &loc,
+                errs,
+            );
         }
     }
     let Some(column) = &c.column else {

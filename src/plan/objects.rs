@@ -143,7 +143,12 @@ impl Judge<'_> {
     /// The first lock on any data version of a due key.
     async fn lock(&self, e: &Entry) -> Result<Option<Lock>, StoreError> {
         for v in e.versions.iter().filter(|v| !v.marker) {
-            if let Some(l) = self.store.head(&e.key, v.id.as_deref(), self.now).await?.lock {
+            if let Some(l) = self
+                .store
+                .head(&e.key, v.id.as_deref(), self.now)
+                .await?
+                .lock
+            {
                 return Ok(Some(l));
             }
         }
@@ -217,10 +222,11 @@ impl Judge<'_> {
             let due: Vec<usize> = (0..entries.len())
                 .filter(|i| verdicts[*i] == Verdict::Due)
                 .collect();
-            let locks: Vec<Option<Lock>> = stream::iter(due.iter().map(|i| self.lock(&entries[*i])))
-                .buffered(LOOKUPS_IN_FLIGHT)
-                .try_collect()
-                .await?;
+            let locks: Vec<Option<Lock>> =
+                stream::iter(due.iter().map(|i| self.lock(&entries[*i])))
+                    .buffered(LOOKUPS_IN_FLIGHT)
+                    .try_collect()
+                    .await?;
             for (i, lock) in due.into_iter().zip(locks) {
                 if let Some(l) = lock {
                     verdicts[i] = Verdict::Locked(l);

@@ -10,9 +10,9 @@ mod object;
 mod shard;
 
 pub use hold::{parse_until, Hold, HoldSource, Scope, Window};
-pub use object::{KeyTemplate, ObjectClock, ObjectPolicy};
 pub use ident::Ident;
 pub use keep::Keep;
+pub use object::{KeyTemplate, ObjectClock, ObjectPolicy};
 pub use shard::Shard;
 
 use serde::Serialize;

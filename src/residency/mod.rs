@@ -464,7 +464,11 @@ pub fn check(config: &crate::config::Config, now: DateTime<Utc>) -> Report {
                     store: name,
                     kind: "s3",
                     url: None,
-                    region: if endpoint.is_none() { region.as_deref() } else { None },
+                    region: if endpoint.is_none() {
+                        region.as_deref()
+                    } else {
+                        None
+                    },
                     provider: endpoint.is_none().then_some("aws"),
                     country: country.as_deref(),
                 },

@@ -8,7 +8,7 @@ mod sql;
 mod statements;
 
 pub use link::{Ends, Link};
-pub use object::{ObjectStore, connect_objects};
+pub use object::{connect_objects, ObjectStore};
 pub use schema::{Column, Family, Target};
 pub use sql::{
     sanitize_db_error, Dialect, FetchedRow, KeyValue, Param, Query, SqlStore, StoreError,

@@ -4,6 +4,7 @@
 // Test code: a failed expectation is a panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod s3;
 mod support;
 
 mod cli;
@@ -11,5 +12,6 @@ mod config_errors;
 mod daemon;
 mod deploy;
 mod holds;
+mod objects;
 mod residency;
 mod sql;

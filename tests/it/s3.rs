@@ -1,0 +1,422 @@
+//! Test support for object stores: isolated buckets on moto and Garage (found through the
+//! variables `scripts/test.sh` sets), and a fault-injecting proxy in front of moto.
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, Delete,
+    ObjectIdentifier, VersioningConfiguration,
+};
+use aws_sdk_s3::Client;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Which S3 server a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    /// moto server: S3 semantics at full breadth.
+    Moto,
+    /// Garage: a production S3 store (no versioning, no Object Lock, no tagging).
+    Garage,
+}
+
+/// The region buckets are made in (Garage is configured with the same).
+pub const REGION: &str = "eu-central-1";
+
+/// A fresh bucket on a real S3 server.
+pub struct TestBucket {
+    #[allow(dead_code)]
+    pub server: Server,
+    pub endpoint: String,
+    pub bucket: String,
+    pub key_id: String,
+    pub secret: String,
+    pub client: Client,
+}
+
+fn missing(what: &str) -> Option<TestBucket> {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{what} is required under CI=true but not configured. Run ./scripts/test.sh");
+    }
+    eprintln!("\n!!! SKIPPED: {what} not configured. Run ./scripts/test.sh to provision it. !!!\n");
+    None
+}
+
+/// An S3 client for a server.
+pub fn client(endpoint: &str, key_id: &str, secret: &str) -> Client {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .credentials_provider(Credentials::new(key_id, secret, None, None, "test"))
+        .http_client(http)
+        .build();
+    Client::from_conf(conf)
+}
+
+impl TestBucket {
+    /// A new bucket, versioned or with Object Lock as asked; `None` (loudly) without a server
+    /// outside CI.
+    pub async fn new(server: Server, versioned: bool, lock: bool) -> Option<TestBucket> {
+        let (endpoint, key_id, secret) = match server {
+            Server::Moto => match std::env::var("LETHE_TEST_S3_URL") {
+                Ok(u) => (u, "lethe-test".to_string(), "lethe-test-secret".to_string()),
+                Err(_) => return missing("moto server (LETHE_TEST_S3_URL)"),
+            },
+            Server::Garage => match (
+                std::env::var("LETHE_TEST_GARAGE_URL"),
+                std::env::var("LETHE_TEST_GARAGE_KEY"),
+                std::env::var("LETHE_TEST_GARAGE_SECRET"),
+            ) {
+                (Ok(u), Ok(k), Ok(s)) => (u, k, s),
+                _ => return missing("Garage (LETHE_TEST_GARAGE_URL)"),
+            },
+        };
+        let client = client(&endpoint, &key_id, &secret);
+        let bucket = format!(
+            "lethe-t-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        client
+            .create_bucket()
+            .bucket(&bucket)
+            .create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(REGION))
+                    .build(),
+            )
+            .set_object_lock_enabled_for_bucket(lock.then_some(true))
+            .send()
+            .await
+            .expect("create bucket");
+        if versioned && !lock {
+            client
+                .put_bucket_versioning()
+                .bucket(&bucket)
+                .versioning_configuration(
+                    VersioningConfiguration::builder()
+                        .status(BucketVersioningStatus::Enabled)
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("enable versioning");
+        }
+        Some(TestBucket {
+            server,
+            endpoint,
+            bucket,
+            key_id,
+            secret,
+            client,
+        })
+    }
+
+    /// Puts an object with user metadata.
+    pub async fn put(&self, key: &str, meta: &[(&str, &str)]) {
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from_static(b"personal data"));
+        for (k, v) in meta {
+            req = req.metadata(*k, *v);
+        }
+        req.send().await.expect("put object");
+    }
+
+    /// Every key under `prefix` (current objects only).
+    pub async fn keys(&self, prefix: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let r = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .expect("list");
+            out.extend(
+                r.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(String::from)),
+            );
+            token = r.next_continuation_token().map(String::from);
+            if token.is_none() {
+                break;
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// (versions, delete markers) of the keys under `prefix`.
+    pub async fn versions(&self, prefix: &str) -> (usize, usize) {
+        let r = self
+            .client
+            .list_object_versions()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .expect("list versions");
+        (r.versions().len(), r.delete_markers().len())
+    }
+
+    /// The store entry for lethe.yaml (under `stores:`), at `endpoint` (the server or a proxy).
+    pub fn store_yaml(&self, name: &str, endpoint: &str) -> String {
+        format!(
+            "  {name}: {{ kind: s3, bucket: {}, endpoint: \"{endpoint}\", region: {REGION}, country: DE }}\n",
+            self.bucket
+        )
+    }
+
+    /// Gives a `lethe` command this server's credentials (and nothing from the machine).
+    pub fn creds(&self, cmd: &mut assert_cmd::Command) {
+        cmd.env("AWS_ACCESS_KEY_ID", &self.key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN");
+    }
+
+    /// Empties and removes the bucket (best effort: locked versions stay on moto, which forgets
+    /// them when it stops).
+    pub async fn drop_bucket(self) {
+        if let Ok(r) = self
+            .client
+            .list_object_versions()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            let ids: Vec<ObjectIdentifier> = r
+                .versions()
+                .iter()
+                .filter_map(|v| {
+                    ObjectIdentifier::builder()
+                        .key(v.key()?)
+                        .set_version_id(v.version_id().map(String::from))
+                        .build()
+                        .ok()
+                })
+                .chain(r.delete_markers().iter().filter_map(|m| {
+                    ObjectIdentifier::builder()
+                        .key(m.key()?)
+                        .set_version_id(m.version_id().map(String::from))
+                        .build()
+                        .ok()
+                }))
+                .collect();
+            if !ids.is_empty() {
+                if let Ok(d) = Delete::builder().set_objects(Some(ids)).build() {
+                    let _ = self
+                        .client
+                        .delete_objects()
+                        .bucket(&self.bucket)
+                        .delete(d)
+                        .bypass_governance_retention(true)
+                        .send()
+                        .await;
+                }
+            }
+        }
+        let _ = self
+            .client
+            .delete_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await;
+    }
+}
+
+/// What the proxy does to a DeleteObjects request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 503 SlowDown, not forwarded.
+    SlowDown,
+    /// 500 InternalError, not forwarded.
+    Internal,
+    /// The connection closed without an answer, not forwarded.
+    Drop,
+    /// Forwarded; the first key of the request is reported as refused (AccessDenied) in the
+    /// 200 answer.
+    RefuseFirstKey,
+}
+
+/// A proxy in front of an S3 server: one request per connection, faults injected into
+/// DeleteObjects requests in order, everything else forwarded as is.
+pub struct FaultProxy {
+    pub endpoint: String,
+    pub served: Arc<AtomicUsize>,
+    pub deletes: Arc<AtomicUsize>,
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: &str, faults: Vec<Fault>) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let faults = Arc::new(Mutex::new(std::collections::VecDeque::from(faults)));
+        let served = Arc::new(AtomicUsize::new(0));
+        let deletes = Arc::new(AtomicUsize::new(0));
+        let (s, d) = (served.clone(), deletes.clone());
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                let (upstream, faults, s, d) =
+                    (upstream.clone(), faults.clone(), s.clone(), d.clone());
+                tokio::spawn(async move {
+                    let _ = serve(conn, &upstream, &faults, &s, &d).await;
+                });
+            }
+        });
+        FaultProxy {
+            endpoint,
+            served,
+            deletes,
+        }
+    }
+}
+
+async fn serve(
+    mut conn: TcpStream,
+    upstream: &str,
+    faults: &Mutex<std::collections::VecDeque<Fault>>,
+    served: &AtomicUsize,
+    deletes: &AtomicUsize,
+) -> std::io::Result<()> {
+    // Read the head, then the body by Content-Length.
+    let mut buf = Vec::new();
+    let head_end = loop {
+        let mut chunk = [0u8; 4096];
+        let n = conn.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let mut chunk = [0u8; 65536];
+        let n = conn.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let first = head.lines().next().unwrap_or_default().to_string();
+    let is_delete = first.starts_with("POST ") && first.contains("?delete");
+    let fault = if is_delete {
+        deletes.fetch_add(1, Ordering::SeqCst);
+        faults.lock().expect("faults").pop_front()
+    } else {
+        None
+    };
+    let error = |status: &str, code: &str| {
+        let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>injected</Message></Error>");
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    match fault {
+        Some(Fault::SlowDown) => {
+            served.fetch_add(1, Ordering::SeqCst);
+            conn.write_all(error("503 Slow Down", "SlowDown").as_bytes())
+                .await?;
+            return conn.shutdown().await;
+        }
+        Some(Fault::Internal) => {
+            served.fetch_add(1, Ordering::SeqCst);
+            conn.write_all(error("500 Internal Server Error", "InternalError").as_bytes())
+                .await?;
+            return conn.shutdown().await;
+        }
+        Some(Fault::Drop) => {
+            served.fetch_add(1, Ordering::SeqCst);
+            return Ok(()); // closes without an answer
+        }
+        _ => {}
+    }
+    // Forward, asking the server to close after its answer, and relay the answer.
+    let mut up = TcpStream::connect(upstream).await?;
+    let head = head
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\r\n")
+        + "\r\nConnection: close\r\n\r\n";
+    up.write_all(head.as_bytes()).await?;
+    up.write_all(&buf[head_end..]).await?;
+    let mut answer = Vec::new();
+    up.read_to_end(&mut answer).await?;
+    if fault == Some(Fault::RefuseFirstKey) {
+        served.fetch_add(1, Ordering::SeqCst);
+        answer = refuse_first_key(&buf[head_end..], &answer);
+    }
+    conn.write_all(&answer).await?;
+    conn.shutdown().await
+}
+
+/// Rewrites a DeleteObjects answer so that the request's first key is reported as refused.
+fn refuse_first_key(request: &[u8], answer: &[u8]) -> Vec<u8> {
+    let req = String::from_utf8_lossy(request);
+    let key = req
+        .split("<Key>")
+        .nth(1)
+        .and_then(|r| r.split("</Key>").next())
+        .unwrap_or_default();
+    let version = req
+        .split("<VersionId>")
+        .nth(1)
+        .and_then(|r| r.split("</VersionId>").next())
+        .map(|v| format!("<VersionId>{v}</VersionId>"))
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(answer).to_string();
+    let Some(split) = text.find("\r\n\r\n") else {
+        return answer.to_vec();
+    };
+    let (head, body) = text.split_at(split + 4);
+    let error = format!(
+        "<Error><Key>{key}</Key>{version}<Code>AccessDenied</Code><Message>injected</Message></Error>"
+    );
+    let body = if body.contains("</DeleteResult>") {
+        body.replace("</DeleteResult>", &format!("{error}</DeleteResult>"))
+    } else {
+        body.replace(
+            "<DeleteResult/>",
+            &format!("<DeleteResult>{error}</DeleteResult>"),
+        )
+    };
+    let head: String = head
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("content-length:") && !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    format!("{head}\r\nContent-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
+}
