@@ -123,7 +123,7 @@ moto_up() {
 
 garage_up() {
   local garage="$TOOLS/bin/garage"
-  if ! [ -x "$garage" ] || ! "$garage" --version 2>/dev/null | grep -q "v$GARAGE_VERSION"; then
+  if ! [ -x "$garage" ] || ! "$garage" --version 2>/dev/null | grep -qF "$GARAGE_VERSION"; then
     say "building Garage $GARAGE_VERSION into $TOOLS (once; about 9 minutes on 2 cores)"
     cargo install garage --locked --version "$GARAGE_VERSION" --root "$TOOLS" >"$RUN_DIR/garage-build.log" 2>&1 \
       || { tail -20 "$RUN_DIR/garage-build.log" >&2; return 1; }

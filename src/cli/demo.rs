@@ -230,7 +230,49 @@ pub async fn build(dir: &Path) -> anyhow::Result<PathBuf> {
     }
     tx.commit().await?;
     conn.close().await?;
+    files(&dir.join("files"), &mut rng)?;
     Ok(db)
+}
+
+/// The demo's folder store: lead lists exported per customer (linked to the customer's
+/// contracts by their path) and call recordings aged by their modification time.
+fn files(root: &Path, rng: &mut Rng) -> anyhow::Result<()> {
+    let io = |what: &Path, e: std::io::Error| anyhow::anyhow!("cannot write `{}`: {e}", what.display());
+    if root.exists() {
+        std::fs::remove_dir_all(root).map_err(|e| io(root, e))?;
+    }
+    let now = std::time::SystemTime::now();
+    for customer in 1..=40 {
+        let folder = root.join("exports").join(customer.to_string());
+        std::fs::create_dir_all(&folder).map_err(|e| io(&folder, e))?;
+        for month in ["2026-09", "2026-10"] {
+            let path = folder.join(format!("leads-{month}.csv"));
+            let mut text = String::from("full_name;email;phone\n");
+            for _ in 0..5 {
+                let (first, last) = (rng.pick(FIRST), rng.pick(LAST));
+                text.push_str(&format!(
+                    "{first} {last};{}.{}@example.nl;+31 6 {:08}\n",
+                    first.to_lowercase(),
+                    last.replace(' ', "").to_lowercase(),
+                    rng.below(100_000_000)
+                ));
+            }
+            std::fs::write(&path, text).map_err(|e| io(&path, e))?;
+        }
+    }
+    let calls = root.join("recordings");
+    std::fs::create_dir_all(&calls).map_err(|e| io(&calls, e))?;
+    for n in 1..=30 {
+        let path = calls.join(format!("call-{n:03}.wav"));
+        std::fs::write(&path, b"RIFF fake audio").map_err(|e| io(&path, e))?;
+        let age = std::time::Duration::from_secs(86_400 * rng.below(150) + 3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(now - age))
+            .map_err(|e| io(&path, e))?;
+    }
+    Ok(())
 }
 
 /// Runs `lethe demo`.
@@ -239,6 +281,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     outln!(
         "demo database: {} (customers, contracts, 2000 leads, 600 invoices; fake data)",
         db.display()
+    );
+    outln!(
+        "demo files:    {} (lead lists exported per customer, 30 call recordings)",
+        args.dir.join("files").display()
     );
     outln!(
         "hmac key:      {} (generated once, kept outside the policies)\n",

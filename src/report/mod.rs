@@ -224,7 +224,7 @@ fn apply_body(r: &ApplyReport, format: Format) -> String {
                     "  eligible {}   deleted {}   anonymized {}   failed {}   undated (kept) {}   remaining {}",
                     p.eligible, p.deleted, p.anonymized, p.failed, p.undated, p.remaining
                 );
-                if p.versions > 0 {
+                if p.versions > p.deleted {
                     let _ = writeln!(
                         s,
                         "  object versions and delete markers removed: {}",
