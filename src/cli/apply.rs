@@ -107,7 +107,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         .unwrap_or_else(Utc::now);
     let show_progress = std::io::stderr().is_terminal() && args.output.format != Format::Json;
     // Residency is checked and alerted at once; deleting never makes it worse, so the run goes on.
-    let residency = crate::residency::check(&prepared.config, Utc::now());
+    let residency = crate::residency::check_live(&prepared.config, Utc::now()).await;
     crate::residency::alert(&residency, &prepared.config.settings.residency, "apply").await;
     let result = enforce(
         &prepared,

@@ -93,7 +93,7 @@ pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
         "state database: ok ({} runtime holds in force)",
         runtime.len()
     );
-    let residency = crate::residency::check(&prepared.config, now);
+    let residency = crate::residency::check_live(&prepared.config, now).await;
     super::out(&crate::report::residency(
         &residency,
         crate::report::Format::Text,

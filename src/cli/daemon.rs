@@ -64,7 +64,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     }
     info!(listen = %addr, "daemon started");
     // Residency at start, then before every scheduled run.
-    let residency = crate::residency::check(&config, Utc::now());
+    let residency = crate::residency::check_live(&config, Utc::now()).await;
     health.metrics.residency(residency.violations);
     crate::residency::alert(&residency, &config.settings.residency, "daemon").await;
     let mut worker = CliWorker {
@@ -205,7 +205,7 @@ impl CliWorker<'_> {
         if prepared.config.hash != self.start_hash {
             warn!("the policies changed since the daemon started: runs use them as they are now, schedules as they were; restart the daemon to take up new schedules");
         }
-        let residency = crate::residency::check(&prepared.config, Utc::now());
+        let residency = crate::residency::check_live(&prepared.config, Utc::now()).await;
         self.health.metrics.residency(residency.violations);
         // The alert goes out when the verdict changes, not at every run.
         let violating: Vec<String> = residency.violating().map(|s| s.store.clone()).collect();

@@ -237,7 +237,8 @@ pub async fn build(dir: &Path) -> anyhow::Result<PathBuf> {
 /// The demo's folder store: lead lists exported per customer (linked to the customer's
 /// contracts by their path) and call recordings aged by their modification time.
 fn files(root: &Path, rng: &mut Rng) -> anyhow::Result<()> {
-    let io = |what: &Path, e: std::io::Error| anyhow::anyhow!("cannot write `{}`: {e}", what.display());
+    let io =
+        |what: &Path, e: std::io::Error| anyhow::anyhow!("cannot write `{}`: {e}", what.display());
     if root.exists() {
         std::fs::remove_dir_all(root).map_err(|e| io(root, e))?;
     }

@@ -76,7 +76,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let db = &prepared.db;
     let as_of = args.selection.as_of.unwrap_or_else(Utc::now);
     let mut plan = plan::make_plan(&prepared.work(), as_of, &prepared.config.hash).await?;
-    let residency = crate::residency::check(&prepared.config, Utc::now());
+    let residency = crate::residency::check_live(&prepared.config, Utc::now()).await;
     crate::residency::alert(&residency, &prepared.config.settings.residency, "plan").await;
     let violations = residency.violations;
     plan.residency = Some(residency);

@@ -16,7 +16,7 @@ pub struct Args {
 /// Runs `lethe residency`: exit 3 when any store violates.
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let config = config::load(&cli.config)?;
-    let r = residency::check(&config, chrono::Utc::now());
+    let r = residency::check_live(&config, chrono::Utc::now()).await;
     if args.alert {
         residency::alert(&r, &config.settings.residency, "residency").await;
     }

@@ -102,6 +102,9 @@ pub enum StoreConfig {
         endpoint: Option<String>,
         /// Path-style addressing (`endpoint/bucket/key`), which most S3-compatible servers need.
         path_style: bool,
+        /// AWS itself (no `endpoint`, or `provider: aws`): the bucket's region and its
+        /// replication destinations are read from S3 for the residency check.
+        aws: bool,
         /// Declared ISO country (S3-compatible stores: where the server is).
         country: Option<String>,
     },
@@ -623,11 +626,11 @@ fn build_settings(
                     }
                 }
                 check_store_country(path, &name, store.country.as_ref(), errs);
-                if let Some(p) = &store.provider {
+                if let Some(p) = store.provider.as_ref().filter(|p| p.value != "aws") {
                     errs.push(ConfigError::at(
                         path,
                         &p.referenced,
-                        format!("store `{name}`: an s3 store without `endpoint` is on AWS, and one with `endpoint` declares `country`; `provider` does not apply"),
+                        format!("store `{name}`: an s3 store takes only `provider: aws` (an `endpoint` of AWS itself, such as a VPC endpoint, whose buckets lethe locates like AWS's); for another S3-compatible server declare `country`"),
                     ));
                 }
                 let bucket = match &store.bucket {
@@ -669,6 +672,8 @@ fn build_settings(
                             bucket,
                             region: store.region,
                             path_style: store.path_style.unwrap_or(endpoint.is_some()),
+                            aws: endpoint.is_none()
+                                || store.provider.as_ref().is_some_and(|p| p.value == "aws"),
                             endpoint,
                             country: store.country.map(|c| c.value),
                         },

@@ -454,9 +454,10 @@ pub fn check(config: &crate::config::Config, now: DateTime<Utc>) -> Report {
             ),
             // An S3 bucket on AWS is where its region is; an S3-compatible server or a folder
             // is where the operator declares it (its region string is whatever was typed).
+            // `check_live` reads an AWS bucket's region from S3; this is what lethe.yaml says.
             crate::config::StoreConfig::S3 {
                 region,
-                endpoint,
+                aws,
                 country,
                 ..
             } => judge(
@@ -464,12 +465,8 @@ pub fn check(config: &crate::config::Config, now: DateTime<Utc>) -> Report {
                     store: name,
                     kind: "s3",
                     url: None,
-                    region: if endpoint.is_none() {
-                        region.as_deref()
-                    } else {
-                        None
-                    },
-                    provider: endpoint.is_none().then_some("aws"),
+                    region: if *aws { region.as_deref() } else { None },
+                    provider: aws.then_some("aws"),
                     country: country.as_deref(),
                 },
                 rules,
@@ -505,6 +502,143 @@ pub fn check(config: &crate::config::Config, now: DateTime<Utc>) -> Report {
         stores,
         violations,
     }
+}
+
+/// Judges every store like [`check`], but an S3 bucket on AWS is located by asking S3
+/// (GetBucketLocation), cross-checked against its declared `region`, and each destination of its
+/// replication rules is judged as well. A location that cannot be read is a violation.
+pub async fn check_live(config: &crate::config::Config, now: DateTime<Utc>) -> Report {
+    let mut report = check(config, now);
+    let rules = &config.settings.residency;
+    let today = now.date_naive();
+    for (name, s) in &config.settings.stores {
+        let crate::config::StoreConfig::S3 {
+            bucket,
+            region,
+            endpoint,
+            path_style,
+            aws: true,
+            country,
+        } = s
+        else {
+            continue;
+        };
+        let store = match crate::store::object::S3Store::connect(
+            name,
+            bucket,
+            region.as_deref(),
+            endpoint.as_deref(),
+            *path_style,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                replace(
+                    &mut report,
+                    name,
+                    vec![unreadable(name, "s3", &e.to_string())],
+                );
+                continue;
+            }
+        };
+        let declared = (region.as_deref(), country.as_deref());
+        let mut found = vec![judge_bucket(&store, name, bucket, declared, rules, today).await];
+        // A bucket that cannot be located is one violation; its replicas are not asked for.
+        if found[0].region.is_none() {
+            replace(&mut report, name, found);
+            continue;
+        }
+        match store.replication_destinations().await {
+            Ok(replicas) => {
+                for r in replicas {
+                    let mut j = judge_bucket(&store, name, &r, (None, None), rules, today).await;
+                    j.kind = "s3-replica".into();
+                    j.reason = format!("replica bucket `{r}`: {}", j.reason);
+                    found.push(j);
+                }
+            }
+            Err(e) => found.push(unreadable(
+                name,
+                "s3-replica",
+                &format!(
+                    "cannot read the replication rules, so where the copies are is unknown: {e}"
+                ),
+            )),
+        }
+        replace(&mut report, name, found);
+    }
+    report.violations = report.stores.iter().filter(|s| s.verdict != "ok").count();
+    report
+}
+
+fn unreadable(store: &str, kind: &str, reason: &str) -> StoreResidency {
+    StoreResidency {
+        store: store.to_string(),
+        kind: kind.to_string(),
+        region: None,
+        country: None,
+        source: "S3".into(),
+        class: None,
+        verdict: "violation".into(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Replaces the entries of one store in a report, in place.
+fn replace(report: &mut Report, store: &str, with: Vec<StoreResidency>) {
+    let at = (report.stores.iter())
+        .position(|s| s.store == store)
+        .unwrap_or(report.stores.len());
+    report.stores.retain(|s| s.store != store);
+    let at = at.min(report.stores.len());
+    report.stores.splice(at..at, with);
+}
+
+/// Judges one bucket by its location; `declared` is the store's (region, country).
+async fn judge_bucket(
+    s3: &crate::store::object::S3Store,
+    store: &str,
+    bucket: &str,
+    declared: (Option<&str>, Option<&str>),
+    rules: &Rules,
+    today: NaiveDate,
+) -> StoreResidency {
+    let actual = match s3.location(bucket).await {
+        Ok(r) => r,
+        Err(e) => {
+            return unreadable(
+                store,
+                "s3",
+                &format!("cannot read where the bucket is: {e}"),
+            )
+        }
+    };
+    if let Some(d) = declared.0.filter(|d| *d != actual) {
+        let mut out = unreadable(
+            store,
+            "s3",
+            &format!("declared region `{d}` contradicts the bucket's location `{actual}` (GetBucketLocation); correct `region`"),
+        );
+        out.region = Some(actual);
+        return out;
+    }
+    let mut out = judge(
+        &Declared {
+            store,
+            kind: "s3",
+            url: None,
+            region: Some(&actual),
+            provider: Some("aws"),
+            country: declared.1,
+        },
+        rules,
+        today,
+    );
+    if out.region.is_some() {
+        out.source = "bucket location (aws)".into();
+    }
+    out
 }
 
 /// What the audit trail records of a report: per store its country and verdict (no URLs).

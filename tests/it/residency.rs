@@ -201,3 +201,193 @@ async fn a_violation_alerts_and_deletion_goes_on() {
     );
     db.drop_db().await;
 }
+
+/// S3 buckets are located by asking S3: the empty location is us-east-1, the legacy `EU` is
+/// eu-west-1, a declared region must agree, and replication destinations count too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The replication rule uses the first schema's `Prefix`, which S3 still accepts.
+#[allow(deprecated)]
+async fn s3_buckets_are_located_with_their_replicas() {
+    use aws_sdk_s3::types::{
+        BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, Destination,
+        ReplicationConfiguration, ReplicationRule, ReplicationRuleStatus, VersioningConfiguration,
+    };
+    let Ok(endpoint) = std::env::var("LETHE_TEST_S3_URL") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "moto server required under CI=true; run ./scripts/test.sh"
+        );
+        eprintln!("\n!!! SKIPPED: moto server not configured. Run ./scripts/test.sh !!!\n");
+        return;
+    };
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let name = |r: &str| format!("lethe-r-{tag}-{}", r.to_lowercase());
+    // One client per region: moto, like AWS, refuses a bucket outside the client's region.
+    for region in ["eu-central-1", "eu-west-2", "us-east-1", "EU"] {
+        let signing = match region {
+            "EU" => "us-east-1",
+            r => r,
+        };
+        let c = crate::s3::client_in(&endpoint, "x", "y", signing);
+        let mut req = c.create_bucket().bucket(name(region));
+        if region != "us-east-1" {
+            req = req.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(region))
+                    .build(),
+            );
+        }
+        req.send()
+            .await
+            .unwrap_or_else(|e| panic!("bucket in {region}: {e:?}"));
+    }
+    // The Frankfurt bucket replicates to the one in Virginia.
+    let c = crate::s3::client_in(&endpoint, "x", "y", "eu-central-1");
+    c.put_bucket_versioning()
+        .bucket(name("eu-central-1"))
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let replicated = format!("lethe-r-{tag}-replicated");
+    c.create_bucket()
+        .bucket(&replicated)
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::EuCentral1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    c.put_bucket_versioning()
+        .bucket(&replicated)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    c.put_bucket_replication()
+        .bucket(&replicated)
+        .replication_configuration(
+            ReplicationConfiguration::builder()
+                .role("arn:aws:iam::123456789012:role/replication")
+                .rules(
+                    ReplicationRule::builder()
+                        .id("all")
+                        .prefix("")
+                        .status(ReplicationRuleStatus::Enabled)
+                        .destination(
+                            Destination::builder()
+                                .bucket(format!("arn:aws:s3:::{}", name("us-east-1")))
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = |b: &str, extra: &str| {
+        format!("{{ kind: s3, bucket: {b}, endpoint: \"{endpoint}\", provider: aws{extra} }}")
+    };
+    let cfg = dir.path().join("policies");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("lethe.yaml"),
+        format!(
+            "state: sqlite://{}\nstores:\n  frankfurt: {}\n  london: {}\n  virginia: {}\n  legacy: {}\n  replicated: {}\n  wrong: {}\n  missing: {}\nresidency:\n  allow: [eea, adequacy]\n",
+            dir.path().join("state.db").display(),
+            store(&name("eu-central-1"), ", region: eu-central-1"),
+            store(&name("eu-west-2"), ""),
+            store(&name("us-east-1"), ""),
+            store(&name("EU"), ""),
+            store(&replicated, ""),
+            store(&name("eu-central-1"), ", region: eu-west-1"),
+            store(&format!("lethe-r-{tag}-nowhere"), ""),
+        ),
+    )
+    .unwrap();
+    let mut cmd = crate::support::lethe_in(dir.path(), &cfg);
+    cmd.env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "y")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let r = run(cmd.args(["residency", "--format", "json"]));
+    assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
+    let report = r.json();
+    let stores = report["stores"].as_array().unwrap();
+    let find = |store: &str, kind: &str| {
+        stores
+            .iter()
+            .find(|s| s["store"] == store && s["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {store} {kind} in {report}"))
+    };
+    let verdict = |store: &str, kind: &str| {
+        let s = find(store, kind);
+        (
+            s["region"].as_str().unwrap_or("").to_string(),
+            s["country"].as_str().unwrap_or("").to_string(),
+            s["verdict"].as_str().unwrap().to_string(),
+        )
+    };
+    let v = |r: &str, c: &str, ok: &str| (r.to_string(), c.to_string(), ok.to_string());
+    assert_eq!(verdict("frankfurt", "s3"), v("eu-central-1", "DE", "ok"));
+    assert_eq!(verdict("london", "s3"), v("eu-west-2", "GB", "ok"));
+    assert_eq!(verdict("virginia", "s3"), v("us-east-1", "US", "violation"));
+    assert_eq!(verdict("legacy", "s3"), v("eu-west-1", "IE", "ok"));
+    assert_eq!(verdict("replicated", "s3"), v("eu-central-1", "DE", "ok"));
+    assert_eq!(
+        verdict("replicated", "s3-replica"),
+        v("us-east-1", "US", "violation")
+    );
+    assert!(find("replicated", "s3-replica")["reason"]
+        .as_str()
+        .unwrap()
+        .contains(&name("us-east-1")));
+    let wrong = find("wrong", "s3");
+    assert_eq!(wrong["verdict"], "violation");
+    assert!(
+        wrong["reason"].as_str().unwrap().contains("contradicts"),
+        "{wrong}"
+    );
+    let missing = find("missing", "s3");
+    assert_eq!(missing["verdict"], "violation");
+    assert!(
+        missing["reason"].as_str().unwrap().contains("NoSuchBucket"),
+        "{missing}"
+    );
+    assert_eq!(report["violations"], 4, "{report}");
+    // Under `allow: [eea]` London is no longer allowed.
+    let text = std::fs::read_to_string(cfg.join("lethe.yaml"))
+        .unwrap()
+        .replace("allow: [eea, adequacy]", "allow: [eea]");
+    std::fs::write(cfg.join("lethe.yaml"), text).unwrap();
+    let mut cmd = crate::support::lethe_in(dir.path(), &cfg);
+    cmd.env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "y")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let r = run(cmd.args(["residency", "--format", "json"]));
+    let report = r.json();
+    let london = report["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["store"] == "london")
+        .unwrap()
+        .clone();
+    assert_eq!(london["verdict"], "violation", "{london}");
+    assert_eq!(report["violations"], 5);
+}

@@ -44,8 +44,13 @@ fn missing(what: &str) -> Option<TestBucket> {
     None
 }
 
-/// An S3 client for a server.
+/// An S3 client for a server, in the test region.
 pub fn client(endpoint: &str, key_id: &str, secret: &str) -> Client {
+    client_in(endpoint, key_id, secret, REGION)
+}
+
+/// An S3 client for a server, signing for `region`.
+pub fn client_in(endpoint: &str, key_id: &str, secret: &str, region: &str) -> Client {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
@@ -53,7 +58,7 @@ pub fn client(endpoint: &str, key_id: &str, secret: &str) -> Client {
         .build_https();
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
+        .region(Region::new(region.to_string()))
         .endpoint_url(endpoint)
         .force_path_style(true)
         .credentials_provider(Credentials::new(key_id, secret, None, None, "test"))

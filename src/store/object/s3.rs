@@ -155,6 +155,52 @@ impl S3Store {
         })
     }
 
+    /// The region of a bucket (GetBucketLocation): an empty answer means `us-east-1`, the legacy
+    /// `EU` means `eu-west-1`; any other value is returned as it is.
+    pub async fn location(&self, bucket: &str) -> Result<String, StoreError> {
+        let out = self
+            .client
+            .get_bucket_location()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| s3_error("GetBucketLocation", &e))?;
+        let raw = out
+            .location_constraint()
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_default();
+        Ok(match raw.as_str() {
+            "" => "us-east-1".into(),
+            "EU" => "eu-west-1".into(),
+            _ => raw,
+        })
+    }
+
+    /// The destination buckets of the bucket's replication rules (none without a configuration).
+    pub async fn replication_destinations(&self) -> Result<Vec<String>, StoreError> {
+        match self
+            .client
+            .get_bucket_replication()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .replication_configuration()
+                .map(|c| c.rules())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|r| r.destination())
+                .map(|d| {
+                    let arn = d.bucket();
+                    arn.strip_prefix("arn:aws:s3:::").unwrap_or(arn).to_string()
+                })
+                .collect()),
+            Err(e) if e.code() == Some("ReplicationConfigurationNotFoundError") => Ok(Vec::new()),
+            Err(e) => Err(s3_error("GetBucketReplication", &e)),
+        }
+    }
+
     /// A paged listing under `prefix`.
     pub fn lister(&self, prefix: &str, versioned: bool) -> S3Lister {
         S3Lister {
