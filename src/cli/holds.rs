@@ -299,7 +299,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                     h.status(now),
                     h.store,
                     h.prefix.as_ref().map_or(h.table.clone(), |p| format!("prefix `{p}`")),
-                    if sel.is_empty() {
+                    if h.prefix.is_some() {
+                        String::new()
+                    } else if sel.is_empty() {
                         "(whole table)".to_string()
                     } else {
                         sel.join(" ")
@@ -341,7 +343,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                         Test::IsNull(false) => format!("{} is not null", c.column),
                     })
                     .collect();
-                let scope = if matches.is_empty() {
+                let scope = if matches!(h.scope, crate::policy::Scope::Prefix(_)) {
+                    String::new()
+                } else if matches.is_empty() {
                     "(whole table)".to_string()
                 } else {
                     matches.join(" ")
