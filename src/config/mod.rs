@@ -1393,6 +1393,25 @@ fn build_object_policy(
             None
         }
     };
+    // In a folder, a prefix is a path below the folder: no way out of it.
+    let in_folder = matches!(
+        settings.stores.get(&doc.store.value),
+        Some(StoreConfig::Dir { .. })
+    );
+    if let (true, Some(p)) = (in_folder, &prefix) {
+        if p.split('/').any(|seg| seg == ".." || seg == ".") || p.contains('\\') {
+            let loc = doc
+                .prefix
+                .as_ref()
+                .or(doc.key_template.as_ref())
+                .map_or(doc.kind.referenced, |p| p.referenced);
+            errs.push(ConfigError::at(
+                path,
+                &loc,
+                "a folder store's prefix is a path below its folder: `.` and `..` segments and backslashes are not allowed".into(),
+            ));
+        }
+    }
     let clock = doc
         .clock
         .as_ref()

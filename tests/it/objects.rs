@@ -809,6 +809,41 @@ async fn the_folder_store() {
     assert!(root.join("leads/new.csv").exists() && root.join("leads/case-9/kept.csv").exists());
     assert!(root.join("other/old.csv").exists() && outside.exists());
     assert!(std::fs::symlink_metadata(root.join("leads/link.csv")).is_ok());
+    // A prefix that leads through a link out of the folder is refused; a prefix with `..` is
+    // a configuration error.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("old.csv"), "x").unwrap();
+    set_age(&elsewhere.join("old.csv"), 400);
+    std::os::unix::fs::symlink(&elsewhere, root.join("escape")).unwrap();
+    std::fs::write(
+        cfg.join("escape.yaml"),
+        policy(
+            "escape",
+            "exports",
+            "prefix: escape/\nclock: { last_modified: true }",
+        ),
+    )
+    .unwrap();
+    let mut cmd = lethe_in(dir.path(), &cfg);
+    let out = run(cmd.args(["apply", "--yes", "--policy", "escape"]));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("out of the folder"), "{}", out.stderr);
+    assert!(elsewhere.join("old.csv").exists());
+    std::fs::write(
+        cfg.join("escape.yaml"),
+        policy(
+            "escape",
+            "exports",
+            "prefix: leads/../../\nclock: { last_modified: true }",
+        ),
+    )
+    .unwrap();
+    let mut cmd = lethe_in(dir.path(), &cfg);
+    let out = run(cmd.args(["check"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("escape.yaml:7:9"), "{}", out.stderr);
+    std::fs::remove_file(cfg.join("escape.yaml")).unwrap();
     // A metadata clock on a folder is refused before anything runs.
     std::fs::write(
         cfg.join("meta.yaml"),

@@ -30,15 +30,18 @@ fn io_code(e: &std::io::Error) -> String {
 impl DirStore {
     /// Opens a folder, which must exist.
     pub fn open(name: &str, root: &Path) -> Result<DirStore, StoreError> {
-        if !root.is_dir() {
-            return Err(StoreError::Config(format!(
-                "store `{name}`: folder `{}` does not exist or is not a folder",
-                root.display()
-            )));
-        }
+        let root = std::fs::canonicalize(root)
+            .ok()
+            .filter(|r| r.is_dir())
+            .ok_or_else(|| {
+                StoreError::Config(format!(
+                    "store `{name}`: folder `{}` does not exist or is not a folder",
+                    root.display()
+                ))
+            })?;
         Ok(DirStore {
             name: name.to_string(),
-            root: root.to_path_buf(),
+            root,
         })
     }
 
@@ -111,6 +114,16 @@ impl DirLister {
                 let Some((path, base)) = self.stack.pop() else {
                     break;
                 };
+                // The folder a prefix names must lie inside the store, not behind a link.
+                match tokio::fs::canonicalize(&path).await {
+                    Ok(real) if !real.starts_with(&self.root) => {
+                        return Err(StoreError::Config(format!(
+                            "store folder `{}`: the prefix leads through a link out of the folder; refused",
+                            self.root.display()
+                        )))
+                    }
+                    _ => {}
+                }
                 match tokio::fs::read_dir(&path).await {
                     Ok(rd) => self.open = Some((rd, base)),
                     // The prefix's folder does not exist: nothing under it.
