@@ -578,15 +578,16 @@ fn build_settings(
                         None
                     }
                 };
-                for (key, loc) in [
-                    ("bucket", store.bucket.as_ref().map(|u| u.referenced)),
-                    ("endpoint", store.endpoint.as_ref().map(|u| u.referenced)),
-                    ("path", store.path.as_ref().map(|u| u.referenced)),
-                ] {
-                    if let Some(loc) = loc {
-                        not_allowed(path, "sql store (it has `url`)", key, &loc, errs);
-                    }
-                }
+                not_allowed_keys(
+                    path,
+                    "sql store (it has `url`)",
+                    &[
+                        ("bucket", store.bucket.as_ref().map(|u| u.referenced)),
+                        ("endpoint", store.endpoint.as_ref().map(|u| u.referenced)),
+                        ("path", store.path.as_ref().map(|u| u.referenced)),
+                    ],
+                    errs,
+                );
                 check_store_country(path, &name, store.country.as_ref(), errs);
                 if let Some(p) = &store.provider {
                     if !matches!(p.value.as_str(), "aws" | "gcp" | "azure") {
@@ -616,15 +617,16 @@ fn build_settings(
                 }
             }
             "s3" => {
-                for (key, loc) in [
-                    ("url", store.url.as_ref().map(|u| u.referenced)),
-                    ("url_file", store.url_file.as_ref().map(|u| u.referenced)),
-                    ("path", store.path.as_ref().map(|u| u.referenced)),
-                ] {
-                    if let Some(loc) = loc {
-                        not_allowed(path, "s3 store (it has `bucket`)", key, &loc, errs);
-                    }
-                }
+                not_allowed_keys(
+                    path,
+                    "s3 store (it has `bucket`)",
+                    &[
+                        ("url", store.url.as_ref().map(|u| u.referenced)),
+                        ("url_file", store.url_file.as_ref().map(|u| u.referenced)),
+                        ("path", store.path.as_ref().map(|u| u.referenced)),
+                    ],
+                    errs,
+                );
                 check_store_country(path, &name, store.country.as_ref(), errs);
                 if let Some(p) = store.provider.as_ref().filter(|p| p.value != "aws") {
                     errs.push(ConfigError::at(
@@ -681,17 +683,18 @@ fn build_settings(
                 }
             }
             "dir" => {
-                for (key, loc) in [
-                    ("url", store.url.as_ref().map(|u| u.referenced)),
-                    ("url_file", store.url_file.as_ref().map(|u| u.referenced)),
-                    ("bucket", store.bucket.as_ref().map(|u| u.referenced)),
-                    ("endpoint", store.endpoint.as_ref().map(|u| u.referenced)),
-                    ("provider", store.provider.as_ref().map(|u| u.referenced)),
-                ] {
-                    if let Some(loc) = loc {
-                        not_allowed(path, "dir store (it has `path`)", key, &loc, errs);
-                    }
-                }
+                not_allowed_keys(
+                    path,
+                    "dir store (it has `path`)",
+                    &[
+                        ("url", store.url.as_ref().map(|u| u.referenced)),
+                        ("url_file", store.url_file.as_ref().map(|u| u.referenced)),
+                        ("bucket", store.bucket.as_ref().map(|u| u.referenced)),
+                        ("endpoint", store.endpoint.as_ref().map(|u| u.referenced)),
+                        ("provider", store.provider.as_ref().map(|u| u.referenced)),
+                    ],
+                    errs,
+                );
                 check_store_country(path, &name, store.country.as_ref(), errs);
                 match &store.path {
                     Some(p) if !p.value.trim().is_empty() => {
@@ -1178,6 +1181,20 @@ fn missing_keys(path: &Path, doc: &RawDoc, required: &[(&str, bool)], errs: &mut
     }
 }
 
+/// Reports each key that is present as not belonging in `kind`.
+fn not_allowed_keys(
+    path: &Path,
+    kind: &str,
+    keys: &[(&str, Option<Location>)],
+    errs: &mut Vec<ConfigError>,
+) {
+    for (key, loc) in keys {
+        if let Some(loc) = loc {
+            not_allowed(path, kind, key, loc, errs);
+        }
+    }
+}
+
 fn not_allowed(path: &Path, kind: &str, key: &str, loc: &Location, errs: &mut Vec<ConfigError>) {
     errs.push(ConfigError::at(
         path,
@@ -1194,23 +1211,18 @@ fn build_policy(
 ) -> Option<RetentionPolicy> {
     let before = errs.len();
     let common = build_common(path, &doc, settings, errs);
-    for (key, loc) in [
-        ("prefix", doc.prefix.as_ref().map(|a| a.referenced)),
-        (
-            "key_template",
-            doc.key_template.as_ref().map(|a| a.referenced),
-        ),
-    ] {
-        if let Some(loc) = loc {
-            not_allowed(
-                path,
-                "RetentionPolicy on a SQL store (objects have prefixes)",
-                key,
-                &loc,
-                errs,
-            );
-        }
-    }
+    not_allowed_keys(
+        path,
+        "RetentionPolicy on a SQL store (objects have prefixes)",
+        &[
+            ("prefix", doc.prefix.as_ref().map(|a| a.referenced)),
+            (
+                "key_template",
+                doc.key_template.as_ref().map(|a| a.referenced),
+            ),
+        ],
+        errs,
+    );
     missing_keys(
         path,
         &doc,
@@ -1329,26 +1341,27 @@ fn build_object_policy(
     let before = errs.len();
     let common = build_common(path, &doc, settings, errs);
     let kind = "RetentionPolicy on an object store";
-    for (key, loc) in [
-        ("table", doc.table.as_ref().map(|a| a.referenced)),
-        (
-            "key (objects are named by `prefix` or `key_template`)",
-            doc.key.as_ref().map(|a| a.referenced),
-        ),
-        (
-            "match",
-            doc.selector
-                .as_ref()
-                .and_then(|m| m.values().next())
-                .map(|t| t.referenced),
-        ),
-        ("basis", doc.basis.as_ref().map(|a| a.referenced)),
-        ("until", doc.until.as_ref().map(|a| a.referenced)),
-    ] {
-        if let Some(loc) = loc {
-            not_allowed(path, kind, key, &loc, errs);
-        }
-    }
+    not_allowed_keys(
+        path,
+        kind,
+        &[
+            ("table", doc.table.as_ref().map(|a| a.referenced)),
+            (
+                "key (objects are named by `prefix` or `key_template`)",
+                doc.key.as_ref().map(|a| a.referenced),
+            ),
+            (
+                "match",
+                doc.selector
+                    .as_ref()
+                    .and_then(|m| m.values().next())
+                    .map(|t| t.referenced),
+            ),
+            ("basis", doc.basis.as_ref().map(|a| a.referenced)),
+            ("until", doc.until.as_ref().map(|a| a.referenced)),
+        ],
+        errs,
+    );
     missing_keys(
         path,
         &doc,
@@ -1606,25 +1619,26 @@ fn build_hold(
         .get(&doc.store.value)
         .is_some_and(StoreConfig::holds_objects);
     let scope = if on_objects {
-        for (key, loc) in [
-            ("table", doc.table.as_ref().map(|a| a.referenced)),
-            (
-                "match",
-                doc.selector
-                    .as_ref()
-                    .and_then(|m| m.values().next())
-                    .map(|t| t.referenced),
-            ),
-            ("clock", doc.clock.as_ref().map(|a| a.referenced)),
-            (
-                "key_template",
-                doc.key_template.as_ref().map(|a| a.referenced),
-            ),
-        ] {
-            if let Some(loc) = loc {
-                not_allowed(path, "LegalHold on an object store (it holds a `prefix`, until removed or `until` a date)", key, &loc, errs);
-            }
-        }
+        not_allowed_keys(
+            path,
+            "LegalHold on an object store (it holds a `prefix`, until removed or `until` a date)",
+            &[
+                ("table", doc.table.as_ref().map(|a| a.referenced)),
+                (
+                    "match",
+                    doc.selector
+                        .as_ref()
+                        .and_then(|m| m.values().next())
+                        .map(|t| t.referenced),
+                ),
+                ("clock", doc.clock.as_ref().map(|a| a.referenced)),
+                (
+                    "key_template",
+                    doc.key_template.as_ref().map(|a| a.referenced),
+                ),
+            ],
+            errs,
+        );
         match &doc.prefix {
             Some(p) => Some(Scope::Prefix(p.value.trim_start_matches('/').to_string())),
             None => {
@@ -1637,23 +1651,18 @@ fn build_hold(
             }
         }
     } else {
-        for (key, loc) in [
-            ("prefix", doc.prefix.as_ref().map(|a| a.referenced)),
-            (
-                "key_template",
-                doc.key_template.as_ref().map(|a| a.referenced),
-            ),
-        ] {
-            if let Some(loc) = loc {
-                not_allowed(
-                    path,
-                    "LegalHold on a SQL store (it holds records of a `table`)",
-                    key,
-                    &loc,
-                    errs,
-                );
-            }
-        }
+        not_allowed_keys(
+            path,
+            "LegalHold on a SQL store (it holds records of a `table`)",
+            &[
+                ("prefix", doc.prefix.as_ref().map(|a| a.referenced)),
+                (
+                    "key_template",
+                    doc.key_template.as_ref().map(|a| a.referenced),
+                ),
+            ],
+            errs,
+        );
         if doc.table.is_none() {
             errs.push(ConfigError::at(
                 path,
@@ -1663,18 +1672,19 @@ fn build_hold(
         }
         common.table.clone().map(Scope::Table)
     };
-    for (key, loc) in [
-        ("key", doc.key.as_ref().map(|k| k.referenced)),
-        ("action", doc.action.as_ref().map(|a| a.referenced)),
-        ("schedule", doc.schedule.as_ref().map(|a| a.referenced)),
-        ("mode", doc.mode.as_ref().map(|a| a.referenced)),
-        ("guard", doc.guard.as_ref().map(|a| a.referenced)),
-        ("batch_size", doc.batch_size.as_ref().map(|a| a.referenced)),
-    ] {
-        if let Some(loc) = loc {
-            not_allowed(path, kind, key, &loc, errs);
-        }
-    }
+    not_allowed_keys(
+        path,
+        kind,
+        &[
+            ("key", doc.key.as_ref().map(|k| k.referenced)),
+            ("action", doc.action.as_ref().map(|a| a.referenced)),
+            ("schedule", doc.schedule.as_ref().map(|a| a.referenced)),
+            ("mode", doc.mode.as_ref().map(|a| a.referenced)),
+            ("guard", doc.guard.as_ref().map(|a| a.referenced)),
+            ("batch_size", doc.batch_size.as_ref().map(|a| a.referenced)),
+        ],
+        errs,
+    );
     let basis = match &doc.basis {
         Some(b) if !b.value.trim().is_empty() => b.value.trim().to_string(),
         Some(b) => {
@@ -1755,25 +1765,20 @@ fn value(v: &RawValue) -> Value {
 
 fn build_clock(path: &Path, raw: &Spanned<RawClock>, errs: &mut Vec<ConfigError>) -> Option<Clock> {
     let c = &raw.value;
-    for (key, loc) in [
-        ("store", c.store.as_ref().map(|a| a.referenced)),
-        (
-            "last_modified",
-            c.last_modified.as_ref().map(|a| a.referenced),
-        ),
-        ("metadata", c.metadata.as_ref().map(|a| a.referenced)),
-        ("tag", c.tag.as_ref().map(|a| a.referenced)),
-    ] {
-        if let Some(loc) = loc {
-            not_allowed(
-                path,
-                "clock on a SQL table (it is for objects)",
-                key,
-                &loc,
-                errs,
-            );
-        }
-    }
+    not_allowed_keys(
+        path,
+        "clock on a SQL table (it is for objects)",
+        &[
+            ("store", c.store.as_ref().map(|a| a.referenced)),
+            (
+                "last_modified",
+                c.last_modified.as_ref().map(|a| a.referenced),
+            ),
+            ("metadata", c.metadata.as_ref().map(|a| a.referenced)),
+            ("tag", c.tag.as_ref().map(|a| a.referenced)),
+        ],
+        errs,
+    );
     let Some(column) = &c.column else {
         errs.push(ConfigError::at(
             path,

@@ -38,6 +38,16 @@ fn folder(dir: &Path, stores: &str, files: &[(&str, &str)]) -> PathBuf {
     cfg
 }
 
+/// A policies folder with the bucket as store `uploads` (reached at `endpoint`) and one policy
+/// `cvs` with `body`.
+fn cvs_policy(b: &TestBucket, dir: &Path, endpoint: &str, body: &str) -> PathBuf {
+    folder(
+        dir,
+        &b.store_yaml("uploads", endpoint),
+        &[("cvs.yaml", &policy("cvs", "uploads", body))],
+    )
+}
+
 fn policy(name: &str, store: &str, body: &str) -> String {
     format!(
         "kind: RetentionPolicy\nname: {name}\nstore: {store}\nkeep: 90d\naction: delete\nguard: {{ max_fraction: 1 }}\n{body}\n"
@@ -85,17 +95,11 @@ async fn behaviour(server: Server) {
     b.put("cvs/undated.pdf", &[]).await;
     b.put("cvs/bad.pdf", &[("uploaded-at", "yesterday")]).await;
     b.put("other/old.pdf", &[("uploaded-at", &old)]).await;
-    let cfg = folder(
+    let cfg = cvs_policy(
+        &b,
         dir.path(),
-        &b.store_yaml("uploads", &b.endpoint),
-        &[(
-            "cvs.yaml",
-            &policy(
-                "cvs",
-                "uploads",
-                "prefix: cvs/\nclock: { metadata: uploaded-at }",
-            ),
-        )],
+        &b.endpoint,
+        "prefix: cvs/\nclock: { metadata: uploaded-at }",
     );
     let plan = lethe(&b, dir.path(), &cfg, &["plan", "--format", "json"]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
@@ -193,17 +197,11 @@ async fn every_version_and_delete_marker_goes() {
         .unwrap();
     b.put("cvs/c.pdf", &[("uploaded-at", &old)]).await;
     b.put("cvs/c.pdf", &[("uploaded-at", &day(1))]).await;
-    let cfg = folder(
+    let cfg = cvs_policy(
+        &b,
         dir.path(),
-        &b.store_yaml("uploads", &b.endpoint),
-        &[(
-            "cvs.yaml",
-            &policy(
-                "cvs",
-                "uploads",
-                "prefix: cvs/\nclock: { metadata: uploaded-at }",
-            ),
-        )],
+        &b.endpoint,
+        "prefix: cvs/\nclock: { metadata: uploaded-at }",
     );
     let apply = lethe(
         &b,
@@ -259,17 +257,11 @@ async fn object_lock_is_a_hold_with_its_date() {
         .await
         .unwrap();
     put("cvs/free.pdf").send().await.unwrap();
-    let cfg = folder(
+    let cfg = cvs_policy(
+        &b,
         dir.path(),
-        &b.store_yaml("uploads", &b.endpoint),
-        &[(
-            "cvs.yaml",
-            &policy(
-                "cvs",
-                "uploads",
-                "prefix: cvs/\nclock: { metadata: uploaded-at }",
-            ),
-        )],
+        &b.endpoint,
+        "prefix: cvs/\nclock: { metadata: uploaded-at }",
     );
     let check = lethe(&b, dir.path(), &cfg, &["check"]);
     assert!(check.stdout.contains("Object Lock"), "{}", check.stdout);
@@ -579,17 +571,11 @@ async fn throttling_errors_and_dropped_connections_are_retried() {
         ],
     )
     .await;
-    let cfg = folder(
+    let cfg = cvs_policy(
+        &b,
         dir.path(),
-        &b.store_yaml("uploads", &proxy.endpoint),
-        &[(
-            "cvs.yaml",
-            &policy(
-                "cvs",
-                "uploads",
-                "prefix: cvs/\nclock: { metadata: uploaded-at }\nbatch_size: 10",
-            ),
-        )],
+        &proxy.endpoint,
+        "prefix: cvs/\nclock: { metadata: uploaded-at }\nbatch_size: 10",
     );
     let apply = lethe(
         &b,
@@ -629,17 +615,11 @@ async fn per_key_errors_in_a_200_answer_are_read_and_reported() {
         .await;
     b.put("cvs/b.pdf", &[("uploaded-at", &old)]).await;
     let proxy = FaultProxy::start(&b.endpoint, vec![Fault::RefuseFirstKey]).await;
-    let cfg = folder(
+    let cfg = cvs_policy(
+        &b,
         dir.path(),
-        &b.store_yaml("uploads", &proxy.endpoint),
-        &[(
-            "cvs.yaml",
-            &policy(
-                "cvs",
-                "uploads",
-                "prefix: cvs/\nclock: { metadata: uploaded-at }",
-            ),
-        )],
+        &proxy.endpoint,
+        "prefix: cvs/\nclock: { metadata: uploaded-at }",
     );
     let apply = lethe(
         &b,
