@@ -1,7 +1,8 @@
 //! Applying an object policy: list the prefix page by page, judge every key again with the holds
 //! in force now, and delete every version and delete marker of each due key with DeleteObjects
-//! (up to `batch_size` versions a request, several requests in flight). Afterwards a fresh
-//! listing counts what is still due.
+//! (up to `batch_size` versions a request, several requests in flight), page by page: a page's
+//! due keys are deleted before the next page is read. Afterwards a fresh listing counts what is
+//! still due.
 
 use super::{record_batch, Ctx, PolicyOutcome};
 use crate::plan::{Judge, ObjectTarget, PolicyPlan, Verdict};
@@ -109,7 +110,6 @@ async fn delete_due(
             false => None,
         };
         let Some(page) = page else {
-            send(store, std::mem::take(&mut queue), batch, ctx, out).await?;
             break;
         };
         let current = with_current_holds(target, ctx).await?;
@@ -138,18 +138,33 @@ async fn delete_due(
                 ));
             }
         }
-        // Enough for every request in flight: send.
-        if queue.doomed.len() >= batch * REQUESTS_IN_FLIGHT {
-            send(store, std::mem::take(&mut queue), batch, ctx, out).await?;
-        }
+        // Each page's decisions are carried out before the next page is read: no decision
+        // outlives the holds it was made under by more than one page.
+        send(
+            store,
+            &p.prefix,
+            std::mem::take(&mut queue),
+            batch,
+            ctx,
+            out,
+        )
+        .await?;
     }
     Ok(())
+}
+
+/// Versions per request for a page: at most `batch`, and spread over the requests in flight,
+/// but not below `MIN_REQUEST` (small pages are not split into tiny requests).
+fn request_size(versions: usize, batch: usize) -> usize {
+    const MIN_REQUEST: usize = 100;
+    batch.min(versions.div_ceil(REQUESTS_IN_FLIGHT).max(MIN_REQUEST))
 }
 
 /// Sends the queue as requests of at most `batch` versions, several in flight. A key counts as
 /// deleted when every one of its versions is; a refusal keeps the key (and counts as failed).
 async fn send(
     store: &ObjectStore,
+    floor: &str,
     queue: Queue,
     batch: usize,
     ctx: &Ctx<'_>,
@@ -158,12 +173,13 @@ async fn send(
     if queue.doomed.is_empty() {
         return Ok(());
     }
-    let chunks: Vec<&[(usize, Doomed)]> = queue.doomed.chunks(batch).collect();
+    let size = request_size(queue.doomed.len(), batch);
+    let chunks: Vec<&[(usize, Doomed)]> = queue.doomed.chunks(size).collect();
     let results: Vec<(usize, std::time::Instant, Result<Deleted, StoreError>)> =
         stream::iter(chunks.iter().enumerate().map(|(i, chunk)| async move {
             let started = std::time::Instant::now();
             let doomed: Vec<Doomed> = chunk.iter().map(|(_, d)| d.clone()).collect();
-            (i, started, store.delete(&doomed).await)
+            (i, started, store.delete(&doomed, floor).await)
         }))
         .buffer_unordered(REQUESTS_IN_FLIGHT)
         .collect()
@@ -174,8 +190,11 @@ async fn send(
         let chunk = chunks[i];
         match result {
             Ok(d) => {
+                // A refusal without a version id (some servers leave it out) refuses the key.
                 for (key, doomed) in chunk.iter() {
-                    if d.refused.contains(doomed) {
+                    if d.refused.iter().any(|r| {
+                        r.key == doomed.key && (r.version.is_none() || r.version == doomed.version)
+                    }) {
                         failed_keys.insert(*key);
                     }
                 }
@@ -202,5 +221,17 @@ async fn send(
     match first_error {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pages_are_spread_over_requests() {
+        use super::request_size;
+        assert_eq!(request_size(1000, 1000), 250);
+        assert_eq!(request_size(30, 10), 10);
+        assert_eq!(request_size(3, 1000), 100);
+        assert_eq!(request_size(5000, 1000), 1000);
     }
 }

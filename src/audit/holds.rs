@@ -169,7 +169,10 @@ impl StateDb {
             &format!("hold-{id}"),
             "hold.added",
             &json!({
-                "hold": format!("hold-{id}"), "store": store, "table": table, "prefix": prefix,
+                "hold": format!("hold-{id}"), "store": store, "table": table,
+                // A prefix may name a person (`exports/7/`, `cvs/jan.jansen/`): like selector
+                // values, only as a keyed HMAC, or left out without a key.
+                "prefix_hmac": prefix.and_then(|p| hmac_key.map(|k| crate::anonymize::hmac(k, p))),
                 // Columns in clear; values only as a keyed HMAC (a selector may name a person,
                 // and a plain hash of a customer number is reversed by trying numbers). Without a
                 // key the values are left out: the hold itself keeps them.

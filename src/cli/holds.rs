@@ -166,8 +166,11 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                         "`--match` is for tables; an object hold covers a `--prefix`",
                     ));
                 }
-                let scope =
-                    crate::policy::Scope::Prefix(prefix.trim_start_matches('/').to_string());
+                if matches!(kind, crate::config::StoreConfig::Dir { .. }) {
+                    crate::config::check_folder_prefix(prefix)
+                        .map_err(|e| CliError::usage(format!("`--prefix`: {e}")))?;
+                }
+                let scope = crate::policy::Scope::Prefix(prefix.clone());
                 let new = crate::audit::NewHold {
                     store,
                     scope: &scope,

@@ -813,6 +813,15 @@ fn build_settings(
     })
 }
 
+/// A folder store's prefix is a relative path below the folder: a key never starts with `/`
+/// and never leaves the folder.
+pub fn check_folder_prefix(p: &str) -> Result<(), String> {
+    if p.starts_with('/') || p.split('/').any(|seg| seg == ".." || seg == ".") || p.contains('\\') {
+        return Err("a folder store's prefix is a path below its folder, e.g. `exports/`: no leading `/`, no `.` or `..` segments, no backslashes".into());
+    }
+    Ok(())
+}
+
 fn check_store_country(
     path: &Path,
     name: &str,
@@ -1387,7 +1396,7 @@ fn build_object_policy(
             .ok()
     });
     let prefix = match (&doc.prefix, &template) {
-        (Some(p), None) => Some(p.value.trim_start_matches('/').to_string()),
+        (Some(p), None) => Some(p.value.clone()),
         (None, Some(t)) => Some(t.literal_prefix().to_string()),
         (None, None) => {
             errs.push(ConfigError::at(
@@ -1412,17 +1421,13 @@ fn build_object_policy(
         Some(StoreConfig::Dir { .. })
     );
     if let (true, Some(p)) = (in_folder, &prefix) {
-        if p.split('/').any(|seg| seg == ".." || seg == ".") || p.contains('\\') {
+        if let Err(e) = check_folder_prefix(p) {
             let loc = doc
                 .prefix
                 .as_ref()
                 .or(doc.key_template.as_ref())
                 .map_or(doc.kind.referenced, |p| p.referenced);
-            errs.push(ConfigError::at(
-                path,
-                &loc,
-                "a folder store's prefix is a path below its folder: `.` and `..` segments and backslashes are not allowed".into(),
-            ));
+            errs.push(ConfigError::at(path, &loc, e));
         }
     }
     let clock = doc
@@ -1640,7 +1645,16 @@ fn build_hold(
             errs,
         );
         match &doc.prefix {
-            Some(p) => Some(Scope::Prefix(p.value.trim_start_matches('/').to_string())),
+            Some(p) => {
+                let in_folder = matches!(
+                    settings.stores.get(&doc.store.value),
+                    Some(StoreConfig::Dir { .. })
+                );
+                if let (true, Err(e)) = (in_folder, check_folder_prefix(&p.value)) {
+                    errs.push(ConfigError::at(path, &p.referenced, e));
+                }
+                Some(Scope::Prefix(p.value.clone()))
+            }
             None => {
                 errs.push(ConfigError::at(
                     path,

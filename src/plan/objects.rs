@@ -96,6 +96,9 @@ impl Judge<'_> {
 
     async fn clock(&self, e: &Entry) -> Result<Clocked, StoreError> {
         let p = &self.target.policy;
+        if e.unnamed {
+            return Ok(Clocked::Undated);
+        }
         let linked = match &p.clock {
             ObjectClock::Contract { on, .. } => {
                 let value = p.template.as_ref().and_then(|t| t.capture(&e.key, &on.0));

@@ -57,8 +57,12 @@ impl SqlStore {
         };
         let family = |c: &Ident| cols.get(c.as_str()).map(|c| c.family);
         use super::Family;
+        // As for table policies: text holds dates only in SQLite (read as ISO-8601 there);
+        // elsewhere a text end column would compare any text with the cutoff.
+        let sqlite = self.dialect == super::Dialect::Sqlite;
         match family(column) {
-            Some(Family::Timestamp | Family::Date | Family::Untyped | Family::Text) => {}
+            Some(Family::Timestamp | Family::Date) => {}
+            Some(Family::Untyped | Family::Text) if sqlite => {}
             Some(_) => {
                 return Err(format!(
                     "clock column `{column}` of `{table}` is not a date or timestamp"

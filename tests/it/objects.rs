@@ -397,6 +397,10 @@ async fn lethe_holds_keep_objects_under_their_prefix() {
         "{}",
         list.stdout
     );
+    // A prefix may name a person: the audit trail keeps it only as a keyed hash (no key here).
+    let export = lethe(&b, dir.path(), &cfg, &["audit", "export"]);
+    assert!(export.stdout.contains("hold.added"), "{}", export.stdout);
+    assert!(!export.stdout.contains("case-1"), "{}", export.stdout);
     b.drop_bucket().await;
 }
 
@@ -545,6 +549,25 @@ async fn contract_end_reaches_the_customers_files() {
             "exports/abc/leads.csv",
             "exports/top.csv"
         ]
+    );
+    // An end date kept as text is refused outside SQLite: any text would compare with the cutoff.
+    db.exec("CREATE TABLE deals (customer_id int, ended text)")
+        .await;
+    std::fs::write(
+        cfg.join("deals.yaml"),
+        policy(
+            "deals",
+            "uploads",
+            "key_template: \"deals/{customer_id}/\"\nclock: { store: crm, join: deals, column: ended, on: { customer_id: customer_id } }",
+        ),
+    )
+    .unwrap();
+    let check = lethe(&b, db.dir.path(), &cfg, &["check"]);
+    assert_eq!(check.code, 2, "{}\n{}", check.stdout, check.stderr);
+    assert!(
+        check.stderr.contains("is not a date or timestamp"),
+        "{}",
+        check.stderr
     );
     b.drop_bucket().await;
     db.drop_db().await;
@@ -749,6 +772,16 @@ async fn the_folder_store() {
         std::fs::write(&p, "naam;email").unwrap();
         set_age(&p, age);
     }
+    // A file whose name is not UTF-8 cannot be named safely: kept (undated), and a file whose
+    // name looks the same after lossy decoding is not taken for it.
+    use std::os::unix::ffi::OsStrExt;
+    let raw = root
+        .join("leads")
+        .join(std::ffi::OsStr::from_bytes(b"raw\xff.csv"));
+    std::fs::write(&raw, "x").unwrap();
+    set_age(&raw, 400);
+    let lookalike = root.join("leads/raw\u{fffd}.csv");
+    std::fs::write(&lookalike, "x").unwrap();
     // A link inside the folder to data outside it is neither followed nor deleted.
     let outside = dir.path().join("outside.csv");
     std::fs::write(&outside, "x").unwrap();
@@ -776,12 +809,14 @@ async fn the_folder_store() {
         (
             a["deleted"].as_u64(),
             a["held"].as_u64(),
-            a["remaining"].as_u64()
+            a["remaining"].as_u64(),
+            a["undated"].as_u64()
         ),
-        (Some(2), Some(1), Some(0)),
+        (Some(2), Some(1), Some(0), Some(1)),
         "{a}"
     );
     assert_private(&apply);
+    assert!(raw.exists() && lookalike.exists());
     assert!(
         !root.join("leads/2020").exists(),
         "the emptied folder is removed"
@@ -838,4 +873,75 @@ async fn the_folder_store() {
     let bad = run(cmd.args(["plan"]));
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert!(bad.stderr.contains("no metadata or tags"), "{}", bad.stderr);
+}
+
+/// A runtime hold added while apply works protects its objects from the next page on: every
+/// page's due keys are deleted before the next page is read and judged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_added_during_apply_protects_the_next_pages() {
+    use futures_util::StreamExt;
+    let Some(b) = TestBucket::new(Server::Moto, false, false).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let old = day(400);
+    // Three pages: k00000-k00999, k01000-k01999, k02000-k02099.
+    futures_util::stream::iter(0..2100)
+        .map(|i| {
+            let (b, old) = (&b, &old);
+            async move {
+                b.put(&format!("cvs/k{i:05}"), &[("uploaded-at", old)])
+                    .await
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<()>>()
+        .await;
+    // The first page's requests are answered after a second: time to add the hold.
+    let proxy = FaultProxy::start(&b.endpoint, vec![Fault::Slow; 4]).await;
+    let cfg = cvs_policy(
+        &b,
+        dir.path(),
+        &proxy.endpoint,
+        "prefix: cvs/\nclock: { metadata: uploaded-at }",
+    );
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("lethe"))
+        .current_dir(dir.path())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["apply", "--yes", "--format", "json"])
+        .env("AWS_ACCESS_KEY_ID", &b.key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &b.secret)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while proxy.deletes.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(started.elapsed().as_secs() < 120, "no delete request came");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let add = lethe(
+        &b,
+        dir.path(),
+        &cfg,
+        &[
+            "holds", "add", "--store", "uploads", "--prefix", "cvs/k01", "--reason", "case 12",
+        ],
+    );
+    assert_eq!(add.code, 0, "{}", add.stderr);
+    let out = child.wait_with_output().unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let a = &r["policies"][0];
+    assert_eq!(
+        (
+            a["deleted"].as_u64(),
+            a["held"].as_u64(),
+            a["remaining"].as_u64()
+        ),
+        (Some(1100), Some(1000), Some(0)),
+        "{a}"
+    );
+    assert_eq!(b.keys("cvs/k01").await.len(), 1000);
+    b.drop_bucket().await;
 }

@@ -261,6 +261,8 @@ pub enum Fault {
     /// Forwarded; the first key of the request is reported as refused (AccessDenied) in the
     /// 200 answer.
     RefuseFirstKey,
+    /// Forwarded after a second.
+    Slow,
 }
 
 /// A proxy in front of an S3 server: one request per connection, faults injected into
@@ -367,6 +369,9 @@ async fn serve(
             return Ok(()); // closes without an answer
         }
         _ => {}
+    }
+    if fault == Some(Fault::Slow) {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
     // Forward, asking the server to close after its answer, and relay the answer.
     let mut up = TcpStream::connect(upstream).await?;

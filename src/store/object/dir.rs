@@ -62,7 +62,12 @@ impl DirStore {
 
     /// Removes files. A file already gone counts as deleted (another run removed it). Emptied
     /// folders are removed up to the store's root.
-    pub async fn delete(&self, doomed: &[Doomed]) -> Result<Deleted, StoreError> {
+    pub async fn delete(&self, doomed: &[Doomed], prefix: &str) -> Result<Deleted, StoreError> {
+        // Folders are removed only below the policy's prefix (`leads/2020/` for `leads/`).
+        let floor = self.root.join(match prefix.rfind('/') {
+            Some(i) => &prefix[..i],
+            None => "",
+        });
         let mut out = Deleted::default();
         for d in doomed {
             let path = self.root.join(&d.key);
@@ -84,7 +89,7 @@ impl DirStore {
                 }
             }
             let mut dir = path.parent().map(Path::to_path_buf);
-            while let Some(d) = dir.filter(|d| d.starts_with(&self.root) && *d != self.root) {
+            while let Some(d) = dir.filter(|d| d.starts_with(&floor) && *d != floor) {
                 // Fails (and stops) when the folder is not empty.
                 if tokio::fs::remove_dir(&d).await.is_err() {
                     break;
@@ -149,7 +154,9 @@ impl DirLister {
                 self.open = None;
                 continue;
             };
-            let name = entry.file_name().to_string_lossy().into_owned();
+            let os_name = entry.file_name();
+            let unnamed = os_name.to_str().is_none();
+            let name = os_name.to_string_lossy().into_owned();
             let key = if base.is_empty() {
                 name
             } else {
@@ -158,7 +165,10 @@ impl DirLister {
             let Ok(meta) = tokio::fs::symlink_metadata(entry.path()).await else {
                 continue;
             };
-            if meta.is_dir() {
+            if meta.is_dir() && unnamed {
+                // Its files could not be named safely: not entered (they are kept).
+                tracing::warn!(store = %self.root.display(), "a folder whose name is not valid UTF-8 is skipped; its files are kept");
+            } else if meta.is_dir() {
                 // Only folders that can hold keys under the prefix.
                 let folder = format!("{key}/");
                 if folder.starts_with(&self.prefix) || self.prefix.starts_with(&folder) {
@@ -168,6 +178,7 @@ impl DirLister {
                 let modified = meta.modified().ok().map(DateTime::<Utc>::from);
                 page.push(Entry {
                     key,
+                    unnamed,
                     versions: vec![Version {
                         id: None,
                         last_modified: modified,

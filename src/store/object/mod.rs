@@ -29,6 +29,9 @@ pub struct Version {
 pub struct Entry {
     /// The object key (a path relative to the folder for a dir store).
     pub key: String,
+    /// A file whose name is not valid UTF-8: it cannot be named safely, so it is kept and
+    /// counted as undated.
+    pub unnamed: bool,
     /// Its versions and delete markers, newest first (one for an unversioned store).
     pub versions: Vec<Version>,
 }
@@ -219,11 +222,12 @@ impl ObjectStore {
         }
     }
 
-    /// Deletes up to 1000 versions in one request; per-key refusals are counted by code.
-    pub async fn delete(&self, doomed: &[Doomed]) -> Result<Deleted, StoreError> {
+    /// Deletes up to 1000 versions in one request; per-key refusals are counted by code. In a
+    /// folder, emptied folders below the policy's `prefix` are removed as well.
+    pub async fn delete(&self, doomed: &[Doomed], prefix: &str) -> Result<Deleted, StoreError> {
         match self {
             ObjectStore::S3(s) => s.delete(doomed).await,
-            ObjectStore::Dir(d) => d.delete(doomed).await,
+            ObjectStore::Dir(d) => d.delete(doomed, prefix).await,
         }
     }
 

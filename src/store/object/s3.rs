@@ -351,12 +351,13 @@ impl S3Lister {
 
     async fn next_objects(&mut self) -> Result<Option<Vec<Entry>>, StoreError> {
         let s = &self.store;
+        let sent = self.token.take();
         let out = s
             .client
             .list_objects_v2()
             .bucket(&s.bucket)
             .prefix(&self.prefix)
-            .set_continuation_token(self.token.take())
+            .set_continuation_token(sent.clone())
             .send()
             .await
             .map_err(|e| s3_error("ListObjectsV2", &e))?;
@@ -366,6 +367,7 @@ impl S3Lister {
             .filter_map(|o| {
                 Some(Entry {
                     key: o.key()?.to_string(),
+                    unnamed: false,
                     versions: vec![Version {
                         id: None,
                         last_modified: to_utc(o.last_modified()),
@@ -374,7 +376,13 @@ impl S3Lister {
                 })
             })
             .collect();
-        self.token = out.next_continuation_token().map(str::to_string);
+        let next = out.next_continuation_token().map(str::to_string);
+        if next.is_some() && next == sent {
+            return Err(StoreError::Config(
+                "S3 ListObjectsV2: the listing does not advance (the same continuation token again); stopped".into(),
+            ));
+        }
+        self.token = next;
         self.done = !out.is_truncated().unwrap_or(false) || self.token.is_none();
         if page.is_empty() && self.done {
             return Ok(None);
@@ -385,6 +393,7 @@ impl S3Lister {
     async fn next_versions(&mut self) -> Result<Option<Vec<Entry>>, StoreError> {
         let s = &self.store;
         let (key_marker, version_marker) = self.markers.take().unwrap_or((None, None));
+        let sent = (key_marker.clone(), version_marker.clone());
         let out = s
             .client
             .list_object_versions()
@@ -434,6 +443,7 @@ impl S3Lister {
                 Some(e) if e.key == key => e.versions.push(version),
                 _ => page.push(Entry {
                     key,
+                    unnamed: false,
                     versions: vec![version],
                 }),
             }
@@ -445,10 +455,16 @@ impl S3Lister {
                     "S3 ListObjectVersions: a truncated page without a next marker; stopped".into(),
                 ));
             };
-            self.markers = Some((
+            let markers = (
                 Some(next.to_string()),
                 out.next_version_id_marker().map(str::to_string),
-            ));
+            );
+            if markers == sent {
+                return Err(StoreError::Config(
+                    "S3 ListObjectVersions: the listing does not advance (the same markers again); stopped".into(),
+                ));
+            }
+            self.markers = Some(markers);
             // The last key may go on in the next page.
             self.pending = page.pop();
         } else {
