@@ -14,10 +14,12 @@ fn main() -> ExitCode {
         1 => "info",
         _ => "debug",
     };
+    // sqlx's slow-statement warnings are left out: a large batch is slow by design.
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("lethe={level},warn")));
+        .unwrap_or_else(|_| EnvFilter::new(format!("lethe={level},sqlx=error,warn")));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Json => logs.json().init(),

@@ -56,10 +56,16 @@ pub fn check_guards(
                 out.push(Refusal {
                     policy: Some(pp.name.clone()),
                     reason: format!(
-                        "would {} {} of {} rows ({:.1}%); guard `max_fraction` allows {:.1}%",
+                        "would {} {} of {} {} ({:.1}%); guard `max_fraction` allows {:.1}%",
                         pp.action,
                         pp.eligible,
                         pp.total,
+                        // Object policies name their target `store:prefix`.
+                        if pp.target.contains(':') {
+                            "objects"
+                        } else {
+                            "rows"
+                        },
                         100.0 * pp.eligible as f64 / pp.total as f64,
                         100.0 * frac
                     ),

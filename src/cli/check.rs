@@ -10,9 +10,12 @@ pub struct Args {}
 pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
     let prepared = super::prepare(cli, &[], true, None).await?;
     outln!(
-        "configuration: {} ({} policies)",
+        "configuration: {} ({})",
         prepared.config.dir.display(),
-        prepared.config.policies.len() + prepared.config.objects.len()
+        match prepared.config.policies.len() + prepared.config.objects.len() {
+            1 => "1 policy".to_string(),
+            n => format!("{n} policies"),
+        }
     );
     let stores = &prepared.config.settings.stores;
     let unused = |objects: bool| -> Vec<String> {
@@ -76,13 +79,7 @@ pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
         }
     }
     for h in &prepared.config.holds {
-        outln!(
-            "hold {}: ok ({} {}; basis: {})",
-            h.name,
-            h.store,
-            h.scope,
-            h.basis
-        );
+        outln!("hold {}: ok ({}; basis: {})", h.name, h.target(), h.basis);
     }
     let now = chrono::Utc::now();
     let runtime: Vec<_> = (prepared.db.runtime_holds().await?)

@@ -297,11 +297,13 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                 let _ =
                     writeln!(
                     s,
-                    "  hold-{:<4} {:<8} {} {} {}  until {}  by {} at {}\n             reason: {}{}",
+                    "  hold-{:<4} {:<8} {} {}  until {}  by {} at {}\n             reason: {}{}",
                     h.id,
                     h.status(now),
-                    h.store,
-                    h.prefix.as_ref().map_or(h.table.clone(), |p| format!("prefix `{p}`")),
+                    match &h.prefix {
+                        Some(p) => format!("{}:{p}", h.store),
+                        None => format!("{}.{}", h.store, h.table),
+                    },
                     if h.prefix.is_some() {
                         String::new()
                     } else if sel.is_empty() {
@@ -355,8 +357,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                 };
                 let _ = writeln!(
                     s,
-                    "  {:<24} {} {} {scope}  {window}\n             basis: {}",
-                    h.name, h.store, h.scope, h.basis
+                    "  {:<24} {} {scope}  {window}\n             basis: {}",
+                    h.name,
+                    h.target(),
+                    h.basis
                 );
             }
             output.emit(&s)?;

@@ -447,21 +447,14 @@ async fn prepare_objects(
             features.insert(p.store.clone(), store.features().await?);
         }
         let mut link = None;
-        match &p.clock {
-            crate::policy::ObjectClock::Metadata(_) | crate::policy::ObjectClock::Tag(_)
-                if !store.has_metadata() =>
-            {
-                problems.push(format!(
-                    "policy `{}`: a folder has no metadata or tags; use `clock: {{ last_modified: true }}` or a contract clock",
-                    p.name
-                ));
-            }
-            crate::policy::ObjectClock::Contract {
-                store: sql,
-                table,
-                column,
-                on,
-            } => match stores.get(sql) {
+        if let crate::policy::ObjectClock::Contract {
+            store: sql,
+            table,
+            column,
+            on,
+        } = &p.clock
+        {
+            match stores.get(sql) {
                 Some(db) => match db.check_link(table, column, &on.1).await {
                     Ok(integer) => {
                         link = Some(store::Link {
@@ -478,8 +471,7 @@ async fn prepare_objects(
                     "policy `{}`: store `{sql}` is not connected",
                     p.name
                 )),
-            },
-            _ => {}
+            }
         }
         out.push(crate::plan::ObjectTarget {
             features: features.get(&p.store).copied().unwrap_or_default(),

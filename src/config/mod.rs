@@ -1349,16 +1349,14 @@ fn build_object_policy(
 ) -> Option<ObjectPolicy> {
     let before = errs.len();
     let common = build_common(path, &doc, settings, errs);
-    let kind = "RetentionPolicy on an object store";
+    let kind =
+        "RetentionPolicy on an object store (objects are named by `prefix` or `key_template`)";
     not_allowed_keys(
         path,
         kind,
         &[
             ("table", doc.table.as_ref().map(|a| a.referenced)),
-            (
-                "key (objects are named by `prefix` or `key_template`)",
-                doc.key.as_ref().map(|a| a.referenced),
-            ),
+            ("key", doc.key.as_ref().map(|a| a.referenced)),
             (
                 "match",
                 doc.selector
@@ -1402,7 +1400,7 @@ fn build_object_policy(
             errs.push(ConfigError::at(
                 path,
                 &doc.kind.referenced,
-                format!("{kind} `{}`: missing `prefix` (e.g. `cvs/`, or `\"\"` for the whole store) or `key_template` (e.g. `exports/{{customer_id}}/`)", doc.name.value),
+                format!("RetentionPolicy `{}` on an object store: missing `prefix` (e.g. `cvs/`, or `\"\"` for the whole store) or `key_template` (e.g. `exports/{{customer_id}}/`)", doc.name.value),
             ));
             None
         }
@@ -1430,10 +1428,9 @@ fn build_object_policy(
             errs.push(ConfigError::at(path, &loc, e));
         }
     }
-    let clock = doc
-        .clock
-        .as_ref()
-        .and_then(|c| build_object_clock(path, c, template.as_ref(), settings, errs));
+    let clock = doc.clock.as_ref().and_then(|c| {
+        build_object_clock(path, &doc.store.value, c, template.as_ref(), settings, errs)
+    });
     let keep = doc.keep.as_ref().and_then(|k| {
         Keep::parse(&k.value)
             .map_err(|e| errs.push(ConfigError::at(path, &k.referenced, e)))
@@ -1478,6 +1475,7 @@ fn build_object_policy(
 /// `tag: KEY`, or a contract clock (`store`, `join`, `column`, `on`) through the key template.
 fn build_object_clock(
     path: &Path,
+    store_name: &str,
     raw: &Spanned<RawClock>,
     template: Option<&KeyTemplate>,
     settings: &Settings,
@@ -1523,6 +1521,17 @@ fn build_object_clock(
     };
     if c.last_modified.is_some() {
         return Some(ObjectClock::LastModified);
+    }
+    if let (Some(StoreConfig::Dir { .. }), Some(k)) = (
+        settings.stores.get(store_name),
+        c.metadata.as_ref().or(c.tag.as_ref()),
+    ) {
+        errs.push(ConfigError::at(
+            path,
+            &k.referenced,
+            "a folder has no metadata or tags; use `clock: { last_modified: true }` or a contract clock".into(),
+        ));
+        return None;
     }
     if let Some(m) = &c.metadata {
         return meta_key(m, errs).map(ObjectClock::Metadata);

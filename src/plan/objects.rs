@@ -243,6 +243,8 @@ impl Judge<'_> {
 /// Counts of one object policy, built page by page.
 #[derive(Debug, Default)]
 pub struct Tally {
+    /// The instant the policy is evaluated at (which holds are in force).
+    pub as_of: DateTime<Utc>,
     /// Keys under the prefix.
     pub total: u64,
     /// Keys matching the template (all keys without one).
@@ -290,8 +292,10 @@ impl Tally {
 
     /// Per hold and lock kind: name, basis and keys kept.
     pub fn holds(&self, target: &ObjectTarget) -> Vec<HeldBy> {
+        // Every hold over the prefix is listed, also when it keeps nothing now: a reader checks
+        // that a new hold is there.
         let mut out: Vec<HeldBy> = (target.holds.iter().enumerate())
-            .filter(|(i, _)| self.by_hold.contains_key(i))
+            .filter(|(_, h)| h.active_at(self.as_of))
             .map(|(i, h)| HeldBy {
                 hold: h.name.clone(),
                 basis: h.basis.clone(),
@@ -327,7 +331,10 @@ pub async fn plan_objects(judge: &Judge<'_>) -> Result<PolicyPlan, StoreError> {
     let t = judge.target;
     let p = &t.policy;
     let mut lister = judge.store.lister(&p.prefix, t.features.versioned);
-    let mut tally = Tally::default();
+    let mut tally = Tally {
+        as_of: judge.as_of,
+        ..Tally::default()
+    };
     while let Some(page) = lister.next_page().await? {
         tally.add(&judge.page(&page).await?);
     }

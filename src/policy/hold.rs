@@ -106,6 +106,14 @@ impl Hold {
         self.store == store && same_name && same_schema
     }
 
+    /// What the hold covers, as reports name targets: `store.table` or `store:prefix`.
+    pub fn target(&self) -> String {
+        match &self.scope {
+            Scope::Table(t) => format!("{}.{t}", self.store),
+            Scope::Prefix(p) => format!("{}:{p}", self.store),
+        }
+    }
+
     /// True when the hold concerns objects under `prefix` of an object store: its own prefix
     /// and the listed one overlap.
     pub fn covers_prefix(&self, store: &str, prefix: &str) -> bool {

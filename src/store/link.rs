@@ -64,9 +64,17 @@ impl SqlStore {
             Some(Family::Timestamp | Family::Date) => {}
             Some(Family::Untyped | Family::Text) if sqlite => {}
             Some(_) => {
+                let found = cols
+                    .get(column.as_str())
+                    .map_or("", |c| c.sql_type.as_str());
                 return Err(format!(
-                    "clock column `{column}` of `{table}` is not a date or timestamp"
-                ))
+                    "clock column `{column}` of `{table}` is `{found}`, not a date or timestamp{}",
+                    if sqlite {
+                        ""
+                    } else {
+                        " (text holds dates only in SQLite)"
+                    }
+                ));
             }
             None => return Err(format!("column `{column}` not found in `{table}`")),
         }

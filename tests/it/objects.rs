@@ -393,7 +393,7 @@ async fn lethe_holds_keep_objects_under_their_prefix() {
     );
     let list = lethe(&b, dir.path(), &cfg, &["holds", "list"]);
     assert!(
-        list.stdout.contains("prefix `cvs/case-1/`"),
+        list.stdout.contains("uploads:cvs/case-1/"),
         "{}",
         list.stdout
     );
@@ -565,7 +565,7 @@ async fn contract_end_reaches_the_customers_files() {
     let check = lethe(&b, db.dir.path(), &cfg, &["check"]);
     assert_eq!(check.code, 2, "{}\n{}", check.stdout, check.stderr);
     assert!(
-        check.stderr.contains("is not a date or timestamp"),
+        check.stderr.contains("is `text`, not a date or timestamp"),
         "{}",
         check.stderr
     );
@@ -872,7 +872,12 @@ async fn the_folder_store() {
     let mut cmd = lethe_in(dir.path(), &cfg);
     let bad = run(cmd.args(["plan"]));
     assert_eq!(bad.code, 2, "{}", bad.stderr);
-    assert!(bad.stderr.contains("no metadata or tags"), "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("meta.yaml:8:20: a folder has no metadata or tags"),
+        "{}",
+        bad.stderr
+    );
 }
 
 /// A runtime hold added while apply works protects its objects from the next page on: every

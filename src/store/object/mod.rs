@@ -230,11 +230,6 @@ impl ObjectStore {
             ObjectStore::Dir(d) => d.delete(doomed, prefix).await,
         }
     }
-
-    /// True for stores where `metadata` and `tag` clocks can be read.
-    pub fn has_metadata(&self) -> bool {
-        matches!(self, ObjectStore::S3(_))
-    }
 }
 
 /// Connects to every object store the given names denote.
