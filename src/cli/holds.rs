@@ -17,9 +17,10 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Action {
-    /// Hold records of one table: they are never deleted or anonymized while the hold lasts.
+    /// Hold records of one table, or the objects under a prefix: they are never deleted or
+    /// anonymized while the hold lasts.
     Add {
-        /// The store of the table (a name from lethe.yaml).
+        /// The store of the table or objects (a name from lethe.yaml).
         #[arg(long)]
         store: String,
         /// The table (SQL stores).

@@ -81,7 +81,8 @@ pub fn code_of(e: &anyhow::Error) -> Code {
 }
 
 const ABOUT: &str = "lethe enforces data retention: it reads retention policies, finds personal data past its \
-purpose or past the end of a customer's contract, and deletes or anonymizes it, leaving an audit trail.";
+purpose or past the end of a customer's contract in SQL databases, S3 buckets and folders, and deletes or \
+anonymizes it, leaving an audit trail.";
 
 const AFTER_HELP: &str = "\
 Typical use:
@@ -141,7 +142,7 @@ pub enum Command {
     Residency(residency::Args),
     /// List runs, verify the hash chain, or export the audit trail.
     Audit(audit::Args),
-    /// Build a demo CRM database (SQLite, fake Dutch-looking data) and plan against it.
+    /// Build a demo CRM database (SQLite, fake Dutch-looking data) and folder, and plan against them.
     Demo(demo::Args),
 }
 
