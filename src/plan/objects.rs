@@ -33,8 +33,12 @@ impl ObjectTarget {
         } else {
             "each due object"
         };
+        let how = match store {
+            ObjectStore::S3(_) => "DeleteObjects on",
+            ObjectStore::Dir(_) => "remove files from",
+        };
         format!(
-            "DeleteObjects on {} under `{}` ({}; clock: {}): {what}, up to {} per request",
+            "{how} {} under `{}` ({}; clock: {}): {what}, up to {} per request",
             store.location(),
             self.policy.prefix,
             match &self.policy.template {

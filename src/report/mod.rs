@@ -160,9 +160,15 @@ fn plan_body(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: boo
                 for (col, c) in &p.columns {
                     let _ = writeln!(s, "- `{col}`: {} ({})", c.strategy, c.effect);
                 }
+                // Object policies describe their requests in words, not SQL.
+                let lang = if unit(&p.target) == "objects" {
+                    "text"
+                } else {
+                    "sql"
+                };
                 let _ = writeln!(
                     s,
-                    "\n<details><summary>Statement</summary>\n\n```sql\n{}\n```\n</details>",
+                    "\n<details><summary>Statement</summary>\n\n```{lang}\n{}\n```\n</details>",
                     p.statement
                 );
             }
