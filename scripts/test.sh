@@ -167,5 +167,6 @@ my_up || { say "MariaDB unavailable"; if [ "${CI:-}" = true ]; then exit 1; fi; 
 moto_up || { say "moto (S3) unavailable"; if [ "${CI:-}" = true ]; then exit 1; fi; }
 garage_up || { say "Garage (S3) unavailable"; if [ "${CI:-}" = true ]; then exit 1; fi; }
 
+say "servers: PostgreSQL ${LETHE_TEST_POSTGRES_URL##*@}, MariaDB ${LETHE_TEST_MYSQL_URL##*@}, moto ${LETHE_TEST_S3_URL:-(none)}, Garage ${LETHE_TEST_GARAGE_URL:-(none)}"
 say "running cargo test"
 cargo test --locked --all-targets "$@"
