@@ -147,19 +147,16 @@ impl Judge<'_> {
         Ok(at.map_or(Clocked::Undated, Clocked::At))
     }
 
-    /// The first lock on any data version of a due key.
+    /// The first lock on any data version of a due key (versions read a few at a time).
     async fn lock(&self, e: &Entry) -> Result<Option<Lock>, StoreError> {
-        for v in e.versions.iter().filter(|v| !v.marker) {
-            if let Some(l) = self
-                .store
-                .head(&e.key, v.id.as_deref(), self.now)
-                .await?
-                .lock
-            {
-                return Ok(Some(l));
-            }
-        }
-        Ok(None)
+        const VERSIONS_IN_FLIGHT: usize = 4;
+        let heads = (e.versions.iter().filter(|v| !v.marker))
+            .map(|v| self.store.head(&e.key, v.id.as_deref(), self.now));
+        let heads: Vec<_> = stream::iter(heads)
+            .buffered(VERSIONS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(heads.into_iter().find_map(|h| h.lock))
     }
 
     /// Judges a page of entries. A lookup that fails stops the policy (fail closed).
