@@ -184,16 +184,22 @@ async fn send(
         .buffer_unordered(REQUESTS_IN_FLIGHT)
         .collect()
         .await;
+    // Counts are settled for the whole page first: every request has finished, so an audit
+    // write that fails below must not leave deleted objects uncounted.
     let mut failed_keys: BTreeSet<usize> = BTreeSet::new();
     let mut first_error = None;
+    let mut batches = Vec::new();
     for (i, started, result) in results {
         let chunk = chunks[i];
         match result {
             Ok(d) => {
-                // A refusal without a version id (some servers leave it out) refuses the key.
+                // A refusal without a version id (some servers leave it out) refuses the key;
+                // one without a key refuses every key of its request.
                 for (key, doomed) in chunk.iter() {
                     if d.refused.iter().any(|r| {
-                        r.key == doomed.key && (r.version.is_none() || r.version == doomed.version)
+                        r.key.is_empty()
+                            || (r.key == doomed.key
+                                && (r.version.is_none() || r.version == doomed.version))
                     }) {
                         failed_keys.insert(*key);
                     }
@@ -206,7 +212,7 @@ async fn send(
                     warn!(policy = %out.name, code = %code, versions = n, "objects refused");
                 }
                 out.versions += d.deleted;
-                record_batch(ctx, out, d.deleted, d.errors.values().sum(), started).await?;
+                batches.push((d.deleted, d.errors.values().sum::<u64>(), started));
             }
             Err(e) => {
                 failed_keys.extend(chunk.iter().map(|(k, _)| *k));
@@ -218,6 +224,11 @@ async fn send(
     let failed = failed_keys.len() as u64;
     out.deleted += keys - failed;
     out.failed += failed;
+    for (changed, refused, started) in batches {
+        if let Err(e) = record_batch(ctx, out, changed, refused, started).await {
+            first_error.get_or_insert(e);
+        }
+    }
     match first_error {
         Some(e) => Err(e),
         None => Ok(()),

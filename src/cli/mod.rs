@@ -349,9 +349,15 @@ pub async fn prepare(
                 }
             }
             (crate::policy::Scope::Prefix(_), true) => {}
+            // The prefix itself is not shown: it may name a person.
             (scope, _) => problems.push(format!(
-                "hold `{}` covers {scope}, which store `{}` cannot have (a SQL store has tables, an object store prefixes)",
-                h.name, h.store
+                "hold `{}` covers {}, which store `{}` cannot have (a SQL store has tables, an object store prefixes)",
+                h.name,
+                match scope {
+                    crate::policy::Scope::Table(_) => "a table",
+                    crate::policy::Scope::Prefix(_) => "a key prefix",
+                },
+                h.store
             )),
         }
     }
@@ -438,15 +444,24 @@ async fn prepare_objects(
     holds: &[Hold],
     problems: &mut Vec<String>,
 ) -> anyhow::Result<Vec<crate::plan::ObjectTarget>> {
-    let mut features = BTreeMap::new();
+    let mut read: BTreeMap<String, crate::store::object::Features> = BTreeMap::new();
     let mut out = Vec::new();
     for p in policies {
         let Some(store) = object_stores.get(&p.store) else {
-            continue;
+            return Err(CliError::usage(format!(
+                "store `{}` is not connected",
+                p.store
+            )));
         };
-        if !features.contains_key(&p.store) {
-            features.insert(p.store.clone(), store.features().await?);
-        }
+        // Versioning and Object Lock, read once per store.
+        let features = match read.get(&p.store) {
+            Some(f) => *f,
+            None => {
+                let f = store.features().await?;
+                read.insert(p.store.clone(), f);
+                f
+            }
+        };
         let mut link = None;
         if let crate::policy::ObjectClock::Contract {
             store: sql,
@@ -475,7 +490,7 @@ async fn prepare_objects(
             }
         }
         out.push(crate::plan::ObjectTarget {
-            features: features.get(&p.store).copied().unwrap_or_default(),
+            features,
             holds: holds
                 .iter()
                 .filter(|h| h.covers_prefix(&p.store, &p.prefix))

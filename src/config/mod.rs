@@ -1485,7 +1485,7 @@ fn build_object_clock(
     let expected = "expected one of `last_modified: true`, `metadata: KEY`, `tag: KEY`, or `{ store, join, column, on }` with a `key_template`";
     let contract = c.join.is_some() || c.column.is_some() || c.on.is_some() || c.store.is_some();
     let given = [
-        c.last_modified.as_ref().is_some_and(|l| l.value),
+        c.last_modified.is_some(),
         c.metadata.is_some(),
         c.tag.is_some(),
         contract,
@@ -1519,7 +1519,15 @@ fn build_object_clock(
         }
         ok.then_some(v)
     };
-    if c.last_modified.is_some() {
+    if let Some(l) = &c.last_modified {
+        if !l.value {
+            errs.push(ConfigError::at(
+                path,
+                &l.referenced,
+                format!("`last_modified: false` names no clock; {expected}"),
+            ));
+            return None;
+        }
         return Some(ObjectClock::LastModified);
     }
     if let (Some(StoreConfig::Dir { .. }), Some(k)) = (

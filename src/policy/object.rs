@@ -194,13 +194,11 @@ impl KeyTemplate {
                 Part::Var(v) => {
                     let segment = &rest[..rest.find('/').unwrap_or(rest.len())];
                     let len = match self.parts.get(i + 1) {
+                        // Up to the segment's end when the next literal starts with `/`, else
+                        // up to the next literal's first part inside this path segment.
+                        Some(Part::Lit(next)) if next.starts_with('/') => segment.len(),
                         Some(Part::Lit(next)) => {
-                            // Up to the next literal, inside this path segment (or up to the
-                            // segment's end when the literal starts with `/`).
-                            match next.find('/') {
-                                Some(0) => segment.len(),
-                                _ => segment.find(next.split('/').next().unwrap_or(next))?,
-                            }
+                            segment.find(next.split('/').next().unwrap_or_default())?
                         }
                         _ => segment.len(),
                     };

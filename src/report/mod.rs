@@ -335,7 +335,6 @@ fn held_md(s: &mut String, holds: &[HeldBy], lead: &str) {
     }
 }
 
-/// `1 record`, `2 records`.
 /// What a target counts: rows of a table (`store.table`) or objects (`store:prefix`).
 fn unit(target: &str) -> &'static str {
     if target.contains(':') {
@@ -345,6 +344,7 @@ fn unit(target: &str) -> &'static str {
     }
 }
 
+/// `1 record`, `2 records`.
 fn records(n: u64) -> String {
     format!("{n} record{}", if n == 1 { "" } else { "s" })
 }

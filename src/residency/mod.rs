@@ -604,7 +604,7 @@ async fn judge_bucket(
     rules: &Rules,
     today: NaiveDate,
 ) -> StoreResidency {
-    let actual = match s3.location(bucket).await {
+    let actual = match s3.bucket_region(bucket).await {
         Ok(r) => r,
         Err(e) => {
             return unreadable(

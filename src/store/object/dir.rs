@@ -61,7 +61,7 @@ impl DirStore {
     }
 
     /// Removes files. A file already gone counts as deleted (another run removed it). Emptied
-    /// folders are removed up to the store's root.
+    /// folders are removed up to the folder of the policy's prefix.
     pub async fn delete(&self, doomed: &[Doomed], prefix: &str) -> Result<Deleted, StoreError> {
         // Folders are removed only below the policy's prefix (`leads/2020/` for `leads/`).
         let floor = self.root.join(match prefix.rfind('/') {

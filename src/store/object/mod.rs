@@ -139,7 +139,7 @@ impl Lister {
 }
 
 impl ObjectStore {
-    /// Connects to a configured object store; `None` for a SQL store.
+    /// Connects to a configured object store; a SQL store is an error.
     pub async fn connect(name: &str, config: &StoreConfig) -> Result<ObjectStore, StoreError> {
         match config {
             StoreConfig::S3 {

@@ -157,7 +157,7 @@ impl S3Store {
 
     /// The region of a bucket (GetBucketLocation): an empty answer means `us-east-1`, the legacy
     /// `EU` means `eu-west-1`; any other value is returned as it is.
-    pub async fn location(&self, bucket: &str) -> Result<String, StoreError> {
+    pub async fn bucket_region(&self, bucket: &str) -> Result<String, StoreError> {
         let out = self
             .client
             .get_bucket_location()
@@ -311,6 +311,7 @@ impl S3Store {
             *errors
                 .entry(e.code().unwrap_or("unknown").to_string())
                 .or_insert(0) += 1;
+            // A refusal without a key (empty here) refuses every key of the request.
             refused.push(Doomed {
                 key: e.key().unwrap_or_default().to_string(),
                 version: e.version_id().map(str::to_string),
@@ -340,7 +341,7 @@ impl S3Lister {
     /// The next page of whole entries.
     pub async fn next_page(&mut self) -> Result<Option<Vec<Entry>>, StoreError> {
         if self.done {
-            return Ok(self.pending.take().map(|e| vec![e]));
+            return Ok(None);
         }
         if self.versioned {
             self.next_versions().await
@@ -382,8 +383,14 @@ impl S3Lister {
                 "S3 ListObjectsV2: the listing does not advance (the same continuation token again); stopped".into(),
             ));
         }
+        let truncated = out.is_truncated().unwrap_or(false);
+        if truncated && next.is_none() {
+            return Err(StoreError::Config(
+                "S3 ListObjectsV2: a truncated page without a continuation token; stopped".into(),
+            ));
+        }
         self.token = next;
-        self.done = !out.is_truncated().unwrap_or(false) || self.token.is_none();
+        self.done = !truncated;
         if page.is_empty() && self.done {
             return Ok(None);
         }
@@ -455,10 +462,14 @@ impl S3Lister {
                     "S3 ListObjectVersions: a truncated page without a next marker; stopped".into(),
                 ));
             };
-            let markers = (
-                Some(next.to_string()),
-                out.next_version_id_marker().map(str::to_string),
-            );
+            // Without the version marker, the rest of that key's versions would be skipped.
+            let Some(version) = out.next_version_id_marker() else {
+                return Err(StoreError::Config(
+                    "S3 ListObjectVersions: a truncated page without a version marker; stopped"
+                        .into(),
+                ));
+            };
+            let markers = (Some(next.to_string()), Some(version.to_string()));
             if markers == sent {
                 return Err(StoreError::Config(
                     "S3 ListObjectVersions: the listing does not advance (the same markers again); stopped".into(),
