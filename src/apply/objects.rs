@@ -134,6 +134,7 @@ async fn delete_due(
                     Doomed {
                         key: entry.key.clone(),
                         version: v.id,
+                        listed: v.last_modified,
                     },
                 ));
             }
@@ -187,6 +188,7 @@ async fn send(
     // Counts are settled for the whole page first: every request has finished, so an audit
     // write that fails below must not leave deleted objects uncounted.
     let mut failed_keys: BTreeSet<usize> = BTreeSet::new();
+    let mut changed_keys: BTreeSet<usize> = BTreeSet::new();
     let mut first_error = None;
     let mut batches = Vec::new();
     for (i, started, result) in results {
@@ -202,6 +204,9 @@ async fn send(
                                 && (r.version.is_none() || r.version == doomed.version))
                     }) {
                         failed_keys.insert(*key);
+                    }
+                    if d.changed.contains(doomed) {
+                        changed_keys.insert(*key);
                     }
                 }
                 for (code, n) in &d.errors {
@@ -220,9 +225,11 @@ async fn send(
             }
         }
     }
+    // A key that changed since it was judged is neither deleted nor failed: kept this run.
+    let changed = changed_keys.difference(&failed_keys).count() as u64;
     let keys = queue.keys as u64;
     let failed = failed_keys.len() as u64;
-    out.deleted += keys - failed;
+    out.deleted += keys - failed - changed;
     out.failed += failed;
     for (changed, refused, started) in batches {
         if let Err(e) = record_batch(ctx, out, changed, refused, started).await {

@@ -77,6 +77,14 @@ impl DirStore {
                     out.refused.push(d.clone());
                     continue;
                 }
+                // Rewritten since it was judged: its new modification time is judged next run.
+                Ok(m)
+                    if d.listed.is_some()
+                        && m.modified().ok().map(DateTime::<Utc>::from) != d.listed =>
+                {
+                    out.changed.push(d.clone());
+                    continue;
+                }
                 _ => {}
             }
             match tokio::fs::remove_file(&path).await {
@@ -191,5 +199,47 @@ impl DirLister {
             return Ok(None);
         }
         Ok(Some(page))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_file_rewritten_since_it_was_judged_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.csv");
+        std::fs::write(&file, "old").unwrap();
+        let store = DirStore::open("files", dir.path()).unwrap();
+        let mut lister = store.lister("");
+        let page = lister.next_page().await.unwrap().unwrap();
+        let listed = page[0].versions[0].last_modified;
+        // Rewritten after the listing, with a later modification time.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&file, "new").unwrap();
+        let doomed = Doomed {
+            key: "a.csv".into(),
+            version: None,
+            listed,
+        };
+        let d = store
+            .delete(std::slice::from_ref(&doomed), "")
+            .await
+            .unwrap();
+        assert_eq!((d.deleted, d.changed.len()), (0, 1));
+        assert!(file.exists());
+        // As listed: deleted.
+        let doomed = Doomed {
+            listed: std::fs::metadata(&file)
+                .unwrap()
+                .modified()
+                .ok()
+                .map(DateTime::<Utc>::from),
+            ..doomed
+        };
+        let d = store.delete(&[doomed], "").await.unwrap();
+        assert_eq!((d.deleted, d.changed.len()), (1, 0));
+        assert!(!file.exists());
     }
 }

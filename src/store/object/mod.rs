@@ -98,6 +98,9 @@ pub struct Doomed {
     pub key: String,
     /// The version (`None`: the key itself, in an unversioned store).
     pub version: Option<String>,
+    /// When the version was written, as listed when it was judged. A folder store leaves a
+    /// file that changed since then alone (it is judged again by the next run).
+    pub listed: Option<DateTime<Utc>>,
 }
 
 /// What one delete request did.
@@ -109,6 +112,9 @@ pub struct Deleted {
     pub errors: BTreeMap<String, u64>,
     /// The refused versions themselves (kept in memory only, never shown).
     pub refused: Vec<Doomed>,
+    /// Versions left alone because they changed since they were judged (neither deleted nor
+    /// failed: the verification counts them again).
+    pub changed: Vec<Doomed>,
 }
 
 /// A connected object store. A closed set of kinds.

@@ -315,12 +315,14 @@ impl S3Store {
             refused.push(Doomed {
                 key: e.key().unwrap_or_default().to_string(),
                 version: e.version_id().map(str::to_string),
+                listed: None,
             });
         }
         Ok(Deleted {
             deleted: doomed.len() as u64 - (refused.len() as u64).min(doomed.len() as u64),
             errors,
             refused,
+            changed: Vec::new(),
         })
     }
 }
