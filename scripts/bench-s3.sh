@@ -76,7 +76,7 @@ wait_for() { # wait_for NAME COMMAND...
   local name=$1
   shift
   for _ in $(seq 1 60); do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
-  die "$name did not come up (log: $(tail -5 "$TMP/garage.log" 2>/dev/null))"
+  die "$name did not come up (log: $(tail -5 "$TMP/garage/garage.log" 2>/dev/null))"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -92,43 +92,13 @@ fi
 BUILD_REV=$(git describe --always --dirty 2>/dev/null || echo '?')
 
 # ---------------------------------------------------------------------------------------------
-# Garage: single node, sqlite metadata, replication factor 1 (as garage_up in scripts/test.sh).
+# Garage: single node (scripts/lib/garage.sh, shared with scripts/test.sh).
+# shellcheck source=lib/garage.sh
+. "$ROOT/scripts/lib/garage.sh"
 garage_up() {
-  local dir=$TMP/garage rpc s3 admin
-  rpc=$(free_port) s3=$(free_port) admin=$(free_port)
-  mkdir -p "$dir"
-  cat >"$dir/garage.toml" <<TOML
-metadata_dir = "$dir/meta"
-data_dir = "$dir/data"
-db_engine = "sqlite"
-replication_factor = 1
-rpc_bind_addr = "127.0.0.1:$rpc"
-rpc_public_addr = "127.0.0.1:$rpc"
-rpc_secret = "$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
-
-[s3_api]
-s3_region = "eu-central-1"
-api_bind_addr = "127.0.0.1:$s3"
-root_domain = ".s3.garage.localhost"
-
-[admin]
-api_bind_addr = "127.0.0.1:$admin"
-TOML
-  local g=("$GARAGE" -c "$dir/garage.toml")
-  "${g[@]}" server >"$TMP/garage.log" 2>&1 &
-  GARAGE_PID=$!
-  wait_for Garage "${g[@]}" status
-  local node
-  node=$("${g[@]}" node id -q 2>/dev/null | cut -d@ -f1)
-  "${g[@]}" layout assign -z dc1 -c 10G "$node" >/dev/null
-  "${g[@]}" layout apply --version 1 >/dev/null
-  local key_id secret
-  key_id="GK$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
-  secret=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-  "${g[@]}" key import --yes -n lethe-bench "$key_id" "$secret" >/dev/null
-  "${g[@]}" key allow --create-bucket "$key_id" >/dev/null
-  ENDPOINT="http://127.0.0.1:$s3"
-  export AWS_ACCESS_KEY_ID=$key_id AWS_SECRET_ACCESS_KEY=$secret AWS_REGION=eu-central-1
+  garage_start "$GARAGE" "$TMP/garage" 10G lethe-bench || die "Garage did not start (see $TMP/garage/garage.log)"
+  ENDPOINT=$GARAGE_ENDPOINT
+  export AWS_ACCESS_KEY_ID=$GARAGE_KEY_ID AWS_SECRET_ACCESS_KEY=$GARAGE_SECRET AWS_REGION=eu-central-1
   export AWS_EC2_METADATA_DISABLED=true
   unset AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_REGION S3_ENDPOINT_URL
 }

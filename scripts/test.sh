@@ -121,6 +121,8 @@ moto_up() {
   export LETHE_TEST_S3_URL="http://127.0.0.1:$port"
 }
 
+# shellcheck source=lib/garage.sh
+. scripts/lib/garage.sh
 garage_up() {
   local garage="$TOOLS/bin/garage"
   if ! [ -x "$garage" ] || ! "$garage" --version 2>/dev/null | grep -qF "$GARAGE_VERSION"; then
@@ -128,38 +130,12 @@ garage_up() {
     cargo install garage --locked --version "$GARAGE_VERSION" --root "$TOOLS" >"$RUN_DIR/garage-build.log" 2>&1 \
       || { tail -20 "$RUN_DIR/garage-build.log" >&2; return 1; }
   fi
-  local dir="$RUN_DIR/garage" rpc s3 admin
-  rpc=$(free_port); s3=$(free_port); admin=$(free_port)
-  mkdir -p "$dir"
-  cat >"$dir/garage.toml" <<TOML
-metadata_dir = "$dir/meta"
-data_dir = "$dir/data"
-db_engine = "sqlite"
-replication_factor = 1
-rpc_bind_addr = "127.0.0.1:$rpc"
-rpc_public_addr = "127.0.0.1:$rpc"
-rpc_secret = "$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
-
-[s3_api]
-s3_region = "eu-central-1"
-api_bind_addr = "127.0.0.1:$s3"
-root_domain = ".s3.garage.localhost"
-
-[admin]
-api_bind_addr = "127.0.0.1:$admin"
-TOML
-  local g=("$garage" -c "$dir/garage.toml")
-  "${g[@]}" server >"$RUN_DIR/garage.log" 2>&1 &
-  SERVER_PIDS+=($!)
-  wait_for Garage "${g[@]}" status || return 1
-  local node; node=$("${g[@]}" node id -q 2>/dev/null | cut -d@ -f1)
-  "${g[@]}" layout assign -z dc1 -c 1G "$node" >/dev/null || return 1
-  "${g[@]}" layout apply --version 1 >/dev/null || return 1
-  local key_id="GK$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
-  local secret; secret=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-  "${g[@]}" key import --yes -n lethe-test "$key_id" "$secret" >/dev/null || return 1
-  "${g[@]}" key allow --create-bucket "$key_id" >/dev/null || return 1
-  export LETHE_TEST_GARAGE_URL="http://127.0.0.1:$s3" LETHE_TEST_GARAGE_KEY="$key_id" LETHE_TEST_GARAGE_SECRET="$secret"
+  GARAGE_PID=
+  garage_start "$garage" "$RUN_DIR/garage" 1G lethe-test
+  local started=$?
+  [ -n "$GARAGE_PID" ] && SERVER_PIDS+=("$GARAGE_PID")
+  [ "$started" = 0 ] || return 1
+  export LETHE_TEST_GARAGE_URL=$GARAGE_ENDPOINT LETHE_TEST_GARAGE_KEY=$GARAGE_KEY_ID LETHE_TEST_GARAGE_SECRET=$GARAGE_SECRET
 }
 
 pg_up || { say "PostgreSQL unavailable"; if [ "${CI:-}" = true ]; then exit 1; fi; }

@@ -60,12 +60,7 @@ pub fn check_guards(
                         pp.action,
                         pp.eligible,
                         pp.total,
-                        // Object policies name their target `store:prefix`.
-                        if pp.target.contains(':') {
-                            "objects"
-                        } else {
-                            "rows"
-                        },
+                        crate::report::unit(&pp.target),
                         100.0 * pp.eligible as f64 / pp.total as f64,
                         100.0 * frac
                     ),

@@ -336,7 +336,7 @@ fn held_md(s: &mut String, holds: &[HeldBy], lead: &str) {
 }
 
 /// What a target counts: rows of a table (`store.table`) or objects (`store:prefix`).
-fn unit(target: &str) -> &'static str {
+pub(crate) fn unit(target: &str) -> &'static str {
     if target.contains(':') {
         "objects"
     } else {

@@ -66,6 +66,14 @@ fn lethe(b: &TestBucket, dir: &Path, cfg: &Path, args: &[&str]) -> Run {
     run(cmd.args(args))
 }
 
+/// `lethe apply --yes --format json`, which must exit 0; the run and its first policy's outcome.
+fn apply_ok(b: &TestBucket, dir: &Path, cfg: &Path) -> (Run, serde_json::Value) {
+    let apply = lethe(b, dir, cfg, &["apply", "--yes", "--format", "json"]);
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    let a = apply.json()["policies"][0].clone();
+    (apply, a)
+}
+
 fn assert_private(r: &Run) {
     assert!(
         !r.stdout.contains(PERSONAL) && !r.stderr.contains(PERSONAL),
@@ -116,14 +124,7 @@ async fn behaviour(server: Server) {
     assert_eq!(p["target"], "uploads:cvs/");
     assert_private(&plan);
 
-    let apply = lethe(
-        &b,
-        dir.path(),
-        &cfg,
-        &["apply", "--yes", "--format", "json"],
-    );
-    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
-    let a = &apply.json()["policies"][0];
+    let (apply, a) = apply_ok(&b, dir.path(), &cfg);
     assert_eq!(
         (
             a["deleted"].as_u64(),
@@ -203,14 +204,7 @@ async fn every_version_and_delete_marker_goes() {
         &b.endpoint,
         "prefix: cvs/\nclock: { metadata: uploaded-at }",
     );
-    let apply = lethe(
-        &b,
-        dir.path(),
-        &cfg,
-        &["apply", "--yes", "--format", "json"],
-    );
-    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
-    let a = &apply.json()["policies"][0];
+    let (_, a) = apply_ok(&b, dir.path(), &cfg);
     assert_eq!(a["deleted"], 2, "{a}");
     assert_eq!(a["versions"], 6, "3 + 2 versions and 1 delete marker: {a}");
     assert_eq!(a["remaining"], 0);
@@ -521,14 +515,7 @@ async fn contract_end_reaches_the_customers_files() {
             ),
         )],
     );
-    let apply = lethe(
-        &b,
-        db.dir.path(),
-        &cfg,
-        &["apply", "--yes", "--format", "json"],
-    );
-    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
-    let a = &apply.json()["policies"][0];
+    let (_, a) = apply_ok(&b, db.dir.path(), &cfg);
     // 1: ended long ago (two files); 2: not ended; 3 and abc: no contract (undated);
     // 4: one contract ended recently; top.csv: outside the template.
     assert_eq!(
@@ -600,14 +587,7 @@ async fn throttling_errors_and_dropped_connections_are_retried() {
         &proxy.endpoint,
         "prefix: cvs/\nclock: { metadata: uploaded-at }\nbatch_size: 10",
     );
-    let apply = lethe(
-        &b,
-        dir.path(),
-        &cfg,
-        &["apply", "--yes", "--format", "json"],
-    );
-    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
-    let a = &apply.json()["policies"][0];
+    let (_, a) = apply_ok(&b, dir.path(), &cfg);
     assert_eq!(
         (
             a["deleted"].as_u64(),
