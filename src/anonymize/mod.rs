@@ -1,7 +1,7 @@
 //! The masking strategies computed in lethe itself (the others are SQL expressions, built in
-//! `store`). Each strategy is labelled anonymizing or pseudonymizing in `policy::Strategy`.
+//! `store`). Each strategy is labelled anonymizing or pseudonymizing in `model::Strategy`.
 
-use crate::policy::Strategy;
+use crate::model::Strategy;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -8,8 +8,8 @@ pub use objects::{apply_objects, REQUESTS_IN_FLIGHT};
 
 use crate::anonymize;
 use crate::audit::RunLog;
+use crate::model::Action;
 use crate::plan::{Plan, PolicyPlan};
-use crate::policy::Action;
 use crate::store::{KeyValue, SqlStore, StoreError, Target};
 use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
@@ -31,7 +31,7 @@ pub struct Refusal {
 /// Checks the guards of every policy (by name) and of the run against a fresh plan.
 pub fn check_guards(
     plan: &Plan,
-    guards: &[(&str, crate::policy::Guard)],
+    guards: &[(&str, crate::model::Guard)],
     run_max_rows: Option<u64>,
 ) -> Vec<Refusal> {
     let mut out = Vec::new();
@@ -60,7 +60,7 @@ pub fn check_guards(
                         pp.action,
                         pp.eligible,
                         pp.total,
-                        crate::report::unit(&pp.target),
+                        pp.unit(),
                         100.0 * pp.eligible as f64 / pp.total as f64,
                         100.0 * frac
                     ),
@@ -279,7 +279,7 @@ pub struct Ctx<'a> {
     /// The state database, read again before every batch for runtime holds.
     pub db: &'a crate::audit::StateDb,
     /// The declared holds.
-    pub declared: &'a [crate::policy::Hold],
+    pub declared: &'a [crate::model::Hold],
     /// Told the policy name and duration of every committed batch (metrics).
     pub on_batch: Option<&'a OnBatch<'a>>,
 }
@@ -293,7 +293,7 @@ async fn with_current_holds(target: &Target, ctx: &Ctx<'_>) -> Result<Target, St
             "cannot read the holds, so nothing more is changed: {e}"
         ))
     })?;
-    let all: Vec<crate::policy::Hold> = ctx.declared.iter().cloned().chain(runtime).collect();
+    let all: Vec<crate::model::Hold> = ctx.declared.iter().cloned().chain(runtime).collect();
     let mut t = target.clone();
     t.holds = all
         .into_iter()
@@ -504,4 +504,34 @@ async fn row_by_row(
         record_batch(ctx, out, changed, failed, started).await?;
     }
     Ok(())
+}
+/// The result of `lethe apply`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyReport {
+    /// The run's id in the audit trail.
+    pub run_id: String,
+    /// The plan the run followed (its own fresh plan, or the pinned one).
+    pub plan_id: String,
+    /// True when pinned to a reviewed plan file.
+    pub pinned: bool,
+    /// With `--shard I/N`: which share of the work this run took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// The instant eligibility was evaluated at.
+    pub as_of: String,
+    /// Configuration hash.
+    pub config_hash: String,
+    /// `ok`, `failed`, `refused` or `interrupted`.
+    pub status: String,
+    /// Why the run was refused, if it was.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refusals: Vec<Refusal>,
+    /// One entry per policy.
+    pub policies: Vec<PolicyOutcome>,
+    /// Where every store is, and whether that is allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residency: Option<crate::residency::Report>,
+    /// Policies left alone because they are in `mode: dry-run` (the daemon reports them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dry_run: Vec<String>,
 }

@@ -2,7 +2,8 @@
 //! updated or deleted, and each change also written to the audit trail.
 
 use super::{AuditError, StateDb};
-use crate::policy::{Condition, Hold, HoldSource, Ident, Scope, Test, Value, Window};
+use crate::db::on_pool;
+use crate::model::{Condition, Hold, HoldSource, Ident, Scope, Test, Value, Window};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::json;
@@ -154,7 +155,7 @@ impl StateDb {
         let until = until.map(|u| u.to_rfc3339_opts(SecondsFormat::AutoSi, true));
         let created = now_text();
         let sql = "INSERT INTO lethe_holds (store, table_name, selector, reason, created_by, created_at, until, prefix) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
-        let (id,): (i64,) = super::on_pool!(self, pool => sqlx::query_as(sql)
+        let (id,): (i64,) = on_pool!(&self.pool, pool => sqlx::query_as(sql)
             .bind(store)
             .bind(table)
             .bind(&sel)
@@ -201,7 +202,7 @@ impl StateDb {
             return Err(AuditError::Hold(format!("hold-{id} was already released")));
         }
         let sql = "INSERT INTO lethe_hold_releases (hold_id, released_by, released_at, reason) VALUES ($1, $2, $3, $4)";
-        super::on_pool!(self, pool => sqlx::query(sql)
+        on_pool!(&self.pool, pool => sqlx::query(sql)
             .bind(id)
             .bind(by)
             .bind(now_text())
@@ -222,7 +223,7 @@ impl StateDb {
     pub async fn holds(&self) -> Result<Vec<RuntimeHold>, AuditError> {
         let sql = "SELECT h.id, h.store, h.table_name, h.selector, h.reason, h.created_by, h.created_at, h.until, r.released_at, r.released_by, r.reason, h.prefix FROM lethe_holds h LEFT JOIN lethe_hold_releases r ON r.hold_id = h.id ORDER BY h.id";
         let rows: Vec<HoldRow> =
-            super::on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await?);
+            on_pool!(&self.pool, pool => sqlx::query_as(sql).fetch_all(pool).await?);
         Ok(rows
             .into_iter()
             .map(

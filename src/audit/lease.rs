@@ -13,8 +13,9 @@
 //! If the lease is lost while a run works (renewal fails), the run's stop flag is raised: it
 //! finishes the current batch and stops.
 
-use super::{AuditError, Pool, StateDb};
-use crate::policy::Shard;
+use super::{AuditError, StateDb};
+use crate::db::{on_pool, Pool};
+use crate::model::Shard;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Row};
@@ -35,20 +36,12 @@ const RENEW: Duration = Duration::from_secs(15);
 /// the other runs.
 pub fn holder_id() -> String {
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    format!("{}:{}:{}", host_name(), std::process::id(), &tag[..8])
-}
-
-/// This machine's host name (`HOSTNAME`, else `/etc/hostname`).
-pub fn host_name() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown-host".into())
+    format!(
+        "{}:{}:{}",
+        crate::util::host_name(),
+        std::process::id(),
+        &tag[..8]
+    )
 }
 
 /// This boot of this machine and this process namespace: `<boot id>/<pid namespace>`, or
@@ -109,7 +102,7 @@ fn stamp(t: DateTime<Utc>) -> String {
 
 /// The advisory lock key of a lease name.
 fn lock_key(name: &str) -> i64 {
-    let d = super::sha256_hex(format!("lethe lease {name}").as_bytes());
+    let d = crate::util::sha256_hex(format!("lethe lease {name}").as_bytes());
     i64::from_str_radix(&d[..15], 16).unwrap_or(0)
 }
 
@@ -135,6 +128,8 @@ impl StateDb {
         let holder = holder_id();
         let here = machine_id();
         match &self.pool {
+            // The state database is never opened on MySQL (`open_with` refuses the URL).
+            Pool::MySql(_) => Err(AuditError::Url),
             Pool::Sqlite(pool) => {
                 let mut conn = pool.acquire().await?;
                 sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
@@ -333,7 +328,7 @@ impl StateDb {
 
     /// Per policy, the latest scheduled instant the daemon has accounted for.
     pub async fn last_fires(&self) -> Result<BTreeMap<String, DateTime<Utc>>, AuditError> {
-        let rows: Vec<(String, String)> = super::on_pool!(self, pool => {
+        let rows: Vec<(String, String)> = on_pool!(&self.pool, pool => {
             sqlx::query_as("SELECT policy, last_fire FROM lethe_schedule")
                 .fetch_all(pool)
                 .await?
@@ -352,7 +347,7 @@ impl StateDb {
     pub async fn set_last_fire(&self, policy: &str, fire: DateTime<Utc>) -> Result<(), AuditError> {
         let sql = "INSERT INTO lethe_schedule (policy, last_fire, updated_at) VALUES ($1, $2, $3) \
                    ON CONFLICT (policy) DO UPDATE SET last_fire = excluded.last_fire, updated_at = excluded.updated_at";
-        super::on_pool!(self, pool => {
+        on_pool!(&self.pool, pool => {
             sqlx::query(sql)
                 .bind(policy)
                 .bind(stamp(fire))
@@ -377,7 +372,7 @@ impl Lease {
                         .execute(pool)
                         .await;
                     if let Err(e) = r {
-                        error!(error = %crate::store::sanitize_db_error(&e), "cannot release the run lease; it expires on its own");
+                        error!(error = %crate::db::sanitize_db_error(&e), "cannot release the run lease; it expires on its own");
                     }
                 }
             }

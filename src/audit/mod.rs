@@ -5,15 +5,16 @@
 mod holds;
 mod lease;
 
+use crate::db::{on_pool, Pool};
+use crate::util::sha256_hex;
 pub use holds::{NewHold, RuntimeHold};
-pub use lease::{holder_id, host_name, Busy, Lease};
+pub use lease::{holder_id, Busy, Lease};
 
 use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value as Json;
-use sha2::{Digest, Sha256};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::Row;
 use std::str::FromStr;
 use std::time::Duration;
@@ -43,13 +44,8 @@ pub enum AuditError {
 
 impl From<sqlx::Error> for AuditError {
     fn from(e: sqlx::Error) -> Self {
-        AuditError::Db(crate::store::sanitize_db_error(&e))
+        AuditError::Db(crate::db::sanitize_db_error(&e))
     }
-}
-
-/// SHA-256 in lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// One event of the trail.
@@ -103,29 +99,11 @@ pub struct Verification {
     pub head: String,
 }
 
-#[derive(Debug, Clone)]
-pub(crate) enum Pool {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
 /// A connection to the state database.
 #[derive(Debug, Clone)]
 pub struct StateDb {
     pool: Pool,
 }
-
-/// Runs `$body` with `$pool` bound to whichever pool the state database uses.
-macro_rules! on_pool {
-    ($self:expr, $pool:ident => $body:expr) => {
-        match &$self.pool {
-            $crate::audit::Pool::Sqlite($pool) => $body,
-            $crate::audit::Pool::Postgres($pool) => $body,
-        }
-    };
-}
-
-pub(crate) use on_pool;
 
 impl StateDb {
     /// Opens (creating a SQLite file and its folder if needed) and migrates the state database.
@@ -229,6 +207,8 @@ impl StateDb {
             }};
         }
         match &self.pool {
+            // The state database is never opened on MySQL (`open_with` refuses the URL).
+            Pool::MySql(_) => Err(AuditError::Url),
             Pool::Sqlite(pool) => {
                 let mut conn = pool.acquire().await?;
                 sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
@@ -270,7 +250,7 @@ impl StateDb {
     pub async fn run_events(&self, limit: i64) -> Result<Vec<Event>, AuditError> {
         let sql = "SELECT seq, run_id, at, kind, payload, prev_hash, hash FROM lethe_audit WHERE kind LIKE 'run.%' AND run_id IN (SELECT run_id FROM lethe_audit WHERE kind = 'run.started' ORDER BY seq DESC LIMIT $1) ORDER BY seq";
         let rows: Vec<EventRow> =
-            on_pool!(self, pool => sqlx::query_as(sql).bind(limit).fetch_all(pool).await?);
+            on_pool!(&self.pool, pool => sqlx::query_as(sql).bind(limit).fetch_all(pool).await?);
         Ok(rows.into_iter().map(event).collect())
     }
 
@@ -320,7 +300,7 @@ impl StateDb {
     async fn raw_page(&self, after: i64, limit: i64) -> Result<Vec<EventRow>, AuditError> {
         let sql = "SELECT seq, run_id, at, kind, payload, prev_hash, hash FROM lethe_audit WHERE seq > $1 ORDER BY seq LIMIT $2";
         Ok(
-            on_pool!(self, pool => sqlx::query_as(sql).bind(after).bind(limit).fetch_all(pool).await?),
+            on_pool!(&self.pool, pool => sqlx::query_as(sql).bind(after).bind(limit).fetch_all(pool).await?),
         )
     }
 }
@@ -345,8 +325,7 @@ impl StateDb {
         };
         let pattern = format!("%\"plan_id\":\"{id}\"%");
         let find = "SELECT run_id, payload FROM lethe_audit WHERE kind = 'run.started' AND payload LIKE $1 ORDER BY seq";
-        let rows: Vec<(String, String)> =
-            on_pool!(self, pool => sqlx::query_as(find).bind(&pattern).fetch_all(pool).await?);
+        let rows: Vec<(String, String)> = on_pool!(&self.pool, pool => sqlx::query_as(find).bind(&pattern).fetch_all(pool).await?);
         let Some((run_id, start)) = rows.into_iter().find_map(|(run, payload)| {
             let j: Json = serde_json::from_str(&payload).ok()?;
             (j["dry_run"] == Json::Bool(true) && j["plan_id"] == Json::String(id.to_string()))
@@ -355,8 +334,7 @@ impl StateDb {
             return Ok(None);
         };
         let planned = "SELECT payload FROM lethe_audit WHERE run_id = $1 AND kind = 'policy.planned' ORDER BY seq";
-        let rows: Vec<(String,)> =
-            on_pool!(self, pool => sqlx::query_as(planned).bind(&run_id).fetch_all(pool).await?);
+        let rows: Vec<(String,)> = on_pool!(&self.pool, pool => sqlx::query_as(planned).bind(&run_id).fetch_all(pool).await?);
         let mut eligible = std::collections::BTreeMap::new();
         for (payload,) in rows {
             let j: Json = serde_json::from_str(&payload).unwrap_or(Json::Null);

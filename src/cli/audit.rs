@@ -31,7 +31,7 @@ enum Action {
 
 /// Runs `lethe audit`.
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
-    let config = crate::config::load(&cli.config)?;
+    let config = crate::config::load(&cli.config, &crate::config::process_env())?;
     let db = super::open_state(&config).await?;
     match args.action.as_ref().unwrap_or(&Action::List) {
         Action::List => {

@@ -28,8 +28,9 @@ pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
             .map(|(n, _)| n.clone())
             .collect()
     };
-    let extra = crate::store::connect_all(&prepared.config, unused(false)).await?;
-    let extra_objects = crate::store::connect_objects(&prepared.config, unused(true)).await?;
+    let extra = crate::store::connect_all(&prepared.config.settings.stores, unused(false)).await?;
+    let extra_objects =
+        crate::store::connect_objects(&prepared.config.settings.stores, unused(true)).await?;
     for (name, store) in &prepared.stores {
         outln!("store {name}: connected ({})", store.dialect.name());
     }
@@ -90,7 +91,12 @@ pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
         "state database: ok ({} runtime holds in force)",
         runtime.len()
     );
-    let residency = crate::residency::check_live(&prepared.config, now).await;
+    let residency = crate::residency::check_live(
+        &prepared.config.settings.stores,
+        &prepared.config.settings.residency,
+        now,
+    )
+    .await;
     super::out(&crate::report::residency(
         &residency,
         crate::report::Format::Text,
@@ -105,7 +111,7 @@ pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
 /// Checks the declared holds on a store that no policy uses.
 async fn declared_hold_problems(
     store: &crate::store::SqlStore,
-    holds: &[crate::policy::Hold],
+    holds: &[crate::model::Hold],
     name: &str,
 ) -> Vec<String> {
     let mut out = Vec::new();

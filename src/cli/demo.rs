@@ -313,7 +313,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
   {lethe}{cfg} holds list               the legal holds; `holds add` sets one
   {lethe}{cfg} audit                    the runs; `audit verify` checks the hash chain
   {lethe}{cfg} residency                where every store is, and whether that is allowed
-  {lethe}{cfg} daemon                   every policy on its schedule, with /metrics (see README)
+  {lethe}{cfg} daemon                   every policy on its schedule, with /metrics (docs/operate/daemon.md)
 Edit the policies in {config}/ and plan again; `demo` again restores the data."
     );
     Ok(code)

@@ -1,7 +1,7 @@
 //! `lethe holds`: runtime legal holds, kept in the state database and audited.
 
 use super::{Cli, CliError, Code, Output};
-use crate::policy::{parse_until, Hold, HoldSource, Ident, Test, Value, Window};
+use crate::model::{parse_until, Hold, HoldSource, Ident, Test, Value, Window};
 use crate::report::Format;
 use crate::store::Family;
 use chrono::Utc;
@@ -79,7 +79,7 @@ fn parse_match(m: &str) -> anyhow::Result<(Ident, String)> {
     let Some((col, val)) = m.split_once('=') else {
         return Err(CliError::usage(format!(
             "`--match {}`: expected COLUMN=VALUE, e.g. customer_id=42",
-            crate::config::shorten(m)
+            crate::util::shorten(m)
         )));
     };
     let col = Ident::parse(col.trim()).map_err(|e| CliError::usage(format!("`--match`: {e}")))?;
@@ -112,7 +112,7 @@ fn typed(column: &Ident, raw: &str, family: Option<Family>) -> anyhow::Result<Va
 
 /// Runs `lethe holds`.
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
-    let config = crate::config::load(&cli.config)?;
+    let config = crate::config::load(&cli.config, &crate::config::process_env())?;
     let db = super::open_state(&config).await?;
     match &args.action {
         Action::Add {
@@ -167,11 +167,11 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                         "`--match` is for tables; an object hold covers a `--prefix`",
                     ));
                 }
-                if matches!(kind, crate::config::StoreConfig::Dir { .. }) {
+                if matches!(kind, crate::model::StoreSpec::Dir(_)) {
                     crate::config::check_folder_prefix(prefix)
                         .map_err(|e| CliError::usage(format!("`--prefix`: {e}")))?;
                 }
-                let scope = crate::policy::Scope::Prefix(prefix.clone());
+                let scope = crate::model::Scope::Prefix(prefix.clone());
                 let new = crate::audit::NewHold {
                     store,
                     scope: &scope,
@@ -195,7 +195,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
             let table = Ident::parse_table(table)
                 .map_err(|e| CliError::usage(format!("`--table`: {e}")))?;
             // The hold must fit the live table, or it could never be evaluated.
-            let conn = crate::store::connect_all(&config, [store.clone()]).await?;
+            let conn = crate::store::connect_all(&config.settings.stores, [store.clone()]).await?;
             let Some(live) = conn.get(store) else {
                 return Err(CliError::usage(format!("store `{store}` is not connected")));
             };
@@ -212,12 +212,12 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                 basis: reason.clone(),
                 source: HoldSource::Runtime { id: 0 },
                 store: store.clone(),
-                scope: crate::policy::Scope::Table(table.clone()),
+                scope: crate::model::Scope::Table(table.clone()),
                 selector: selector
                     .iter()
-                    .map(|(c, v)| crate::policy::Condition {
+                    .map(|(c, v)| crate::model::Condition {
                         column: c.clone(),
-                        test: crate::policy::Test::Eq(v.clone()),
+                        test: crate::model::Test::Eq(v.clone()),
                     })
                     .collect(),
                 window: until.map_or(Window::Always, Window::Until),
@@ -226,7 +226,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
             if !problems.is_empty() {
                 return Err(CliError::usage(problems.join("\n")));
             }
-            let scope = crate::policy::Scope::Table(table.clone());
+            let scope = crate::model::Scope::Table(table.clone());
             let new = crate::audit::NewHold {
                 store,
                 scope: &scope,
@@ -250,7 +250,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                 .map_err(|_| {
                     CliError::usage(format!(
                         "`{}` is not a hold id; expected e.g. hold-7",
-                        crate::config::shorten(id)
+                        crate::util::shorten(id)
                     ))
                 })?;
             if reason.trim().is_empty() {
@@ -349,7 +349,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                         Test::IsNull(false) => format!("{} is not null", c.column),
                     })
                     .collect();
-                let scope = if matches!(h.scope, crate::policy::Scope::Prefix(_)) {
+                let scope = if matches!(h.scope, crate::model::Scope::Prefix(_)) {
                     String::new()
                 } else if matches.is_empty() {
                     "(whole table)".to_string()

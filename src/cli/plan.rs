@@ -1,11 +1,9 @@
 //! `lethe plan`: the dry run.
 
 use super::{Cli, Code, Output, Selection};
-use crate::audit::RunLog;
-use crate::plan::{self, Plan};
+use crate::plan;
 use crate::report;
 use chrono::Utc;
-use serde_json::json;
 use std::path::PathBuf;
 
 /// Arguments of `lethe plan`.
@@ -41,42 +39,18 @@ impl Args {
     }
 }
 
-/// Records a plan in the audit trail as a dry run.
-pub async fn record(db: &crate::audit::StateDb, plan: &Plan, command: &str) -> anyhow::Result<()> {
-    let log = RunLog::start(
-        db,
-        json!({
-            "command": command, "dry_run": true, "as_of": plan.as_of_text(),
-            "config_hash": plan.config_hash, "plan_id": plan.plan_id,
-            "residency": plan.residency.as_ref().map(crate::residency::summary),
-            "policies": plan.policies.iter().map(|p| json!({"name": p.name, "policy_hash": p.policy_hash,
-                "holds": p.holds.iter().map(|h| &h.hold).collect::<Vec<_>>()})).collect::<Vec<_>>(),
-        }),
-    )
-    .await?;
-    for p in &plan.policies {
-        log.record(
-            "policy.planned",
-            json!({"name": p.name, "target": p.target, "action": p.action, "eligible": p.eligible,
-                   "held": p.held, "holds": p.holds, "undated": p.undated, "cutoff": p.cutoff, "policy_hash": p.policy_hash}),
-        )
-        .await?;
-    }
-    log.record(
-        "run.finished",
-        json!({"status": "ok", "dry_run": true, "eligible": plan.total_eligible()}),
-    )
-    .await?;
-    Ok(())
-}
-
 /// Runs `lethe plan`.
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let prepared = super::prepare(cli, &args.selection.policies, true, None).await?;
     let db = &prepared.db;
     let as_of = args.selection.as_of.unwrap_or_else(Utc::now);
     let mut plan = plan::make_plan(&prepared.work(), as_of, &prepared.config.hash).await?;
-    let residency = crate::residency::check_live(&prepared.config, Utc::now()).await;
+    let residency = crate::residency::check_live(
+        &prepared.config.settings.stores,
+        &prepared.config.settings.residency,
+        Utc::now(),
+    )
+    .await;
     crate::residency::alert(&residency, &prepared.config.settings.residency, "plan").await;
     let violations = residency.violations;
     plan.residency = Some(residency);
@@ -88,7 +62,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         &file,
         &report::plan(&plan, report::Format::Json, None, true),
     )?;
-    record(db, &plan, "plan").await?;
+    crate::engine::record_plan(db, &plan, "plan").await?;
     let shown = file.display().to_string();
     // Where the plan file went, also when the report goes elsewhere.
     if args.output.format != report::Format::Text || args.output.out.is_some() {

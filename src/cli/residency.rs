@@ -15,8 +15,13 @@ pub struct Args {
 
 /// Runs `lethe residency`: exit 3 when any store violates.
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
-    let config = config::load(&cli.config)?;
-    let r = residency::check_live(&config, chrono::Utc::now()).await;
+    let config = config::load(&cli.config, &crate::config::process_env())?;
+    let r = residency::check_live(
+        &config.settings.stores,
+        &config.settings.residency,
+        chrono::Utc::now(),
+    )
+    .await;
     if args.alert {
         residency::alert(&r, &config.settings.residency, "residency").await;
     }

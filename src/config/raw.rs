@@ -223,7 +223,7 @@ impl<'de> Deserialize<'de> for RawTest {
                     Some(other) => {
                         return Err(de::Error::custom(format!(
                             "unknown test `{}`; expected `in` or `is_null`",
-                            super::shorten(other)
+                            crate::util::shorten(other)
                         )))
                     }
                     None => {
@@ -262,7 +262,7 @@ impl<'de> Deserialize<'de> for RawAction {
                     Some(other) => {
                         return Err(de::Error::custom(format!(
                             "unknown action `{}`; {ACTION}",
-                            super::shorten(other)
+                            crate::util::shorten(other)
                         )))
                     }
                     None => return Err(de::Error::custom(format!("empty action; {ACTION}"))),

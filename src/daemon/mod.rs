@@ -2,7 +2,7 @@
 //!
 //! The loop is small and knows nothing of databases: it asks a [`Worker`] which scheduled
 //! instants are already accounted for, works out what is due, and asks the worker to run it.
-//! The worker (in `cli::daemon`) takes the run lease, checks again under the lease what is
+//! The worker ([`EngineWorker`]) takes the run lease, checks again under the lease what is
 //! still due, enforces or plans, and records the instants. So a second daemon that waited for
 //! the lease finds nothing left to do, and a daemon restarted after downtime runs a missed
 //! schedule once (for its latest missed instant), not once per missed instant.
@@ -12,6 +12,7 @@
 
 pub mod http;
 pub mod metrics;
+mod worker;
 
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 pub use metrics::Metrics;
+pub use worker::EngineWorker;
 
 /// How long the loop sleeps at most before it looks again (the wall clock may jump).
 pub const MAX_SLEEP: Duration = Duration::from_secs(60);

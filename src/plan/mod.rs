@@ -5,7 +5,7 @@ mod objects;
 
 pub use objects::{plan_objects, Judge, ObjectTarget, Tally, Verdict};
 
-use crate::policy::{Action, Effect};
+use crate::model::{Action, Effect};
 use crate::store::{Counts, ObjectStore, SqlStore, StoreError, Target};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,24 @@ pub struct Plan {
     /// Where every store is, and whether that is allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub residency: Option<crate::residency::Report>,
+}
+
+/// What a policy counts: rows of a table or objects in a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Rows of a SQL table.
+    Rows,
+    /// Objects (files) of an object store.
+    Objects,
+}
+
+impl std::fmt::Display for Unit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unit::Rows => "rows",
+            Unit::Objects => "objects",
+        })
+    }
 }
 
 /// One policy in a plan.
@@ -78,6 +96,18 @@ pub struct PolicyPlan {
     /// The agreement clause or legal text the policy implements (from the policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clause: Option<String>,
+}
+
+impl PolicyPlan {
+    /// What the policy counts. A plan writes a table's target as `store.table` and an object
+    /// policy's as `store:prefix` (identifiers cannot hold a `:`), also in plan files.
+    pub fn unit(&self) -> Unit {
+        if self.target.contains(':') {
+            Unit::Objects
+        } else {
+            Unit::Rows
+        }
+    }
 }
 
 /// What one hold kept.
@@ -208,7 +238,7 @@ impl<'a> Work<'a> {
     }
 
     /// Every policy's name and guard, in plan order.
-    pub fn guards(&self) -> Vec<(&'a str, crate::policy::Guard)> {
+    pub fn guards(&self) -> Vec<(&'a str, crate::model::Guard)> {
         self.targets
             .iter()
             .map(|t| (t.policy.name.as_str(), t.policy.guard))

@@ -2,7 +2,7 @@
 //! `as_of`, and count. The same judgement runs again, page by page, when `apply` deletes.
 
 use super::{HeldBy, PolicyPlan};
-use crate::policy::{Hold, ObjectClock, ObjectPolicy};
+use crate::model::{Hold, ObjectClock, ObjectPolicy};
 use crate::store::object::{parse_time, Entry, Features, Lock, ObjectStore};
 use crate::store::{Link, SqlStore, StoreError};
 use chrono::{DateTime, Utc};

@@ -1,9 +1,8 @@
 //! Reports for people (text, Markdown) and machines (JSON). Keys and counts only, never values.
 
-use crate::apply::{PolicyOutcome, Refusal};
+use crate::apply::ApplyReport;
 use crate::plan::{HeldBy, Plan};
 use chrono::SecondsFormat;
-use serde::Serialize;
 use std::fmt::Write;
 
 /// Output format of a report.
@@ -17,37 +16,6 @@ pub enum Format {
     Markdown,
     /// A self-contained HTML page for the DPO (the Markdown report, rendered).
     Html,
-}
-
-/// The result of `lethe apply`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ApplyReport {
-    /// The run's id in the audit trail.
-    pub run_id: String,
-    /// The plan the run followed (its own fresh plan, or the pinned one).
-    pub plan_id: String,
-    /// True when pinned to a reviewed plan file.
-    pub pinned: bool,
-    /// With `--shard I/N`: which share of the work this run took.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<String>,
-    /// The instant eligibility was evaluated at.
-    pub as_of: String,
-    /// Configuration hash.
-    pub config_hash: String,
-    /// `ok`, `failed`, `refused` or `interrupted`.
-    pub status: String,
-    /// Why the run was refused, if it was.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub refusals: Vec<Refusal>,
-    /// One entry per policy.
-    pub policies: Vec<PolicyOutcome>,
-    /// Where every store is, and whether that is allowed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub residency: Option<crate::residency::Report>,
-    /// Policies left alone because they are in `mode: dry-run` (the daemon reports them).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub dry_run: Vec<String>,
 }
 
 fn ts(t: &chrono::DateTime<chrono::Utc>) -> String {
@@ -94,7 +62,7 @@ fn plan_body(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: boo
                     p.undated,
                     p.selected,
                     p.total,
-                    unit(&p.target)
+                    p.unit()
                 );
                 held_lines(&mut s, p.held, &p.holds, "  ");
                 for (col, c) in &p.columns {
@@ -161,7 +129,7 @@ fn plan_body(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: boo
                     let _ = writeln!(s, "- `{col}`: {} ({})", c.strategy, c.effect);
                 }
                 // Object policies describe their requests in words, not SQL.
-                let lang = if unit(&p.target) == "objects" {
+                let lang = if p.unit() == crate::plan::Unit::Objects {
                     "text"
                 } else {
                     "sql"
@@ -332,15 +300,6 @@ fn held_md(s: &mut String, holds: &[HeldBy], lead: &str) {
             md(&h.basis),
             records(h.held)
         );
-    }
-}
-
-/// What a target counts: rows of a table (`store.table`) or objects (`store:prefix`).
-pub(crate) fn unit(target: &str) -> &'static str {
-    if target.contains(':') {
-        "objects"
-    } else {
-        "rows"
     }
 }
 

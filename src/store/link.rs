@@ -2,7 +2,7 @@
 //! page of template values at once.
 
 use super::sql::{Param, Query, SqlStore, StoreError};
-use crate::policy::Ident;
+use crate::model::Ident;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -59,7 +59,7 @@ impl SqlStore {
         use super::Family;
         // As for table policies: text holds dates only in SQLite (read as ISO-8601 there);
         // elsewhere a text end column would compare any text with the cutoff.
-        let sqlite = self.dialect == super::Dialect::Sqlite;
+        let sqlite = self.dialect == crate::model::Dialect::Sqlite;
         match family(column) {
             Some(Family::Timestamp | Family::Date) => {}
             Some(Family::Untyped | Family::Text) if sqlite => {}
@@ -151,9 +151,9 @@ impl SqlStore {
     }
 }
 
-fn text_type(d: super::Dialect) -> &'static str {
+fn text_type(d: crate::model::Dialect) -> &'static str {
     match d {
-        super::Dialect::MySql => "CHAR",
+        crate::model::Dialect::MySql => "CHAR",
         _ => "TEXT",
     }
 }

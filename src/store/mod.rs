@@ -10,17 +10,15 @@ mod statements;
 pub use link::{Ends, Link};
 pub use object::{connect_objects, ObjectStore};
 pub use schema::{Column, Family, Target};
-pub use sql::{
-    sanitize_db_error, Dialect, FetchedRow, KeyValue, Param, Query, SqlStore, StoreError,
-};
+pub use sql::{FetchedRow, KeyValue, Param, Query, SqlStore, StoreError};
 pub use statements::Counts;
 
-use crate::config::{Config, StoreConfig};
+use crate::model::{SqlSpec, StoreSpec};
 use std::collections::BTreeMap;
 
 /// Connects to every store the given policies name.
 pub async fn connect_all(
-    config: &Config,
+    specs: &BTreeMap<String, StoreSpec>,
     names: impl IntoIterator<Item = String>,
 ) -> Result<BTreeMap<String, SqlStore>, StoreError> {
     let mut out = BTreeMap::new();
@@ -28,7 +26,7 @@ pub async fn connect_all(
         if out.contains_key(&name) {
             continue;
         }
-        let Some(StoreConfig::Sql { url, .. }) = config.settings.stores.get(&name) else {
+        let Some(StoreSpec::Sql(SqlSpec { url, .. })) = specs.get(&name) else {
             return Err(StoreError::Config(format!("`{name}` is not a SQL store")));
         };
         let store = SqlStore::connect(&name, url.expose()).await?;

@@ -1,7 +1,8 @@
 //! The live schema of a table, and the check of a policy against it.
 
-use super::sql::{Dialect, Query, SqlStore, StoreError};
-use crate::policy::{
+use super::sql::{Query, SqlStore, StoreError};
+use crate::model::Dialect;
+use crate::model::{
     Action, Clock, Condition, Hold, HoldSource, Ident, RetentionPolicy, Strategy, Test, Value,
     Window,
 };
@@ -66,7 +67,7 @@ pub struct Target {
     /// the same instant is left to it (delete supersedes anonymize).
     pub superseded_by: Vec<RetentionPolicy>,
     /// With `--shard I/N` on an integer key: only this shard's class of keys.
-    pub shard: Option<crate::policy::Shard>,
+    pub shard: Option<crate::model::Shard>,
 }
 
 /// Length of an `hmac` result (`hmac:` + 32 hex digits).
@@ -438,7 +439,7 @@ impl SqlStore {
         } else {
             format!("hold `{}`", hold.name)
         };
-        let crate::policy::Scope::Table(table) = &hold.scope else {
+        let crate::model::Scope::Table(table) = &hold.scope else {
             return vec![format!(
                 "{who} holds objects under a prefix, but store `{}` is a SQL store; hold a table there",
                 self.name

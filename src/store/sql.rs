@@ -1,10 +1,11 @@
 //! SQL connections per dialect, parameters and execution.
 
-use crate::policy::Ident;
+use crate::db::{on_pool, sanitize_db_error, Pool};
+use crate::model::{Dialect, Ident};
 use chrono::{DateTime, Utc};
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::Row;
 use std::str::FromStr;
 use std::time::Duration;
@@ -33,39 +34,7 @@ pub enum StoreError {
     },
 }
 
-/// The SQL dialect of a store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Dialect {
-    /// SQLite.
-    Sqlite,
-    /// PostgreSQL.
-    Postgres,
-    /// MySQL or MariaDB.
-    MySql,
-}
-
 impl Dialect {
-    /// The dialect of a connection URL.
-    pub fn from_url(url: &str) -> Result<Dialect, String> {
-        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
-        match scheme {
-            "sqlite" => Ok(Dialect::Sqlite),
-            "postgres" | "postgresql" => Ok(Dialect::Postgres),
-            "mysql" | "mariadb" => Ok(Dialect::MySql),
-            _ => Err("unsupported database URL; expected one starting with `postgres://`, `mysql://`, `mariadb://` or `sqlite://`".into()),
-        }
-    }
-
-    /// The dialect's name for people.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "SQLite",
-            Dialect::Postgres => "PostgreSQL",
-            Dialect::MySql => "MySQL/MariaDB",
-        }
-    }
-
     /// Quotes an identifier (possibly `schema.table`) for this dialect.
     pub fn quote(&self, id: &Ident) -> String {
         id.as_str()
@@ -230,13 +199,6 @@ impl From<KeyValue> for Param {
 /// A row read for in-process anonymization: its key and the text of the columns to compute.
 pub type FetchedRow = (KeyValue, Vec<Option<String>>);
 
-#[derive(Debug, Clone)]
-enum Pool {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-    MySql(MySqlPool),
-}
-
 /// A connected SQL store.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
@@ -262,16 +224,6 @@ macro_rules! bind_params {
         }
         q
     }};
-}
-
-macro_rules! on_pool {
-    ($self:expr, $pool:ident => $body:expr) => {
-        match &$self.pool {
-            Pool::Sqlite($pool) => $body,
-            Pool::Postgres($pool) => $body,
-            Pool::MySql($pool) => $body,
-        }
-    };
 }
 
 impl SqlStore {
@@ -344,7 +296,7 @@ impl SqlStore {
 
     /// Runs a statement and returns the number of rows it changed.
     pub async fn execute(&self, q: &Query) -> Result<u64, StoreError> {
-        on_pool!(self, pool => bind_params!(sqlx::query(&q.sql), &q.params)
+        on_pool!(&self.pool, pool => bind_params!(sqlx::query(&q.sql), &q.params)
             .execute(pool)
             .await
             .map(|r| r.rows_affected())
@@ -353,7 +305,7 @@ impl SqlStore {
 
     /// Runs statements in one transaction; returns rows changed per statement.
     pub async fn execute_in_tx(&self, qs: &[Query]) -> Result<Vec<u64>, StoreError> {
-        on_pool!(self, pool => {
+        on_pool!(&self.pool, pool => {
             let mut tx = pool.begin().await.map_err(|e| self.err(e))?;
             let mut out = Vec::with_capacity(qs.len());
             for q in qs {
@@ -370,7 +322,7 @@ impl SqlStore {
 
     /// Runs a query returning one row of integer columns.
     pub async fn fetch_counts(&self, q: &Query) -> Result<Vec<i64>, StoreError> {
-        on_pool!(self, pool => {
+        on_pool!(&self.pool, pool => {
             let row = bind_params!(sqlx::query(&q.sql), &q.params)
                 .fetch_one(pool)
                 .await
@@ -383,7 +335,7 @@ impl SqlStore {
 
     /// Runs a query returning rows of text columns (NULL as `None`).
     pub async fn fetch_texts(&self, q: &Query) -> Result<Vec<Vec<Option<String>>>, StoreError> {
-        on_pool!(self, pool => {
+        on_pool!(&self.pool, pool => {
             let rows = bind_params!(sqlx::query(&q.sql), &q.params)
                 .fetch_all(pool)
                 .await
@@ -400,7 +352,7 @@ impl SqlStore {
         q: &Query,
         int_key: bool,
     ) -> Result<Vec<FetchedRow>, StoreError> {
-        on_pool!(self, pool => {
+        on_pool!(&self.pool, pool => {
             let rows = bind_params!(sqlx::query(&q.sql), &q.params)
                 .fetch_all(pool)
                 .await
@@ -423,68 +375,18 @@ impl SqlStore {
 
     /// Runs a script of several statements without parameters (setup, fixtures).
     pub async fn execute_script(&self, sql: &str) -> Result<(), StoreError> {
-        on_pool!(self, pool => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()).map_err(|e| self.err(e)))
+        on_pool!(&self.pool, pool => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()).map_err(|e| self.err(e)))
     }
 
     /// Closes the pool.
     pub async fn close(&self) {
-        on_pool!(self, pool => pool.close().await)
+        on_pool!(&self.pool, pool => pool.close().await)
     }
-}
-
-/// A database error as it may be shown: the kind of failure and the server's code, with every
-/// quoted literal masked, since servers quote offending values (`Duplicate entry '...'`).
-pub fn sanitize_db_error(e: &sqlx::Error) -> String {
-    let raw = match e {
-        sqlx::Error::Database(db) => {
-            let code = db.code().map(|c| format!(" [{c}]")).unwrap_or_default();
-            format!("{}{code}", db.message())
-        }
-        sqlx::Error::PoolTimedOut => "timed out waiting for a connection".into(),
-        sqlx::Error::Io(io) => format!("network error: {io}"),
-        sqlx::Error::Tls(_) => "TLS error".into(),
-        sqlx::Error::Configuration(c) => format!("invalid connection settings: {c}"),
-        other => other.to_string(),
-    };
-    mask_quoted(&raw)
-}
-
-fn mask_quoted(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut inside = false;
-    for c in s.chars() {
-        if c == '\'' {
-            if inside {
-                out.push_str("...'");
-            } else {
-                out.push('\'');
-            }
-            inside = !inside;
-        } else if !inside {
-            out.push(c);
-        }
-    }
-    if inside {
-        out.push_str("...");
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn masks_literals_in_error_messages() {
-        assert_eq!(
-            mask_quoted("Duplicate entry 'jan@example.nl' for key 'email'"),
-            "Duplicate entry '...' for key '...'"
-        );
-        assert_eq!(
-            mask_quoted("relation \"leads\" does not exist"),
-            "relation \"leads\" does not exist"
-        );
-    }
 
     #[test]
     fn quotes_per_dialect() {

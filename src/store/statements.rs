@@ -3,8 +3,9 @@
 //! full eligibility condition, so a row changed after planning is not touched.
 
 use super::schema::Target;
-use super::sql::{Dialect, KeyValue, Param, Query};
-use crate::policy::{Action, Clock, Condition, Hold, Ident, Strategy, Test, Value, Window};
+use super::sql::{KeyValue, Param, Query};
+use crate::model::Dialect;
+use crate::model::{Action, Clock, Condition, Hold, Ident, Strategy, Test, Value, Window};
 use chrono::{DateTime, Utc};
 
 /// The counts of one policy at one instant.

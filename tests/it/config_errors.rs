@@ -283,7 +283,7 @@ const CHILD: &str = "LETHE_IT_POLICIES_CHILD";
 fn repository_policies_load() {
     let policies = crate_dir().join("policies");
     if std::env::var_os(CHILD).is_some() {
-        let loaded = lethe::config::load(&policies);
+        let loaded = lethe::config::load(&policies, &lethe::config::process_env());
         assert!(
             loaded.is_ok(),
             "{} does not load:\n{}",

@@ -594,7 +594,7 @@ async fn a_lost_lease_stops_the_run_without_spinning() {
     let left = db.ids("leads").await.len();
     assert!(left > 0, "the run finished before the lease was lost");
     let runs = || async {
-        let mut q = lethe::store::Query::new(lethe::store::Dialect::Sqlite);
+        let mut q = lethe::store::Query::new(lethe::model::Dialect::Sqlite);
         q.push("SELECT COUNT(*) FROM lethe_audit WHERE kind = 'run.started'");
         conn.fetch_counts(&q).await.unwrap()
     };

@@ -1071,7 +1071,7 @@ fn load_as_pod(
         write_volume(&at, &data, m["subPath"].as_str());
     }
     let dir = root.path().join(config_dir.trim_start_matches('/'));
-    let loaded = lethe::config::load(&dir);
+    let loaded = lethe::config::load(&dir, &lethe::config::process_env());
     (root, loaded)
 }
 

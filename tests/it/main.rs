@@ -7,6 +7,7 @@
 mod s3;
 mod support;
 
+mod architecture;
 mod cli;
 mod config_errors;
 mod daemon;

@@ -4,7 +4,8 @@
 //! cannot be reached makes the test fail under `CI=true` and print a loud notice otherwise.
 #![allow(dead_code)]
 
-use lethe::store::{Dialect, Query, SqlStore};
+use lethe::model::Dialect;
+use lethe::store::{Query, SqlStore};
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 

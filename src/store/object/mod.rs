@@ -9,7 +9,7 @@ pub use dir::DirStore;
 pub use s3::S3Store;
 
 use super::StoreError;
-use crate::config::StoreConfig;
+use crate::model::{DirSpec, S3Spec, StoreSpec};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -146,15 +146,15 @@ impl Lister {
 
 impl ObjectStore {
     /// Connects to a configured object store; a SQL store is an error.
-    pub async fn connect(name: &str, config: &StoreConfig) -> Result<ObjectStore, StoreError> {
-        match config {
-            StoreConfig::S3 {
+    pub async fn connect(name: &str, spec: &StoreSpec) -> Result<ObjectStore, StoreError> {
+        match spec {
+            StoreSpec::S3(S3Spec {
                 bucket,
                 region,
                 endpoint,
                 path_style,
                 ..
-            } => Ok(ObjectStore::S3(
+            }) => Ok(ObjectStore::S3(
                 S3Store::connect(
                     name,
                     bucket,
@@ -164,8 +164,10 @@ impl ObjectStore {
                 )
                 .await?,
             )),
-            StoreConfig::Dir { path, .. } => Ok(ObjectStore::Dir(DirStore::open(name, path)?)),
-            StoreConfig::Sql { .. } => Err(StoreError::Config(format!(
+            StoreSpec::Dir(DirSpec { path, .. }) => {
+                Ok(ObjectStore::Dir(DirStore::open(name, path)?))
+            }
+            StoreSpec::Sql(_) => Err(StoreError::Config(format!(
                 "store `{name}` is a SQL store, not an object store"
             ))),
         }
@@ -240,7 +242,7 @@ impl ObjectStore {
 
 /// Connects to every object store the given names denote.
 pub async fn connect_objects(
-    config: &crate::config::Config,
+    specs: &BTreeMap<String, StoreSpec>,
     names: impl IntoIterator<Item = String>,
 ) -> Result<BTreeMap<String, ObjectStore>, StoreError> {
     let mut out = BTreeMap::new();
@@ -248,10 +250,10 @@ pub async fn connect_objects(
         if out.contains_key(&name) {
             continue;
         }
-        let Some(cfg) = config.settings.stores.get(&name) else {
+        let Some(spec) = specs.get(&name) else {
             return Err(StoreError::Config(format!("unknown store `{name}`")));
         };
-        out.insert(name.clone(), ObjectStore::connect(&name, cfg).await?);
+        out.insert(name.clone(), ObjectStore::connect(&name, spec).await?);
     }
     Ok(out)
 }

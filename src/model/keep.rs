@@ -28,12 +28,9 @@ impl Keep {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
         let (num, unit) = s.split_at(split);
-        let amount: u32 = num.parse().map_err(|_| {
-            format!(
-                "invalid duration `{}`; {expected}",
-                crate::config::shorten(s)
-            )
-        })?;
+        let amount: u32 = num
+            .parse()
+            .map_err(|_| format!("invalid duration `{}`; {expected}", crate::util::shorten(s)))?;
         let unit = match unit {
             "h" => Unit::Hours,
             "d" => Unit::Days,
@@ -45,7 +42,7 @@ impl Keep {
                     "ambiguous duration unit `m` in `{s}`; write `M` for months (minutes are not supported)"
                 ))
             }
-            _ => return Err(format!("invalid duration `{}`; {expected}", crate::config::shorten(s))),
+            _ => return Err(format!("invalid duration `{}`; {expected}", crate::util::shorten(s))),
         };
         let keep = Keep { amount, unit };
         let now = Utc::now();

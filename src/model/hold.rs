@@ -145,7 +145,7 @@ pub fn parse_until(s: &str) -> Result<DateTime<Utc>, String> {
         .ok_or_else(|| {
             format!(
                 "invalid date `{}`; expected a date such as `2027-06-30` or an instant such as `2027-06-30T17:00:00Z`",
-                crate::config::shorten(s)
+                crate::util::shorten(s)
             )
         })
 }

@@ -8,12 +8,14 @@ mod ident;
 mod keep;
 mod object;
 mod shard;
+mod store;
 
 pub use hold::{parse_until, Hold, HoldSource, Scope, Window};
 pub use ident::Ident;
 pub use keep::Keep;
 pub use object::{KeyTemplate, ObjectClock, ObjectPolicy};
 pub use shard::Shard;
+pub use store::{Dialect, DirSpec, S3Spec, Secret, SqlSpec, StoreKind, StoreSpec};
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -60,7 +62,7 @@ impl RetentionPolicy {
     /// A stable hash of the validated policy, recorded in the audit trail.
     pub fn hash(&self) -> String {
         let json = serde_json::to_string(self).unwrap_or_default();
-        crate::audit::sha256_hex(json.as_bytes())
+        crate::util::sha256_hex(json.as_bytes())
     }
 }
 

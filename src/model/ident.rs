@@ -25,7 +25,7 @@ impl Ident {
         } else {
             Err(format!(
                 "invalid identifier `{}`; expected letters, digits and `_`, starting with a letter or `_`",
-                crate::config::shorten(s)
+                crate::util::shorten(s)
             ))
         }
     }

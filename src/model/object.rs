@@ -43,7 +43,7 @@ impl ObjectPolicy {
     /// A stable hash of the validated policy, recorded in the audit trail.
     pub fn hash(&self) -> String {
         let json = serde_json::to_string(self).unwrap_or_default();
-        crate::audit::sha256_hex(json.as_bytes())
+        crate::util::sha256_hex(json.as_bytes())
     }
 }
 
@@ -126,7 +126,7 @@ impl KeyTemplate {
                 Some(i) if rest[i..].starts_with('}') => {
                     return Err(format!(
                         "key template `{}`: `}}` without `{{`",
-                        crate::config::shorten(s)
+                        crate::util::shorten(s)
                     ))
                 }
                 Some(i) => {
@@ -136,7 +136,7 @@ impl KeyTemplate {
                     let Some(end) = rest[i..].find('}') else {
                         return Err(format!(
                             "key template `{}`: `{{` without `}}`",
-                            crate::config::shorten(s)
+                            crate::util::shorten(s)
                         ));
                     };
                     let name = &rest[i + 1..i + end];
@@ -144,7 +144,7 @@ impl KeyTemplate {
                     if matches!(parts.last(), Some(Part::Var(_))) {
                         return Err(format!(
                             "key template `{}`: two variables need text between them",
-                            crate::config::shorten(s)
+                            crate::util::shorten(s)
                         ));
                     }
                     parts.push(Part::Var(name.to_string()));
@@ -159,7 +159,7 @@ impl KeyTemplate {
         if !parts.iter().any(|p| matches!(p, Part::Var(_))) {
             return Err(format!(
                 "key template `{}` has no `{{variable}}`; use `prefix` for a fixed prefix",
-                crate::config::shorten(s)
+                crate::util::shorten(s)
             ));
         }
         Ok(KeyTemplate { parts })

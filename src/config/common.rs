@@ -1,0 +1,269 @@
+//! What every policy document shares: name, store, guard, batch, schedule, mode; key checks.
+
+use super::error::ConfigError;
+use super::raw::*;
+use super::*;
+use crate::model::*;
+use crate::util::shorten;
+use serde_saphyr::{Location, Spanned};
+use std::path::Path;
+
+pub(super) fn merge_guard(
+    path: &Path,
+    mut guard: Guard,
+    raw: &RawGuard,
+    errs: &mut Vec<ConfigError>,
+) -> Guard {
+    if let Some(r) = raw.max_rows {
+        guard.max_rows = Some(r);
+    }
+    if let Some(f) = &raw.max_fraction {
+        if (0.0..=1.0).contains(&f.value) {
+            guard.max_fraction = Some(f.value);
+        } else {
+            errs.push(ConfigError::at(
+                path,
+                &f.referenced,
+                "`max_fraction` must be between 0 and 1 (0.5 = half of the table)".into(),
+            ));
+        }
+    }
+    guard
+}
+
+pub(super) fn batch_size(
+    path: &Path,
+    raw: Option<&Spanned<u32>>,
+    default: u32,
+    errs: &mut Vec<ConfigError>,
+) -> u32 {
+    match raw {
+        Some(b) if b.value == 0 || b.value > 50_000 => {
+            errs.push(ConfigError::at(
+                path,
+                &b.referenced,
+                "`batch_size` must be between 1 and 50000".into(),
+            ));
+            default
+        }
+        Some(b) => b.value,
+        None => default,
+    }
+}
+
+pub(super) fn check_cron(
+    path: &Path,
+    s: Spanned<String>,
+    errs: &mut Vec<ConfigError>,
+) -> Option<String> {
+    match cron::Schedule::from_str(&s.value) {
+        Ok(_) => Some(s.value),
+        Err(_) => {
+            errs.push(ConfigError::at(
+                path,
+                &s.referenced,
+                format!(
+                    "invalid cron schedule `{}`; expected six fields `sec min hour day-of-month month day-of-week`, e.g. `0 30 2 * * *` (02:30 every day)",
+                    shorten(&s.value)
+                ),
+            ));
+            None
+        }
+    }
+}
+
+pub(super) fn ident(
+    path: &Path,
+    s: &Spanned<String>,
+    what: &str,
+    errs: &mut Vec<ConfigError>,
+) -> Option<Ident> {
+    Ident::parse(&s.value)
+        .map_err(|e| errs.push(ConfigError::at(path, &s.referenced, format!("{what}: {e}"))))
+        .ok()
+}
+
+/// The parts every document kind shares: name, store, table and selector.
+pub(super) struct Common {
+    /// The document's name.
+    pub(super) name: String,
+    /// Its table, where it names one.
+    pub(super) table: Option<Ident>,
+    /// Its `match` conditions.
+    pub(super) selector: Vec<Condition>,
+}
+
+pub(super) fn build_common(
+    path: &Path,
+    doc: &RawDoc,
+    settings: &Settings,
+    errs: &mut Vec<ConfigError>,
+) -> Common {
+    let name = doc.name.value.trim().to_string();
+    if name.is_empty()
+        || name.len() > 100
+        || name.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        errs.push(ConfigError::at(
+            path,
+            &doc.name.referenced,
+            "name must be 1 to 100 characters without spaces".into(),
+        ));
+    }
+    if !settings.stores.contains_key(&doc.store.value) {
+        let known: Vec<&str> = settings.stores.keys().map(String::as_str).collect();
+        errs.push(ConfigError::at(
+            path,
+            &doc.store.referenced,
+            format!(
+                "unknown store `{}`; expected one of: {}",
+                shorten(&doc.store.value),
+                if known.is_empty() {
+                    "(no stores in lethe.yaml)".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        ));
+    }
+    let table = doc.table.as_ref().and_then(|t| {
+        Ident::parse_table(&t.value)
+            .map_err(|e| errs.push(ConfigError::at(path, &t.referenced, format!("table: {e}"))))
+            .ok()
+    });
+    let mut selector = Vec::new();
+    for (col, test) in doc.selector.iter().flatten() {
+        let Some(column) = Ident::parse(col)
+            .map_err(|e| {
+                errs.push(ConfigError::at(
+                    path,
+                    &test.referenced,
+                    format!("match: {e}"),
+                ))
+            })
+            .ok()
+        else {
+            continue;
+        };
+        let t = match &test.value {
+            RawTest::Value(v) => Test::Eq(value(v)),
+            RawTest::In(list) if list.is_empty() => {
+                errs.push(ConfigError::at(
+                    path,
+                    &test.referenced,
+                    "match: `in` needs at least one value".into(),
+                ));
+                continue;
+            }
+            RawTest::In(list) => Test::In(list.iter().map(value).collect()),
+            RawTest::IsNull(n) => Test::IsNull(*n),
+        };
+        selector.push(Condition { column, test: t });
+    }
+    Common {
+        name,
+        table,
+        selector,
+    }
+}
+
+/// Reports the keys a document of its kind requires but lacks.
+pub(super) fn missing_keys(
+    path: &Path,
+    doc: &RawDoc,
+    required: &[(&str, bool)],
+    errs: &mut Vec<ConfigError>,
+) {
+    for (key, present) in required {
+        if !present {
+            errs.push(ConfigError::at(
+                path,
+                &doc.kind.referenced,
+                format!("{} `{}`: missing `{key}`", doc.kind.value, doc.name.value),
+            ));
+        }
+    }
+}
+
+/// Reports each key that is present as not belonging in `kind`.
+pub(super) fn not_allowed_keys(
+    path: &Path,
+    kind: &str,
+    keys: &[(&str, Option<Location>)],
+    errs: &mut Vec<ConfigError>,
+) {
+    for (key, loc) in keys {
+        if let Some(loc) = loc {
+            not_allowed(path, kind, key, loc, errs);
+        }
+    }
+}
+
+pub(super) fn not_allowed(
+    path: &Path,
+    kind: &str,
+    key: &str,
+    loc: &Location,
+    errs: &mut Vec<ConfigError>,
+) {
+    errs.push(ConfigError::at(
+        path,
+        loc,
+        format!("`{key}` does not belong in a {kind}"),
+    ));
+}
+
+pub(super) fn build_mode(
+    path: &Path,
+    raw: Option<&Spanned<String>>,
+    errs: &mut Vec<ConfigError>,
+) -> Mode {
+    match raw {
+        None => Mode::Enforce,
+        Some(m) => match m.value.as_str() {
+            "enforce" => Mode::Enforce,
+            "dry-run" => Mode::DryRun,
+            other => {
+                errs.push(ConfigError::at(
+                    path,
+                    &m.referenced,
+                    format!(
+                        "unknown mode `{}`; expected `enforce` or `dry-run`",
+                        shorten(other)
+                    ),
+                ));
+                Mode::Enforce
+            }
+        },
+    }
+}
+
+pub(super) fn build_guard(
+    path: &Path,
+    raw: Option<&Spanned<RawGuard>>,
+    settings: &Settings,
+    errs: &mut Vec<ConfigError>,
+) -> Guard {
+    match raw {
+        Some(g) => {
+            if let Some(r) = &g.value.run_max_rows {
+                errs.push(ConfigError::at(
+                    path,
+                    &r.referenced,
+                    "`run_max_rows` belongs in lethe.yaml, not in a policy".into(),
+                ));
+            }
+            merge_guard(path, settings.guard, &g.value, errs)
+        }
+        None => settings.guard,
+    }
+}
+
+/// A literal of a selector, as validated.
+pub(super) fn value(v: &RawValue) -> Value {
+    match v {
+        RawValue::Bool(b) => Value::Bool(*b),
+        RawValue::Int(i) => Value::Int(*i),
+        RawValue::Text(s) => Value::Text(s.clone()),
+    }
+}
