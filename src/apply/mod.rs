@@ -7,20 +7,19 @@ mod objects;
 pub use objects::{apply_objects, REQUESTS_IN_FLIGHT};
 
 use crate::anonymize;
-use crate::audit::RunLog;
-use crate::model::Action;
+use crate::audit::{AuditEvent, RunLog};
+use crate::model::{Action, ActionKind};
 use crate::plan::{Plan, PolicyPlan};
 use crate::store::{KeyValue, SqlStore, StoreError, Target};
 use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::{info, warn};
 
 /// Why a run was refused before it changed anything.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Refusal {
     /// The policy concerned, if one.
     pub policy: Option<String>,
@@ -178,7 +177,7 @@ pub struct PolicyOutcome {
     /// `store.table`.
     pub target: String,
     /// `delete` or `anonymize`.
-    pub action: String,
+    pub action: ActionKind,
     /// Records due at the start.
     pub eligible: u64,
     /// Records kept by holds (counted again at the end, so holds added during the run show).
@@ -233,7 +232,7 @@ impl PolicyOutcome {
             name: planned.name.clone(),
             store: planned.store.clone(),
             target: planned.target.clone(),
-            action: planned.action.clone(),
+            action: planned.action,
             eligible: planned.eligible,
             held: planned.held,
             holds: planned.holds.clone(),
@@ -255,10 +254,7 @@ impl PolicyOutcome {
     async fn finish(&self, ctx: &Ctx<'_>) {
         let _ = ctx
             .log
-            .record(
-                "policy.applied",
-                serde_json::to_value(self).unwrap_or_default(),
-            )
+            .record(self)
             .await
             .map_err(|e| warn!(error = %e, "cannot record policy outcome"));
     }
@@ -289,7 +285,7 @@ pub struct Ctx<'a> {
 /// holds cannot be read, nothing more is changed.
 async fn with_current_holds(target: &Target, ctx: &Ctx<'_>) -> Result<Target, StoreError> {
     let runtime = ctx.db.runtime_holds().await.map_err(|e| {
-        StoreError::Config(format!(
+        StoreError::Holds(format!(
             "cannot read the holds, so nothing more is changed: {e}"
         ))
     })?;
@@ -354,9 +350,38 @@ async fn record_batch(
     }
     ctx.progress.inc(changed + failed);
     ctx.log
-        .record("batch.done", json!({ "policy": out.name, "batch": out.batches, "action": out.action, "changed": changed, "failed": failed }))
+        .record(&BatchDone {
+            policy: out.name.clone(),
+            batch: out.batches,
+            action: out.action,
+            changed,
+            failed,
+        })
         .await
-        .map_err(|e| StoreError::Config(format!("cannot record batch in the audit trail: {e}")))
+        .map_err(|e| StoreError::Trail(format!("cannot record batch in the audit trail: {e}")))
+}
+
+/// `batch.done`: one batch committed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BatchDone {
+    /// The policy.
+    pub policy: String,
+    /// The batch's number in the policy's run, from 1.
+    pub batch: u64,
+    /// What the batch did.
+    pub action: ActionKind,
+    /// Records changed.
+    pub changed: u64,
+    /// Records that failed (kept).
+    pub failed: u64,
+}
+
+impl AuditEvent for BatchDone {
+    const KIND: &'static str = "batch.done";
+}
+
+impl AuditEvent for PolicyOutcome {
+    const KIND: &'static str = "policy.applied";
 }
 
 /// Keyset pages must move forward. A key the database orders differently from how lethe reads
@@ -368,7 +393,7 @@ fn check_advances(after: Option<&KeyValue>, last: &KeyValue) -> Result<(), Store
         (None, _) => false,
     };
     if stuck {
-        return Err(StoreError::Config(
+        return Err(StoreError::Refused(
             "the key does not advance from one batch to the next (the database orders it differently from how lethe reads it); stopped".into(),
         ));
     }
@@ -505,8 +530,24 @@ async fn row_by_row(
     }
     Ok(())
 }
+crate::util::named_enum! {
+    /// How a run ended.
+    pub enum RunStatus {
+        /// Every policy finished.
+        Ok => "ok",
+        /// Some action failed (nothing half done).
+        Failed => "failed",
+        /// A guard or plan drift refused the run before anything changed.
+        Refused => "refused",
+        /// Stopped by a signal or a lost lease between batches.
+        Interrupted => "interrupted",
+        /// The person at the terminal said no; nothing changed.
+        Cancelled => "cancelled",
+    }
+}
+
 /// The result of `lethe apply`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApplyReport {
     /// The run's id in the audit trail.
     pub run_id: String,
@@ -521,10 +562,10 @@ pub struct ApplyReport {
     pub as_of: String,
     /// Configuration hash.
     pub config_hash: String,
-    /// `ok`, `failed`, `refused` or `interrupted`.
-    pub status: String,
+    /// How the run ended.
+    pub status: RunStatus,
     /// Why the run was refused, if it was.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refusals: Vec<Refusal>,
     /// One entry per policy.
     pub policies: Vec<PolicyOutcome>,

@@ -23,7 +23,7 @@ async fn with_current_holds(
     ctx: &Ctx<'_>,
 ) -> Result<ObjectTarget, StoreError> {
     let runtime = ctx.db.runtime_holds().await.map_err(|e| {
-        StoreError::Config(format!(
+        StoreError::Holds(format!(
             "cannot read the holds, so nothing more is deleted: {e}"
         ))
     })?;

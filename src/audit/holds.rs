@@ -1,7 +1,7 @@
 //! Runtime legal holds in the state database: added and released with `lethe holds`, never
 //! updated or deleted, and each change also written to the audit trail.
 
-use super::{AuditError, StateDb};
+use super::{AuditError, AuditEvent, HoldAdded, HoldReleased, SelectorTrace, StateDb};
 use crate::db::on_pool;
 use crate::model::{Condition, Hold, HoldSource, Ident, Scope, Test, Value, Window};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -166,28 +166,38 @@ impl StateDb {
             .bind(prefix)
             .fetch_one(pool)
             .await?);
-        self.append(
-            &format!("hold-{id}"),
-            "hold.added",
-            &json!({
-                "hold": format!("hold-{id}"), "store": store, "table": table,
-                // A prefix may name a person (`exports/7/`, `cvs/jan.jansen/`): like selector
-                // values, only as a keyed HMAC, or left out without a key.
-                "prefix_hmac": prefix.and_then(|p| hmac_key.map(|k| crate::anonymize::hmac(k, p))),
-                // Columns in clear; values only as a keyed HMAC (a selector may name a person,
-                // and a plain hash of a customer number is reversed by trying numbers). Without a
-                // key the values are left out: the hold itself keeps them.
-                "selector": selector.iter().map(|(c, v)| match hmac_key {
-                    Some(k) => json!({
-                        "column": c,
-                        "value_hmac": crate::anonymize::hmac(k, &serde_json::to_string(v).unwrap_or_default()),
-                    }),
-                    None => json!({ "column": c }),
-                }).collect::<Vec<_>>(),
-                "reason": reason, "by": by, "until": until,
-            }),
-        )
-        .await?;
+        // Columns in clear; values only as a keyed HMAC (a selector may name a person, and a
+        // plain hash of a customer number is reversed by trying numbers). Without a key the
+        // values are left out: the hold itself keeps them.
+        let mut traces = Vec::new();
+        for (c, v) in selector {
+            let value_hmac = match hmac_key {
+                Some(k) => {
+                    let text = serde_json::to_string(v)
+                        .map_err(|e| AuditError::Encode(HoldAdded::KIND, e.to_string()))?;
+                    Some(crate::anonymize::hmac(k, &text))
+                }
+                None => None,
+            };
+            traces.push(SelectorTrace {
+                column: c.to_string(),
+                value_hmac,
+            });
+        }
+        let added = HoldAdded {
+            hold: format!("hold-{id}"),
+            store: store.to_string(),
+            table: table.to_string(),
+            // A prefix may name a person (`exports/7/`, `cvs/jan.jansen/`): like selector
+            // values, only as a keyed HMAC, or left out without a key.
+            prefix_hmac: prefix.and_then(|p| hmac_key.map(|k| crate::anonymize::hmac(k, p))),
+            selector: traces,
+            reason: reason.to_string(),
+            by: by.to_string(),
+            until,
+        };
+        self.append(&added.hold, HoldAdded::KIND, &added.payload()?)
+            .await?;
         Ok(id)
     }
 
@@ -210,12 +220,13 @@ impl StateDb {
             .execute(pool)
             .await
             .map(|_| ())?);
-        self.append(
-            &format!("hold-{id}"),
-            "hold.released",
-            &json!({ "hold": format!("hold-{id}"), "reason": reason, "by": by }),
-        )
-        .await?;
+        let released = HoldReleased {
+            hold: format!("hold-{id}"),
+            reason: reason.to_string(),
+            by: by.to_string(),
+        };
+        self.append(&released.hold, HoldReleased::KIND, &released.payload()?)
+            .await?;
         Ok(())
     }
 

@@ -2,11 +2,13 @@
 //!
 //! Events carry names, hashes, counts and sanitized errors: never a personal value.
 
+mod event;
 mod holds;
 mod lease;
 
 use crate::db::{on_pool, Pool};
 use crate::util::sha256_hex;
+pub use event::{AuditEvent, HoldAdded, HoldReleased, SelectorTrace};
 pub use holds::{NewHold, RuntimeHold};
 pub use lease::{holder_id, Busy, Lease};
 
@@ -40,6 +42,9 @@ pub enum AuditError {
     /// Migrations failed.
     #[error("state database migration failed: {0}")]
     Migrate(String),
+    /// An event could not be written as JSON.
+    #[error("cannot encode the `{0}` event: {1}")]
+    Encode(&'static str, String),
 }
 
 impl From<sqlx::Error> for AuditError {
@@ -362,10 +367,10 @@ pub struct RunLog {
 }
 
 impl RunLog {
-    /// Starts a run: a new id, and a `run.started` event.
-    pub async fn start(db: &StateDb, payload: Json) -> Result<RunLog, AuditError> {
+    /// Starts a run: a new id, and its `run.started` event.
+    pub async fn start<E: AuditEvent>(db: &StateDb, started: &E) -> Result<RunLog, AuditError> {
         let run_id = uuid::Uuid::new_v4().to_string();
-        db.append(&run_id, "run.started", &payload).await?;
+        db.append(&run_id, E::KIND, &started.payload()?).await?;
         Ok(RunLog {
             db: db.clone(),
             run_id,
@@ -373,9 +378,9 @@ impl RunLog {
     }
 
     /// Appends an event to this run.
-    pub async fn record(&self, kind: &str, payload: Json) -> Result<(), AuditError> {
+    pub async fn record<E: AuditEvent>(&self, event: &E) -> Result<(), AuditError> {
         self.db
-            .append(&self.run_id, kind, &payload)
+            .append(&self.run_id, E::KIND, &event.payload()?)
             .await
             .map(|_| ())
     }

@@ -1,6 +1,7 @@
 //! `lethe apply`: enforce, in bounded batches, optionally pinned to a reviewed plan.
 
 use super::{Cli, CliError, Code, Output, Selection};
+use crate::apply::RunStatus;
 use crate::engine::{self, Enforce};
 use crate::model::{Mode, Shard};
 use crate::plan::Plan;
@@ -136,12 +137,12 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         return Ok(Code::Ok);
     }
     args.output
-        .emit(&report::apply(&report, args.output.format))?;
+        .emit(&report::apply(&report, args.output.format)?)?;
     let violations = report.residency.as_ref().map_or(0, |r| r.violations);
-    Ok(match report.status.as_str() {
-        "ok" if violations > 0 => Code::Residency,
-        "ok" => Code::Ok,
-        "refused" => Code::Refused,
+    Ok(match report.status {
+        RunStatus::Ok if violations > 0 => Code::Residency,
+        RunStatus::Ok => Code::Ok,
+        RunStatus::Refused => Code::Refused,
         _ => Code::Failure,
     })
 }

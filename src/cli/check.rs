@@ -100,7 +100,7 @@ pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
     super::out(&crate::report::residency(
         &residency,
         crate::report::Format::Text,
-    ));
+    )?);
     Ok(if residency.violations > 0 {
         Code::Residency
     } else {

@@ -60,7 +60,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         .unwrap_or_else(|| PathBuf::from(format!("var/plans/{}.json", plan.plan_id)));
     super::write_file(
         &file,
-        &report::plan(&plan, report::Format::Json, None, true),
+        &report::plan(&plan, report::Format::Json, None, true)?,
     )?;
     crate::engine::record_plan(db, &plan, "plan").await?;
     let shown = file.display().to_string();
@@ -79,7 +79,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         args.output.format,
         Some(&shown),
         args.sql,
-    ))?;
+    )?)?;
     Ok(if violations > 0 {
         Code::Residency
     } else {

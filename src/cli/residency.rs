@@ -26,7 +26,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         residency::alert(&r, &config.settings.residency, "residency").await;
     }
     args.output
-        .emit(&report::residency(&r, args.output.format))?;
+        .emit(&report::residency(&r, args.output.format)?)?;
     Ok(if r.violations > 0 {
         Code::Residency
     } else {

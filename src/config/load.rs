@@ -143,9 +143,28 @@ pub fn load(dir: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigE
             }
         }
     }
+    // Each policy's hash, once: a policy that cannot be written as JSON is an error, never the
+    // hash of nothing.
+    let unhashable = |name: &str, e: serde_json::Error| {
+        ConfigError::file(dir, format!("cannot hash policy `{name}`: {e}"))
+    };
+    for p in &mut policies {
+        match p.compute_hash() {
+            Ok(h) => p.hash = h,
+            Err(e) => errs.push(unhashable(&p.name, e)),
+        }
+    }
+    for p in &mut objects {
+        match p.compute_hash() {
+            Ok(h) => p.hash = h,
+            Err(e) => errs.push(unhashable(&p.name, e)),
+        }
+    }
     match settings {
         Some(settings) if errs.is_empty() => {
-            resolved_into(&mut hasher, &settings, &policies, &objects, &holds);
+            if let Err(e) = resolved_into(&mut hasher, &settings, &policies, &objects, &holds) {
+                return Err(ConfigErrors(vec![ConfigError::file(dir, e)]));
+            }
             Ok(Config {
                 dir: dir.to_path_buf(),
                 settings,
@@ -242,7 +261,7 @@ pub(super) fn resolved_into(
     policies: &[RetentionPolicy],
     objects: &[ObjectPolicy],
     holds: &[Hold],
-) {
+) -> Result<(), String> {
     for (name, store) in &settings.stores {
         let place = match store {
             StoreSpec::Sql(SqlSpec { url, .. }) => without_password(url.expose()),
@@ -262,17 +281,17 @@ pub(super) fn resolved_into(
         settings.guard, settings.run_max_rows, settings.batch_size, settings.drift_tolerance
     ));
     for p in policies {
-        hasher.update(format!("policy\0{}\0", p.hash()));
+        hasher.update(format!("policy\0{}\0", p.hash));
     }
     for p in objects {
-        hasher.update(format!("objects\0{}\0", p.hash()));
+        hasher.update(format!("objects\0{}\0", p.hash));
     }
     for h in holds {
-        hasher.update(format!(
-            "hold\0{}\0",
-            serde_json::to_string(h).unwrap_or_default()
-        ));
+        let text = serde_json::to_string(h)
+            .map_err(|e| format!("cannot hash legal hold `{}`: {e}", h.name))?;
+        hasher.update(format!("hold\0{text}\0"));
     }
+    Ok(())
 }
 
 pub(super) fn options(env: &HashMap<String, String>) -> serde_saphyr::Options {

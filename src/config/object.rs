@@ -127,6 +127,7 @@ pub(super) fn build_object_policy(
     }
     Some(ObjectPolicy {
         name: common.name,
+        hash: String::new(),
         purpose: doc.purpose,
         clause: doc.clause,
         store: doc.store.value,

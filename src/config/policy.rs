@@ -80,6 +80,7 @@ pub(super) fn build_policy(
     }
     Some(RetentionPolicy {
         name: common.name,
+        hash: String::new(),
         purpose: doc.purpose,
         clause: doc.clause,
         store: doc.store.value,

@@ -2,14 +2,16 @@
 //! pinned plan and the guards, then applies every policy in bounded batches and records the
 //! run in the audit trail.
 
+use super::events::{
+    PlanStarted, PlannedPolicy, PolicyPlanned, RunFinished, RunRefused, RunStarted, StartedPolicy,
+};
 use super::{EngineError, Prepared};
-use crate::apply::{self, ApplyReport, Ctx, Refusal};
+use crate::apply::{self, ApplyReport, Ctx, Refusal, RunStatus};
 use crate::audit::RunLog;
 use crate::model::Shard;
 use crate::plan::{self, Plan};
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Asks whether a run that would change what the plan shows may go on.
@@ -80,17 +82,26 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> Result<ApplyReport,
         .pinned
         .map_or(fresh.plan_id.clone(), |p| p.plan_id.clone());
     let residency = e.residency;
-    let log = RunLog::start(
-        db,
-        json!({
-            "command": e.command, "dry_run": false, "as_of": fresh.as_of_text(), "config_hash": config_hash,
-            "plan_id": plan_id, "pinned": e.pinned.is_some(), "shard": e.shard.map(|s| s.to_string()),
-            "residency": crate::residency::summary(&residency),
-            "policies": fresh.policies.iter().map(|p| json!({"name": p.name, "policy_hash": p.policy_hash, "eligible": p.eligible,
-                "held": p.held, "holds": p.holds.iter().map(|h| &h.hold).collect::<Vec<_>>()})).collect::<Vec<_>>(),
-        }),
-    )
-    .await?;
+    let started = RunStarted {
+        command: e.command.to_string(),
+        dry_run: false,
+        as_of: fresh.as_of_text(),
+        config_hash: config_hash.clone(),
+        plan_id: plan_id.clone(),
+        pinned: e.pinned.is_some(),
+        shard: e.shard.map(|s| s.to_string()),
+        residency: crate::residency::summary(&residency),
+        policies: (fresh.policies.iter())
+            .map(|p| StartedPolicy {
+                name: p.name.clone(),
+                policy_hash: p.policy_hash.clone(),
+                eligible: p.eligible,
+                held: p.held,
+                holds: p.holds.iter().map(|h| h.hold.clone()).collect(),
+            })
+            .collect(),
+    };
+    let log = RunLog::start(db, &started).await?;
     let mut report = ApplyReport {
         run_id: log.run_id.clone(),
         plan_id,
@@ -98,7 +109,7 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> Result<ApplyReport,
         shard: e.shard.map(|s| s.to_string()),
         as_of: fresh.as_of_text(),
         config_hash: config_hash.clone(),
-        status: "ok".into(),
+        status: RunStatus::Ok,
         refusals: Vec::new(),
         policies: Vec::new(),
         residency: Some(residency),
@@ -106,12 +117,12 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> Result<ApplyReport,
     };
 
     if !refusals.is_empty() {
-        log.record(
-            "run.refused",
-            json!({ "status": "refused", "refusals": refusals }),
-        )
+        log.record(&RunRefused {
+            status: RunStatus::Refused,
+            refusals: refusals.clone(),
+        })
         .await?;
-        report.status = "refused".into();
+        report.status = RunStatus::Refused;
         report.refusals = refusals;
         return Ok(report);
     }
@@ -121,9 +132,12 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> Result<ApplyReport,
         _ => true,
     };
     if !go_on {
-        log.record("run.finished", json!({ "status": "cancelled" }))
-            .await?;
-        report.status = "cancelled".into();
+        log.record(&RunFinished {
+            status: Some(RunStatus::Cancelled),
+            ..RunFinished::default()
+        })
+        .await?;
+        report.status = RunStatus::Cancelled;
         return Ok(report);
     }
 
@@ -191,21 +205,21 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> Result<ApplyReport,
     progress.finish_and_clear();
     let failed = report.policies.iter().any(apply::PolicyOutcome::failed);
     report.status = if e.stop.load(Ordering::SeqCst) {
-        "interrupted".into()
+        RunStatus::Interrupted
     } else if failed {
-        "failed".into()
+        RunStatus::Failed
     } else {
-        "ok".into()
+        RunStatus::Ok
     };
     let total = |f: fn(&apply::PolicyOutcome) -> u64| report.policies.iter().map(f).sum::<u64>();
-    log.record(
-        "run.finished",
-        json!({
-            "status": report.status,
-            "deleted": total(|p| p.deleted), "anonymized": total(|p| p.anonymized),
-            "failed": total(|p| p.failed), "remaining": total(|p| p.remaining),
-        }),
-    )
+    log.record(&RunFinished {
+        status: Some(report.status),
+        deleted: Some(total(|p| p.deleted)),
+        anonymized: Some(total(|p| p.anonymized)),
+        failed: Some(total(|p| p.failed)),
+        remaining: Some(total(|p| p.remaining)),
+        ..RunFinished::default()
+    })
     .await?;
     Ok(report)
 }
@@ -216,29 +230,42 @@ pub async fn record_plan(
     plan: &Plan,
     command: &str,
 ) -> Result<(), EngineError> {
-    let log = RunLog::start(
-        db,
-        json!({
-            "command": command, "dry_run": true, "as_of": plan.as_of_text(),
-            "config_hash": plan.config_hash, "plan_id": plan.plan_id,
-            "residency": plan.residency.as_ref().map(crate::residency::summary),
-            "policies": plan.policies.iter().map(|p| json!({"name": p.name, "policy_hash": p.policy_hash,
-                "holds": p.holds.iter().map(|h| &h.hold).collect::<Vec<_>>()})).collect::<Vec<_>>(),
-        }),
-    )
-    .await?;
+    let started = PlanStarted {
+        command: command.to_string(),
+        dry_run: true,
+        as_of: plan.as_of_text(),
+        config_hash: plan.config_hash.clone(),
+        plan_id: plan.plan_id.clone(),
+        residency: plan.residency.as_ref().map(crate::residency::summary),
+        policies: (plan.policies.iter())
+            .map(|p| PlannedPolicy {
+                name: p.name.clone(),
+                policy_hash: p.policy_hash.clone(),
+                holds: p.holds.iter().map(|h| h.hold.clone()).collect(),
+            })
+            .collect(),
+    };
+    let log = RunLog::start(db, &started).await?;
     for p in &plan.policies {
-        log.record(
-            "policy.planned",
-            json!({"name": p.name, "target": p.target, "action": p.action, "eligible": p.eligible,
-                   "held": p.held, "holds": p.holds, "undated": p.undated, "cutoff": p.cutoff, "policy_hash": p.policy_hash}),
-        )
+        log.record(&PolicyPlanned {
+            name: p.name.clone(),
+            target: p.target.clone(),
+            action: p.action,
+            eligible: p.eligible,
+            held: p.held,
+            holds: p.holds.clone(),
+            undated: p.undated,
+            cutoff: p.cutoff,
+            policy_hash: p.policy_hash.clone(),
+        })
         .await?;
     }
-    log.record(
-        "run.finished",
-        json!({"status": "ok", "dry_run": true, "eligible": plan.total_eligible()}),
-    )
+    log.record(&RunFinished {
+        status: Some(RunStatus::Ok),
+        dry_run: Some(true),
+        eligible: Some(plan.total_eligible()),
+        ..RunFinished::default()
+    })
     .await?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! work, once per run; [`enforce`] runs that work under the caller's lease.
 
 mod enforce;
+pub mod events;
 mod prepare;
 
 pub use enforce::{enforce, record_plan, Confirm, Enforce};

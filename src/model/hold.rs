@@ -55,13 +55,30 @@ pub enum HoldSource {
     },
 }
 
+crate::util::named_enum! {
+    /// Where what keeps a record comes from, as plans and reports name it.
+    pub enum SourceKind {
+        /// A `LegalHold` document in the policies folder.
+        Declared => "declared",
+        /// A hold added with `lethe holds add`.
+        Runtime => "runtime",
+        /// S3 Object Lock (legal hold or retention) on an object version.
+        ObjectLock => "object-lock",
+    }
+}
+
 impl HoldSource {
+    /// The source's kind.
+    pub fn kind(&self) -> SourceKind {
+        match self {
+            HoldSource::Declared => SourceKind::Declared,
+            HoldSource::Runtime { .. } => SourceKind::Runtime,
+        }
+    }
+
     /// `declared` or `runtime`.
     pub fn name(&self) -> &'static str {
-        match self {
-            HoldSource::Declared => "declared",
-            HoldSource::Runtime { .. } => "runtime",
-        }
+        self.kind().as_str()
     }
 }
 

@@ -10,7 +10,7 @@ mod object;
 mod shard;
 mod store;
 
-pub use hold::{parse_until, Hold, HoldSource, Scope, Window};
+pub use hold::{parse_until, Hold, HoldSource, Scope, SourceKind, Window};
 pub use ident::Ident;
 pub use keep::Keep;
 pub use object::{KeyTemplate, ObjectClock, ObjectPolicy};
@@ -25,6 +25,10 @@ use std::collections::BTreeMap;
 pub struct RetentionPolicy {
     /// Unique policy name, used in reports and `--policy`.
     pub name: String,
+    /// A stable hash of the validated policy (see [`RetentionPolicy::compute_hash`]), set when the
+    /// configuration is loaded and recorded in plans and the audit trail.
+    #[serde(skip)]
+    pub hash: String,
     /// Why the data is kept at all (the purpose it serves), for the DPO.
     pub purpose: Option<String>,
     /// The agreement clause or legal text the policy implements.
@@ -59,10 +63,11 @@ impl RetentionPolicy {
         format!("{}.{}", self.store, self.table)
     }
 
-    /// A stable hash of the validated policy, recorded in the audit trail.
-    pub fn hash(&self) -> String {
-        let json = serde_json::to_string(self).unwrap_or_default();
-        crate::util::sha256_hex(json.as_bytes())
+    /// The SHA-256 of the validated policy written as JSON.
+    pub fn compute_hash(&self) -> Result<String, serde_json::Error> {
+        Ok(crate::util::sha256_hex(
+            serde_json::to_string(self)?.as_bytes(),
+        ))
     }
 }
 
@@ -148,13 +153,28 @@ pub enum Action {
     Anonymize(BTreeMap<Ident, Strategy>),
 }
 
+crate::util::named_enum! {
+    /// What a policy does, by name, as plans, reports and the audit trail write it.
+    pub enum ActionKind {
+        /// Delete the record.
+        Delete => "delete",
+        /// Overwrite some of its columns.
+        Anonymize => "anonymize",
+    }
+}
+
 impl Action {
+    /// The action's kind.
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Action::Delete => ActionKind::Delete,
+            Action::Anonymize(_) => ActionKind::Anonymize,
+        }
+    }
+
     /// The action's name in reports.
     pub fn name(&self) -> &'static str {
-        match self {
-            Action::Delete => "delete",
-            Action::Anonymize(_) => "anonymize",
-        }
+        self.kind().as_str()
     }
 }
 
@@ -179,14 +199,14 @@ pub enum Strategy {
 /// The default text written by `redact`.
 pub const DEFAULT_REDACTION: &str = "[redacted]";
 
-/// Whether a strategy removes the link to a person or only hides it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Effect {
-    /// The result can no longer identify a person.
-    Anonymizing,
-    /// The result can be linked back with a key: still personal data.
-    Pseudonymizing,
+crate::util::named_enum! {
+    /// Whether a strategy removes the link to a person or only hides it.
+    pub enum Effect {
+        /// The result can no longer identify a person.
+        Anonymizing => "anonymizing",
+        /// The result can be linked back with a key: still personal data.
+        Pseudonymizing => "pseudonymizing",
+    }
 }
 
 impl Strategy {

@@ -9,6 +9,10 @@ use serde::Serialize;
 pub struct ObjectPolicy {
     /// Unique policy name, used in reports and `--policy`.
     pub name: String,
+    /// A stable hash of the validated policy (see [`ObjectPolicy::compute_hash`]), set when the
+    /// configuration is loaded and recorded in plans and the audit trail.
+    #[serde(skip)]
+    pub hash: String,
     /// Why the data is kept at all (the purpose it serves), for the DPO.
     pub purpose: Option<String>,
     /// The agreement clause or legal text the policy implements.
@@ -40,10 +44,11 @@ impl ObjectPolicy {
         format!("{}:{}", self.store, self.prefix)
     }
 
-    /// A stable hash of the validated policy, recorded in the audit trail.
-    pub fn hash(&self) -> String {
-        let json = serde_json::to_string(self).unwrap_or_default();
-        crate::util::sha256_hex(json.as_bytes())
+    /// The SHA-256 of the validated policy written as JSON.
+    pub fn compute_hash(&self) -> Result<String, serde_json::Error> {
+        Ok(crate::util::sha256_hex(
+            serde_json::to_string(self)?.as_bytes(),
+        ))
     }
 }
 

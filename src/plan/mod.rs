@@ -5,7 +5,7 @@ mod objects;
 
 pub use objects::{plan_objects, Judge, ObjectTarget, Tally, Verdict};
 
-use crate::model::{Action, Effect};
+use crate::model::{Action, ActionKind, Effect, SourceKind};
 use crate::store::{Counts, ObjectStore, SqlStore, StoreError, Target};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -63,7 +63,7 @@ pub struct PolicyPlan {
     /// `store.table`.
     pub target: String,
     /// `delete` or `anonymize`.
-    pub action: String,
+    pub action: ActionKind,
     /// For anonymize: strategy and effect per column.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub columns: BTreeMap<String, ColumnPlan>,
@@ -118,7 +118,7 @@ pub struct HeldBy {
     /// Its legal basis.
     pub basis: String,
     /// `declared` or `runtime`.
-    pub source: String,
+    pub source: SourceKind,
     /// Due records it keeps.
     pub held: u64,
 }
@@ -129,7 +129,7 @@ pub struct ColumnPlan {
     /// Strategy name.
     pub strategy: String,
     /// `anonymizing` or `pseudonymizing`.
-    pub effect: String,
+    pub effect: Effect,
 }
 
 /// Counts one policy at `as_of`.
@@ -142,7 +142,7 @@ pub async fn plan_policy(
     let cutoff = p
         .keep
         .cutoff(as_of)
-        .ok_or_else(|| StoreError::Config(format!("policy `{}`: cutoff out of range", p.name)))?;
+        .ok_or_else(|| StoreError::Refused(format!("policy `{}`: cutoff out of range", p.name)))?;
     let c = store.fetch_counts(&target.count(as_of)).await?;
     let n = |i: usize| c.get(i).copied().unwrap_or(0).max(0) as u64;
     let counts = Counts {
@@ -158,7 +158,7 @@ pub async fn plan_policy(
         .map(|(i, h)| HeldBy {
             hold: h.name.clone(),
             basis: h.basis.clone(),
-            source: h.source.name().to_string(),
+            source: h.source.kind(),
             held: n(5 + i),
         })
         .collect();
@@ -167,15 +167,11 @@ pub async fn plan_policy(
         Action::Anonymize(s) => s
             .iter()
             .map(|(col, st)| {
-                let effect = match st.effect() {
-                    Effect::Anonymizing => "anonymizing",
-                    Effect::Pseudonymizing => "pseudonymizing",
-                };
                 (
                     col.to_string(),
                     ColumnPlan {
                         strategy: st.name().to_string(),
-                        effect: effect.to_string(),
+                        effect: st.effect(),
                     },
                 )
             })
@@ -192,7 +188,7 @@ pub async fn plan_policy(
         name: p.name.clone(),
         store: p.store.clone(),
         target: p.target(),
-        action: p.action.name().to_string(),
+        action: p.action.kind(),
         columns,
         keep: p.keep.to_string(),
         cutoff,
@@ -202,7 +198,7 @@ pub async fn plan_policy(
         undated: counts.undated,
         selected: counts.selected,
         total: counts.total,
-        policy_hash: p.hash(),
+        policy_hash: p.hash.clone(),
         statement: target.shown_statement(as_of),
         purpose: p.purpose.clone(),
         clause: p.clause.clone(),
@@ -227,14 +223,14 @@ impl<'a> Work<'a> {
     pub fn sql(&self, name: &str) -> Result<&'a SqlStore, StoreError> {
         self.stores
             .get(name)
-            .ok_or_else(|| StoreError::Config(format!("store `{name}` is not connected")))
+            .ok_or_else(|| StoreError::NotConnected(name.to_string()))
     }
 
     /// The object store of an object policy.
     pub fn object_store(&self, name: &str) -> Result<&'a ObjectStore, StoreError> {
         self.object_stores
             .get(name)
-            .ok_or_else(|| StoreError::Config(format!("store `{name}` is not connected")))
+            .ok_or_else(|| StoreError::NotConnected(name.to_string()))
     }
 
     /// Every policy's name and guard, in plan order.

@@ -2,7 +2,7 @@
 //! `as_of`, and count. The same judgement runs again, page by page, when `apply` deletes.
 
 use super::{HeldBy, PolicyPlan};
-use crate::model::{Hold, ObjectClock, ObjectPolicy};
+use crate::model::{ActionKind, Hold, ObjectClock, ObjectPolicy, SourceKind};
 use crate::store::object::{parse_time, Entry, Features, Lock, ObjectStore};
 use crate::store::{Link, SqlStore, StoreError};
 use chrono::{DateTime, Utc};
@@ -178,9 +178,10 @@ impl Judge<'_> {
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            let sql = self.sql.get(&link.store).ok_or_else(|| {
-                StoreError::Config(format!("store `{}` is not connected", link.store))
-            })?;
+            let sql = self
+                .sql
+                .get(&link.store)
+                .ok_or_else(|| StoreError::NotConnected(link.store.clone()))?;
             ends = sql.ends(link, &values, cutoff).await?;
         }
         let active: Vec<(usize, &Hold)> = (self.target.holds.iter().enumerate())
@@ -300,7 +301,7 @@ impl Tally {
             .map(|(i, h)| HeldBy {
                 hold: h.name.clone(),
                 basis: h.basis.clone(),
-                source: h.source.name().to_string(),
+                source: h.source.kind(),
                 held: self.by_hold.get(&i).copied().unwrap_or(0),
             })
             .collect();
@@ -319,7 +320,7 @@ impl Tally {
             out.push(HeldBy {
                 hold: name.to_string(),
                 basis,
-                source: "object-lock".into(),
+                source: SourceKind::ObjectLock,
                 held: *n,
             });
         }
@@ -350,7 +351,7 @@ pub async fn plan_objects(judge: &Judge<'_>) -> Result<PolicyPlan, StoreError> {
         name: p.name.clone(),
         store: p.store.clone(),
         target: p.target(),
-        action: "delete".into(),
+        action: ActionKind::Delete,
         columns: BTreeMap::new(),
         keep: p.keep.to_string(),
         cutoff: judge.cutoff(),
@@ -360,7 +361,7 @@ pub async fn plan_objects(judge: &Judge<'_>) -> Result<PolicyPlan, StoreError> {
         undated: tally.undated,
         selected: tally.selected,
         total: tally.total,
-        policy_hash: p.hash(),
+        policy_hash: p.hash.clone(),
         statement: t.shown_statement(judge.store),
         purpose: p.purpose.clone(),
         clause: p.clause.clone(),

@@ -18,26 +18,49 @@ pub enum Format {
     Html,
 }
 
+/// A report that could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The JSON form could not be written.
+    #[error("cannot write the JSON report: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// The JSON form of a report: pretty, with a final newline.
+fn json<T: serde::Serialize>(value: &T) -> Result<String, ReportError> {
+    Ok(serde_json::to_string_pretty(value)? + "\n")
+}
+
 fn ts(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// Renders a plan.
-pub fn plan(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: bool) -> String {
+pub fn plan(
+    plan: &Plan,
+    format: Format,
+    plan_file: Option<&str>,
+    show_sql: bool,
+) -> Result<String, ReportError> {
     if format == Format::Html {
-        let md = self::plan(plan, Format::Markdown, plan_file, show_sql);
-        return html_page(&format!("Retention plan {}", plan.plan_id), &md);
+        let md = self::plan(plan, Format::Markdown, plan_file, show_sql)?;
+        return Ok(html_page(&format!("Retention plan {}", plan.plan_id), &md));
     }
-    let mut s = plan_body(plan, format, plan_file, show_sql);
+    let mut s = plan_body(plan, format, plan_file, show_sql)?;
     if let (Some(r), false) = (&plan.residency, format == Format::Json) {
         s.push_str(&residency_section(r, format));
     }
-    s
+    Ok(s)
 }
 
-fn plan_body(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: bool) -> String {
-    match format {
-        Format::Json => serde_json::to_string_pretty(plan).unwrap_or_default() + "\n",
+fn plan_body(
+    plan: &Plan,
+    format: Format,
+    plan_file: Option<&str>,
+    show_sql: bool,
+) -> Result<String, ReportError> {
+    Ok(match format {
+        Format::Json => json(plan)?,
         Format::Text => {
             let mut s = String::new();
             let _ = writeln!(
@@ -142,25 +165,25 @@ fn plan_body(plan: &Plan, format: Format, plan_file: Option<&str>, show_sql: boo
             }
             s
         }
-    }
+    })
 }
 
 /// Renders the result of an apply.
-pub fn apply(r: &ApplyReport, format: Format) -> String {
+pub fn apply(r: &ApplyReport, format: Format) -> Result<String, ReportError> {
     if format == Format::Html {
-        let md = self::apply(r, Format::Markdown);
-        return html_page(&format!("Retention run {}", r.run_id), &md);
+        let md = self::apply(r, Format::Markdown)?;
+        return Ok(html_page(&format!("Retention run {}", r.run_id), &md));
     }
-    let mut s = apply_body(r, format);
+    let mut s = apply_body(r, format)?;
     if let (Some(res), false) = (&r.residency, format == Format::Json) {
         s.push_str(&residency_section(res, format));
     }
-    s
+    Ok(s)
 }
 
-fn apply_body(r: &ApplyReport, format: Format) -> String {
-    match format {
-        Format::Json => serde_json::to_string_pretty(r).unwrap_or_default() + "\n",
+fn apply_body(r: &ApplyReport, format: Format) -> Result<String, ReportError> {
+    Ok(match format {
+        Format::Json => json(r)?,
         Format::Text => {
             let mut s = String::new();
             let _ = writeln!(
@@ -271,7 +294,7 @@ fn apply_body(r: &ApplyReport, format: Format) -> String {
             }
             s
         }
-    }
+    })
 }
 
 /// `held N` and one line per hold with its basis.
@@ -330,15 +353,15 @@ fn short(h: &str) -> &str {
 }
 
 /// Renders a residency report on its own (`lethe residency`).
-pub fn residency(r: &crate::residency::Report, format: Format) -> String {
-    match format {
+pub fn residency(r: &crate::residency::Report, format: Format) -> Result<String, ReportError> {
+    Ok(match format {
         Format::Html => html_page(
             "Residency",
             residency_section(r, Format::Markdown).trim_start(),
         ),
-        Format::Json => serde_json::to_string_pretty(r).unwrap_or_default() + "\n",
+        Format::Json => json(r)?,
         _ => residency_section(r, format).trim_start().to_string(),
-    }
+    })
 }
 
 /// The residency section of a text or Markdown report.

@@ -7,13 +7,37 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+crate::util::named_enum! {
+    /// Whether a store may be where it is.
+    pub enum Verdict {
+        /// In the EEA, or in a country `residency.allow` allows.
+        Ok => "ok",
+        /// Anywhere else, or unknown.
+        Violation => "violation",
+    }
+}
+
+crate::util::named_enum! {
+    /// What a residency verdict is about.
+    pub enum Subject {
+        /// A SQL database.
+        Sql => "sql",
+        /// An S3 bucket.
+        S3 => "s3",
+        /// A folder.
+        Dir => "dir",
+        /// A replication destination of an S3 bucket.
+        S3Replica => "s3-replica",
+    }
+}
+
 /// The verdict on one store.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoreResidency {
     /// Store name.
     pub store: String,
     /// Store kind (`sql`).
-    pub kind: String,
+    pub kind: Subject,
     /// The region it was resolved from, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
@@ -26,7 +50,7 @@ pub struct StoreResidency {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub class: Option<Class>,
     /// `ok` or `violation`.
-    pub verdict: String,
+    pub verdict: Verdict,
     /// Why.
     pub reason: String,
 }
@@ -49,7 +73,7 @@ pub struct Report {
 impl Report {
     /// The stores that violate.
     pub fn violating(&self) -> impl Iterator<Item = &StoreResidency> {
-        self.stores.iter().filter(|s| s.verdict != "ok")
+        self.stores.iter().filter(|s| s.verdict != Verdict::Ok)
     }
 }
 
@@ -100,7 +124,7 @@ pub struct Declared<'a> {
     /// Store name.
     pub store: &'a str,
     /// Store kind.
-    pub kind: &'a str,
+    pub kind: Subject,
     /// Connection URL (for the host name), if any.
     pub url: Option<&'a str>,
     /// Declared region.
@@ -115,12 +139,12 @@ pub struct Declared<'a> {
 pub fn judge(d: &Declared<'_>, rules: &Rules, today: NaiveDate) -> StoreResidency {
     let mut out = StoreResidency {
         store: d.store.to_string(),
-        kind: d.kind.to_string(),
+        kind: d.kind,
         region: d.region.map(str::to_string),
         country: None,
         source: String::new(),
         class: None,
-        verdict: "violation".into(),
+        verdict: Verdict::Violation,
         reason: String::new(),
     };
     let t = match tables() {
@@ -212,7 +236,7 @@ pub fn judge(d: &Declared<'_>, rules: &Rules, today: NaiveDate) -> StoreResidenc
             .find(|a| a.expires >= today && a.verified <= today)
         {
             Some(a) => {
-                out.verdict = "ok".into();
+                out.verdict = Verdict::Ok;
                 out.reason = format!(
                     "`{country}`: adequate for certified importers; DPF attestation for {} verified {}, valid until {}",
                     a.importer, a.verified, a.expires
@@ -236,7 +260,7 @@ pub fn judge(d: &Declared<'_>, rules: &Rules, today: NaiveDate) -> StoreResidenc
         }
         return out;
     }
-    out.verdict = "ok".into();
+    out.verdict = Verdict::Ok;
     out.reason = format!(
         "`{country}`: {}{}",
         class_text(class),
@@ -272,7 +296,7 @@ pub fn check(specs: &BTreeMap<String, StoreSpec>, rules: &Rules, now: DateTime<U
             }) => judge(
                 &Declared {
                     store: name,
-                    kind: "sql",
+                    kind: Subject::Sql,
                     url: Some(url.expose()),
                     region: region.as_deref(),
                     provider: provider.as_deref(),
@@ -292,7 +316,7 @@ pub fn check(specs: &BTreeMap<String, StoreSpec>, rules: &Rules, now: DateTime<U
             }) => judge(
                 &Declared {
                     store: name,
-                    kind: "s3",
+                    kind: Subject::S3,
                     url: None,
                     region: if *aws { region.as_deref() } else { None },
                     provider: aws.then_some("aws"),
@@ -304,7 +328,7 @@ pub fn check(specs: &BTreeMap<String, StoreSpec>, rules: &Rules, now: DateTime<U
             StoreSpec::Dir(DirSpec { country, .. }) => judge(
                 &Declared {
                     store: name,
-                    kind: "dir",
+                    kind: Subject::Dir,
                     url: None,
                     region: None,
                     provider: None,
@@ -315,7 +339,7 @@ pub fn check(specs: &BTreeMap<String, StoreSpec>, rules: &Rules, now: DateTime<U
             ),
         })
         .collect();
-    let violations = stores.iter().filter(|s| s.verdict != "ok").count();
+    let violations = stores.iter().filter(|s| s.verdict != Verdict::Ok).count();
     Report {
         checked_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         data_as_of: tables().map(|t| t.as_of()).unwrap_or_default(),
@@ -334,14 +358,43 @@ pub fn check(specs: &BTreeMap<String, StoreSpec>, rules: &Rules, now: DateTime<U
 }
 
 /// What the audit trail records of a report: per store its country and verdict (no URLs).
-pub fn summary(r: &Report) -> serde_json::Value {
-    serde_json::json!({
-        "violations": r.violations,
-        "data_as_of": r.data_as_of,
-        "stores": r.stores.iter().map(|s| serde_json::json!({
-            "store": s.store, "region": s.region, "country": s.country, "verdict": s.verdict,
-        })).collect::<Vec<_>>(),
-    })
+pub fn summary(r: &Report) -> Summary {
+    Summary {
+        violations: r.violations,
+        data_as_of: r.data_as_of.clone(),
+        stores: (r.stores.iter())
+            .map(|s| StoreSummary {
+                store: s.store.clone(),
+                region: s.region.clone(),
+                country: s.country.clone(),
+                verdict: s.verdict,
+            })
+            .collect(),
+    }
+}
+
+/// What the audit trail keeps of a residency report.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    /// How many stores violate.
+    pub violations: usize,
+    /// The dates of the classification tables.
+    pub data_as_of: String,
+    /// Per store.
+    pub stores: Vec<StoreSummary>,
+}
+
+/// One store in a [`Summary`]: where it is and the verdict, no URLs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoreSummary {
+    /// Store name.
+    pub store: String,
+    /// The region it was resolved from, if any.
+    pub region: Option<String>,
+    /// The ISO country, when known.
+    pub country: Option<String>,
+    /// The verdict.
+    pub verdict: Verdict,
 }
 
 #[cfg(test)]
@@ -355,7 +408,7 @@ mod tests {
     fn sql<'a>(region: Option<&'a str>, country: Option<&'a str>, url: &'a str) -> Declared<'a> {
         Declared {
             store: "crm",
-            kind: "sql",
+            kind: Subject::Sql,
             url: Some(url),
             region,
             provider: region.map(|_| "aws"),

@@ -1,7 +1,7 @@
 //! The live check, above the stores: an AWS bucket's location and its replicas read from S3,
 //! and alerts for violations (error log, webhook).
 
-use super::judge::{check, judge, Declared, Report, StoreResidency};
+use super::judge::{check, judge, Declared, Report, StoreResidency, Subject, Verdict};
 use super::rules::Rules;
 use crate::model::{S3Spec, StoreSpec};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -43,7 +43,7 @@ pub async fn check_live(
                 replace(
                     &mut report,
                     name,
-                    vec![unreadable(name, "s3", &e.to_string())],
+                    vec![unreadable(name, Subject::S3, &e.to_string())],
                 );
                 continue;
             }
@@ -59,14 +59,14 @@ pub async fn check_live(
             Ok(replicas) => {
                 for r in replicas {
                     let mut j = judge_bucket(&store, name, &r, (None, None), rules, today).await;
-                    j.kind = "s3-replica".into();
+                    j.kind = Subject::S3Replica;
                     j.reason = format!("replica bucket `{r}`: {}", j.reason);
                     found.push(j);
                 }
             }
             Err(e) => found.push(unreadable(
                 name,
-                "s3-replica",
+                Subject::S3Replica,
                 &format!(
                     "cannot read the replication rules, so where the copies are is unknown: {e}"
                 ),
@@ -74,19 +74,23 @@ pub async fn check_live(
         }
         replace(&mut report, name, found);
     }
-    report.violations = report.stores.iter().filter(|s| s.verdict != "ok").count();
+    report.violations = report
+        .stores
+        .iter()
+        .filter(|s| s.verdict != Verdict::Ok)
+        .count();
     report
 }
 
-fn unreadable(store: &str, kind: &str, reason: &str) -> StoreResidency {
+fn unreadable(store: &str, kind: Subject, reason: &str) -> StoreResidency {
     StoreResidency {
         store: store.to_string(),
-        kind: kind.to_string(),
+        kind,
         region: None,
         country: None,
         source: "S3".into(),
         class: None,
-        verdict: "violation".into(),
+        verdict: Verdict::Violation,
         reason: reason.to_string(),
     }
 }
@@ -115,7 +119,7 @@ async fn judge_bucket(
         Err(e) => {
             return unreadable(
                 store,
-                "s3",
+                Subject::S3,
                 &format!("cannot read where the bucket is: {e}"),
             )
         }
@@ -123,7 +127,7 @@ async fn judge_bucket(
     if let Some(d) = declared.0.filter(|d| *d != actual) {
         let mut out = unreadable(
             store,
-            "s3",
+            Subject::S3,
             &format!("declared region `{d}` contradicts the bucket's location `{actual}` (GetBucketLocation); correct `region`"),
         );
         out.region = Some(actual);
@@ -132,7 +136,7 @@ async fn judge_bucket(
     let mut out = judge(
         &Declared {
             store,
-            kind: "s3",
+            kind: Subject::S3,
             url: None,
             region: Some(&actual),
             provider: Some("aws"),

@@ -15,7 +15,10 @@ mod live;
 mod rules;
 mod tables;
 
-pub use judge::{check, judge, region_from_host, summary, Declared, Report, StoreResidency};
+pub use judge::{
+    check, judge, region_from_host, summary, Declared, Report, StoreResidency, StoreSummary,
+    Subject, Summary, Verdict,
+};
 pub use live::{alert, check_live};
 pub use rules::{Attestation, Group, Rules};
 pub use tables::{tables, Class, Tables};

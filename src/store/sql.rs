@@ -13,9 +13,24 @@ use std::time::Duration;
 /// Errors talking to a store. Messages never carry data values.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The store is misconfigured.
+    /// The configuration names a store that cannot be used this way.
     #[error("{0}")]
     Config(String),
+    /// A policy names a store that this run did not connect.
+    #[error("store `{0}` is not connected")]
+    NotConnected(String),
+    /// An object store request failed (S3 or a folder); the message names the request.
+    #[error("{0}")]
+    Objects(String),
+    /// The holds could not be read again, so nothing more is changed.
+    #[error("{0}")]
+    Holds(String),
+    /// The audit trail could not be written, so nothing more is changed.
+    #[error("{0}")]
+    Trail(String),
+    /// Work lethe refuses to do as asked: a cutoff out of range, a key that does not advance.
+    #[error("{0}")]
+    Refused(String),
     /// The store could not be reached.
     #[error("cannot connect to store `{store}`: {message}")]
     Connect {

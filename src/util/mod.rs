@@ -3,6 +3,47 @@
 
 use sha2::{Digest, Sha256};
 
+/// Defines a closed enum whose variants have fixed names in files, reports and the audit
+/// trail: serde uses the names, `as_str` and `Display` give them, and the enum compares equal
+/// to its name (`status == "ok"`).
+macro_rules! named_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident => $text:literal ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+        $vis enum $name {
+            $( $(#[$vmeta])* #[serde(rename = $text)] $variant ),+
+        }
+
+        impl $name {
+            /// The name as written in files, reports and the audit trail.
+            pub fn as_str(&self) -> &'static str {
+                match self {
+                    $( $name::$variant => $text ),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+
+pub(crate) use named_enum;
+
 /// A user-supplied text for an error message: at most 60 characters, then `...`.
 pub fn shorten(s: &str) -> String {
     const MAX: usize = 60;

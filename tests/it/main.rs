@@ -9,6 +9,7 @@ mod support;
 
 mod architecture;
 mod cli;
+mod compat;
 mod config_errors;
 mod daemon;
 mod deploy;

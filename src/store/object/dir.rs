@@ -130,7 +130,7 @@ impl DirLister {
                 // The folder a prefix names must lie inside the store, not behind a link.
                 match tokio::fs::canonicalize(&path).await {
                     Ok(real) if !real.starts_with(&self.root) => {
-                        return Err(StoreError::Config(format!(
+                        return Err(StoreError::Objects(format!(
                             "store folder `{}`: the prefix leads through a link out of the folder; refused",
                             self.root.display()
                         )))
@@ -142,7 +142,7 @@ impl DirLister {
                     // The prefix's folder does not exist: nothing under it.
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => {
-                        return Err(StoreError::Config(format!(
+                        return Err(StoreError::Objects(format!(
                             "store folder `{}`: cannot read a folder: {}",
                             self.root.display(),
                             io_code(&e)
@@ -152,7 +152,7 @@ impl DirLister {
                 continue;
             };
             let next = dir.next_entry().await.map_err(|e| {
-                StoreError::Config(format!(
+                StoreError::Objects(format!(
                     "store folder `{}`: cannot read a folder: {}",
                     self.root.display(),
                     io_code(&e)

@@ -59,7 +59,7 @@ where
         SdkError::ConstructionFailure(_) => "invalid request".into(),
         _ => "failed".into(),
     };
-    StoreError::Config(format!("S3 {op}: {what}"))
+    StoreError::Objects(format!("S3 {op}: {what}"))
 }
 
 fn to_utc(t: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<DateTime<Utc>> {
@@ -289,14 +289,14 @@ impl S3Store {
                     .key(&d.key)
                     .set_version_id(d.version.clone())
                     .build()
-                    .map_err(|_| StoreError::Config("S3 DeleteObjects: invalid key".into()))
+                    .map_err(|_| StoreError::Objects("S3 DeleteObjects: invalid key".into()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let delete = Delete::builder()
             .set_objects(Some(objects))
             .quiet(true)
             .build()
-            .map_err(|_| StoreError::Config("S3 DeleteObjects: invalid request".into()))?;
+            .map_err(|_| StoreError::Objects("S3 DeleteObjects: invalid request".into()))?;
         let out = self
             .client
             .delete_objects()
@@ -381,13 +381,13 @@ impl S3Lister {
             .collect();
         let next = out.next_continuation_token().map(str::to_string);
         if next.is_some() && next == sent {
-            return Err(StoreError::Config(
+            return Err(StoreError::Objects(
                 "S3 ListObjectsV2: the listing does not advance (the same continuation token again); stopped".into(),
             ));
         }
         let truncated = out.is_truncated().unwrap_or(false);
         if truncated && next.is_none() {
-            return Err(StoreError::Config(
+            return Err(StoreError::Objects(
                 "S3 ListObjectsV2: a truncated page without a continuation token; stopped".into(),
             ));
         }
@@ -460,20 +460,20 @@ impl S3Lister {
         let truncated = out.is_truncated().unwrap_or(false);
         if truncated {
             let Some(next) = out.next_key_marker() else {
-                return Err(StoreError::Config(
+                return Err(StoreError::Objects(
                     "S3 ListObjectVersions: a truncated page without a next marker; stopped".into(),
                 ));
             };
             // Without the version marker, the rest of that key's versions would be skipped.
             let Some(version) = out.next_version_id_marker() else {
-                return Err(StoreError::Config(
+                return Err(StoreError::Objects(
                     "S3 ListObjectVersions: a truncated page without a version marker; stopped"
                         .into(),
                 ));
             };
             let markers = (Some(next.to_string()), Some(version.to_string()));
             if markers == sent {
-                return Err(StoreError::Config(
+                return Err(StoreError::Objects(
                     "S3 ListObjectVersions: the listing does not advance (the same markers again); stopped".into(),
                 ));
             }
