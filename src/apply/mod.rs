@@ -400,6 +400,90 @@ fn check_advances(after: Option<&KeyValue>, last: &KeyValue) -> Result<(), Store
     Ok(())
 }
 
+/// Keyset pages of due rows, the one pager of both ways to change rows. Before each page it
+/// checks the stop signal and reads the holds again; each page starts after the last key of
+/// the page before and must move forward; it stops at the plan's bound.
+struct Pager<'a> {
+    store: &'a SqlStore,
+    target: &'a Target,
+    as_of: DateTime<Utc>,
+    batch: u64,
+    limit: u64,
+    counted: u64,
+    after: Option<KeyValue>,
+}
+
+/// One page: the target with the holds as they are now, the due rows of the page, and the key
+/// the page starts after.
+struct Page {
+    target: Target,
+    rows: Vec<crate::store::FetchedRow>,
+    after: Option<KeyValue>,
+    started: std::time::Instant,
+}
+
+impl Page {
+    /// The page's last key (a page is never empty).
+    fn last(&self) -> Option<&KeyValue> {
+        self.rows.last().map(|(k, _)| k)
+    }
+}
+
+impl<'a> Pager<'a> {
+    fn new(store: &'a SqlStore, target: &'a Target, as_of: DateTime<Utc>, limit: u64) -> Self {
+        Pager {
+            store,
+            target,
+            as_of,
+            batch: u64::from(target.policy.batch_size),
+            limit,
+            counted: 0,
+            after: None,
+        }
+    }
+
+    /// The next page, or `None` when the bound is reached, the run stops or nothing is due.
+    async fn next(
+        &mut self,
+        ctx: &Ctx<'_>,
+        out: &mut PolicyOutcome,
+    ) -> Result<Option<Page>, StoreError> {
+        if self.counted >= self.limit {
+            return Ok(None);
+        }
+        if ctx.stop.load(Ordering::SeqCst) {
+            out.interrupted = true;
+            return Ok(None);
+        }
+        let n = self.batch.min(self.limit - self.counted) as u32;
+        let started = std::time::Instant::now();
+        let target = with_current_holds(self.target, ctx).await?;
+        let rows = self
+            .store
+            .fetch_keyed(
+                &target.fetch_batch(self.as_of, n, self.after.as_ref()),
+                target.int_key,
+            )
+            .await?;
+        let Some((last, _)) = rows.last() else {
+            return Ok(None);
+        };
+        check_advances(self.after.as_ref(), last)?;
+        let after = self.after.replace(last.clone());
+        Ok(Some(Page {
+            target,
+            rows,
+            after,
+            started,
+        }))
+    }
+
+    /// Counts records against the plan's bound.
+    fn count(&mut self, n: u64) {
+        self.counted += n;
+    }
+}
+
 /// Keyset pages of due keys; one statement per page changes the due rows in its key range.
 async fn set_based(
     store: &SqlStore,
@@ -409,43 +493,27 @@ async fn set_based(
     ctx: &Ctx<'_>,
     out: &mut PolicyOutcome,
 ) -> Result<(), StoreError> {
-    let batch = u64::from(target.policy.batch_size);
-    let mut done = 0;
-    let mut after: Option<KeyValue> = None;
-    while done < limit {
-        if ctx.stop.load(Ordering::SeqCst) {
-            out.interrupted = true;
-            break;
-        }
-        let n = batch.min(limit - done) as u32;
-        let started = std::time::Instant::now();
-        let target = &with_current_holds(target, ctx).await?;
-        let page = store
-            .fetch_keyed(
-                &target.fetch_batch(as_of, n, after.as_ref()),
-                target.int_key,
-            )
-            .await?;
-        let Some((last, _)) = page.last() else { break };
-        check_advances(after.as_ref(), last)?;
+    let mut pager = Pager::new(store, target, as_of, limit);
+    while let Some(page) = pager.next(ctx, out).await? {
+        let Some(last) = page.last() else { break };
+        let target = &page.target;
         let q = match target.policy.action {
-            Action::Delete => target.delete_batch(as_of, after.as_ref(), last),
-            Action::Anonymize(_) => target.update_batch(as_of, after.as_ref(), last),
+            Action::Delete => target.delete_batch(as_of, page.after.as_ref(), last),
+            Action::Anonymize(_) => target.update_batch(as_of, page.after.as_ref(), last),
         };
         let changed = match store.execute(&q).await {
             Ok(c) => c,
             Err(e) => {
-                out.failed += page.len() as u64;
+                out.failed += page.rows.len() as u64;
                 return Err(e);
             }
         };
-        after = Some(last.clone());
-        done += changed;
+        pager.count(changed);
         match target.policy.action {
             Action::Delete => out.deleted += changed,
             Action::Anonymize(_) => out.anonymized += changed,
         }
-        record_batch(ctx, out, changed, 0, started).await?;
+        record_batch(ctx, out, changed, 0, page.started).await?;
     }
     Ok(())
 }
@@ -463,31 +531,14 @@ async fn row_by_row(
     ctx: &Ctx<'_>,
     out: &mut PolicyOutcome,
 ) -> Result<(), StoreError> {
-    let batch = u64::from(target.policy.batch_size);
     let computed = target.computed_columns();
-    let mut after: Option<KeyValue> = None;
-    let mut seen = 0;
-    while seen < limit {
-        if ctx.stop.load(Ordering::SeqCst) {
-            out.interrupted = true;
-            break;
-        }
-        let n = batch.min(limit - seen) as u32;
-        let started = std::time::Instant::now();
-        let target = &with_current_holds(target, ctx).await?;
-        let rows = store
-            .fetch_keyed(
-                &target.fetch_batch(as_of, n, after.as_ref()),
-                target.int_key,
-            )
-            .await?;
-        let Some(last) = rows.last() else { break };
-        check_advances(after.as_ref(), &last.0)?;
-        after = Some(last.0.clone());
-        seen += rows.len() as u64;
+    let mut pager = Pager::new(store, target, as_of, limit);
+    while let Some(page) = pager.next(ctx, out).await? {
+        let (target, rows, started) = (&page.target, &page.rows, page.started);
+        pager.count(rows.len() as u64);
         let mut masked_rows = Vec::with_capacity(rows.len());
         let mut failed = 0;
-        for (key, values) in &rows {
+        for (key, values) in rows {
             let masked: Result<Vec<Option<String>>, _> = computed
                 .iter()
                 .zip(values)

@@ -68,24 +68,24 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     if let (Some(p), true) = (&pinned, selected.is_empty()) {
         selected = p.policies.iter().map(|p| p.name.clone()).collect();
     }
-    let mut prepared = super::prepare(cli, &selected, false, args.shard).await?;
+    // One evaluation instant for the whole run: the reviewed plan's, the one asked for, or now.
+    let as_of = pinned
+        .as_ref()
+        .map(|p| p.as_of)
+        .or(args.selection.as_of)
+        .unwrap_or_else(Utc::now);
+    let mut prepared = super::prepare(cli, &selected, false, args.shard, as_of).await?;
     // A policy in `mode: dry-run` only reports (in the daemon, and in `lethe plan`).
-    let dry_run: Vec<String> = (prepared.targets.iter())
-        .filter(|t| t.policy.mode == Mode::DryRun)
-        .map(|t| t.policy.name.clone())
-        .chain(
-            (prepared.objects.iter())
-                .filter(|t| t.policy.mode == Mode::DryRun)
-                .map(|t| t.policy.name.clone()),
-        )
+    let dry_run: Vec<String> = (prepared.items.iter())
+        .filter(|i| i.mode() == Mode::DryRun)
+        .map(|i| i.name().to_string())
         .collect();
     if let Some(name) = args.selection.policies.iter().find(|n| dry_run.contains(n)) {
         return Err(CliError::usage(format!(
             "policy `{name}` is in `mode: dry-run`, so it does not change data; set `mode: enforce` (or remove `mode`) to let it"
         )));
     }
-    prepared.targets.retain(|t| t.policy.mode == Mode::Enforce);
-    prepared.objects.retain(|t| t.policy.mode == Mode::Enforce);
+    prepared.items.retain(|i| i.mode() == Mode::Enforce);
     let stop = Arc::new(AtomicBool::new(false));
     let lease = match prepared.db.try_lease(args.shard, stop.clone()).await? {
         Ok(lease) => lease,
@@ -98,11 +98,6 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         }
     };
     super::on_stop_signal(stop.clone(), None);
-    let as_of = pinned
-        .as_ref()
-        .map(|p| p.as_of)
-        .or(args.selection.as_of)
-        .unwrap_or_else(Utc::now);
     let show_progress = std::io::stderr().is_terminal() && args.output.format != Format::Json;
     // Residency is checked and alerted at once; deleting never makes it worse, so the run goes on.
     let residency = crate::residency::check_live(
@@ -119,7 +114,6 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         Enforce {
             command: "apply",
             pinned: pinned.as_ref(),
-            as_of,
             shard: args.shard,
             confirm: (interactive && !args.yes).then_some(&ask as &engine::Confirm),
             progress: show_progress,

@@ -1,6 +1,7 @@
 //! `lethe check`: validate configuration, connect, check schemas.
 
 use super::{Cli, Code};
+use crate::plan::Item;
 
 /// Arguments of `lethe check`.
 #[derive(Debug, clap::Args)]
@@ -8,7 +9,7 @@ pub struct Args {}
 
 /// Runs `lethe check`.
 pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
-    let prepared = super::prepare(cli, &[], true, None).await?;
+    let prepared = super::prepare(cli, &[], true, None, chrono::Utc::now()).await?;
     outln!(
         "configuration: {} ({})",
         prepared.config.dir.display(),
@@ -54,23 +55,23 @@ pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
             }
         );
     }
-    for t in &prepared.targets {
-        outln!(
-            "policy {}: ok ({} on {}, keep {})",
-            t.policy.name,
-            t.policy.action.name(),
-            t.policy.target(),
-            t.policy.keep
-        );
-    }
-    for t in &prepared.objects {
-        outln!(
-            "policy {}: ok (delete on {}, clock {}, keep {})",
-            t.policy.name,
-            t.policy.target(),
-            t.policy.clock.describe(),
-            t.policy.keep
-        );
+    for item in &prepared.items {
+        match item {
+            Item::Table(t) => outln!(
+                "policy {}: ok ({} on {}, keep {})",
+                t.policy.name,
+                t.policy.action.name(),
+                t.policy.target(),
+                t.policy.keep
+            ),
+            Item::Objects(t) => outln!(
+                "policy {}: ok (delete on {}, clock {}, keep {})",
+                t.policy.name,
+                t.policy.target(),
+                t.policy.clock.describe(),
+                t.policy.keep
+            ),
+        }
     }
     for (name, store) in &extra {
         let problems: Vec<String> =
@@ -82,10 +83,9 @@ pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
     for h in &prepared.config.holds {
         outln!("hold {}: ok ({}; basis: {})", h.name, h.target(), h.basis);
     }
-    let now = chrono::Utc::now();
     let runtime: Vec<_> = (prepared.db.runtime_holds().await?)
         .into_iter()
-        .filter(|h| h.active_at(now))
+        .filter(|h| h.active_at(prepared.as_of))
         .collect();
     outln!(
         "state database: ok ({} runtime holds in force)",
@@ -94,7 +94,7 @@ pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
     let residency = crate::residency::check_live(
         &prepared.config.settings.stores,
         &prepared.config.settings.residency,
-        now,
+        chrono::Utc::now(),
     )
     .await;
     super::out(&crate::report::residency(

@@ -272,9 +272,10 @@ pub async fn prepare(
     selected: &[String],
     create_state: bool,
     shard: Option<Shard>,
+    as_of: DateTime<Utc>,
 ) -> anyhow::Result<Prepared> {
     let config = config::load(&cli.config, &config::process_env())?;
-    Ok(crate::engine::prepare(config, selected, create_state, shard).await?)
+    Ok(crate::engine::prepare(config, selected, create_state, shard, as_of).await?)
 }
 
 /// Opens the state database named in the configuration.

@@ -41,10 +41,10 @@ impl Args {
 
 /// Runs `lethe plan`.
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
-    let prepared = super::prepare(cli, &args.selection.policies, true, None).await?;
-    let db = &prepared.db;
     let as_of = args.selection.as_of.unwrap_or_else(Utc::now);
-    let mut plan = plan::make_plan(&prepared.work(), as_of, &prepared.config.hash).await?;
+    let prepared = super::prepare(cli, &args.selection.policies, true, None, as_of).await?;
+    let db = &prepared.db;
+    let mut plan = plan::make_plan(&prepared.work(), prepared.as_of, &prepared.config.hash).await?;
     let residency = crate::residency::check_live(
         &prepared.config.settings.stores,
         &prepared.config.settings.residency,

@@ -139,7 +139,7 @@ impl EngineWorker {
     /// enforcing ones and plans the dry-run ones.
     async fn run_policies(&mut self, due: &[&Due], names: &[String]) -> Result<(), String> {
         let config = config::load(&self.config_dir, &self.env).map_err(|e| format!("{e:#}"))?;
-        let mut prepared = engine::prepare(config, names, false, None)
+        let mut prepared = engine::prepare(config, names, false, None, Utc::now())
             .await
             .map_err(|e| format!("{e:#}"))?;
         if prepared.config.hash != self.start_hash {
@@ -159,24 +159,18 @@ impl EngineWorker {
                 .await;
             self.alerted = violating;
         }
-        let (enforced, dry): (Vec<_>, Vec<_>) = std::mem::take(&mut prepared.targets)
+        let (enforced, dry): (Vec<_>, Vec<_>) = std::mem::take(&mut prepared.items)
             .into_iter()
-            .partition(|t| t.policy.mode == Mode::Enforce);
-        let (enforced_objects, dry_objects): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut prepared.objects)
-                .into_iter()
-                .partition(|t| t.policy.mode == Mode::Enforce);
-        prepared.targets = enforced;
-        prepared.objects = enforced_objects;
-        if !prepared.targets.is_empty() || !prepared.objects.is_empty() {
+            .partition(|i| i.mode() == Mode::Enforce);
+        prepared.items = enforced;
+        if !prepared.items.is_empty() {
             self.enforce(&prepared, due, residency.clone()).await?;
         }
-        if (!dry.is_empty() || !dry_objects.is_empty()) && !self.stop.load(Ordering::SeqCst) {
+        if !dry.is_empty() && !self.stop.load(Ordering::SeqCst) {
             let work = crate::plan::Work {
                 stores: &prepared.stores,
-                targets: &dry,
                 object_stores: &prepared.object_stores,
-                objects: &dry_objects,
+                items: &dry,
             };
             self.dry_run(&prepared, work, due, residency).await?;
         }
@@ -189,10 +183,7 @@ impl EngineWorker {
         due: &[&Due],
         residency: crate::residency::Report,
     ) -> Result<(), String> {
-        let names: Vec<&str> = (prepared.targets.iter())
-            .map(|t| t.policy.name.as_str())
-            .chain(prepared.objects.iter().map(|t| t.policy.name.as_str()))
-            .collect();
+        let names: Vec<&str> = prepared.items.iter().map(|i| i.name()).collect();
         let metrics = &self.health.metrics;
         let on_batch = |p: &str, d: std::time::Duration| metrics.batch(p, d);
         let report = engine::enforce(
@@ -200,7 +191,6 @@ impl EngineWorker {
             Enforce {
                 command: "daemon",
                 pinned: None,
-                as_of: Utc::now(),
                 shard: None,
                 confirm: None,
                 progress: false,
@@ -247,7 +237,7 @@ impl EngineWorker {
         due: &[&Due],
         residency: crate::residency::Report,
     ) -> Result<(), String> {
-        let mut plan = crate::plan::make_plan(&work, Utc::now(), &prepared.config.hash)
+        let mut plan = crate::plan::make_plan(&work, prepared.as_of, &prepared.config.hash)
             .await
             .map_err(|e| e.to_string())?;
         plan.residency = Some(residency);

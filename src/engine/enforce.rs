@@ -9,8 +9,7 @@ use super::{EngineError, Prepared};
 use crate::apply::{self, ApplyReport, Ctx, Refusal, RunStatus};
 use crate::audit::RunLog;
 use crate::model::Shard;
-use crate::plan::{self, Plan};
-use chrono::{DateTime, Utc};
+use crate::plan::{self, Item, Plan};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -23,8 +22,6 @@ pub struct Enforce<'a> {
     pub command: &'static str,
     /// The reviewed plan the run is pinned to.
     pub pinned: Option<&'a Plan>,
-    /// The instant eligibility is evaluated at.
-    pub as_of: DateTime<Utc>,
     /// The share of the work this worker takes.
     pub shard: Option<Shard>,
     /// Asked, with the fresh plan, whether to go on (a person at a terminal); `None` goes on.
@@ -46,7 +43,7 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> Result<ApplyReport,
     let db = &prepared.db;
     let config_hash = prepared.config.hash.clone();
     let work = prepared.work();
-    let fresh = plan::make_plan(&work, e.as_of, &config_hash).await?;
+    let fresh = plan::make_plan(&work, prepared.as_of, &config_hash).await?;
 
     let mut refusals: Vec<Refusal> = Vec::new();
     if let Some(p) = e.pinned {
@@ -173,33 +170,29 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> Result<ApplyReport,
         on_batch: e.on_batch,
     };
     let planned = |name: &str| fresh.policies.iter().find(|p| p.name == name);
-    for target in &prepared.targets {
-        let (Some(store), Some(planned)) = (
-            prepared.stores.get(&target.policy.store),
-            planned(&target.policy.name),
-        ) else {
-            continue;
-        };
-        let limit = bounds.get(&planned.name).copied().unwrap_or(0);
-        let outcome = apply::apply_policy(store, target, planned, limit, &ctx).await;
-        report.policies.push(outcome);
+    for item in &prepared.items {
+        // Between policies as between batches: a stop ends the run before the next one.
         if e.stop.load(Ordering::SeqCst) {
             break;
         }
-    }
-    for target in &prepared.objects {
-        if e.stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let (Some(store), Some(planned)) = (
-            prepared.object_stores.get(&target.policy.store),
-            planned(&target.policy.name),
-        ) else {
+        let Some(planned) = planned(item.name()) else {
             continue;
         };
         let limit = bounds.get(&planned.name).copied().unwrap_or(0);
-        let outcome =
-            apply::apply_objects(store, &prepared.stores, target, planned, limit, &ctx).await;
+        let outcome = match item {
+            Item::Table(target) => {
+                let Some(store) = prepared.stores.get(&target.policy.store) else {
+                    continue;
+                };
+                apply::apply_policy(store, target, planned, limit, &ctx).await
+            }
+            Item::Objects(target) => {
+                let Some(store) = prepared.object_stores.get(&target.policy.store) else {
+                    continue;
+                };
+                apply::apply_objects(store, &prepared.stores, target, planned, limit, &ctx).await
+            }
+        };
         report.policies.push(outcome);
     }
     progress.finish_and_clear();

@@ -5,7 +5,9 @@
 use super::EngineError;
 use crate::config::Config;
 use crate::model::{Action, Hold, RetentionPolicy, Shard};
-use crate::store::{self, SqlStore, Target};
+use crate::plan::Item;
+use crate::store::{self, SqlStore};
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 /// A loaded configuration with its stores connected and selected policies checked.
@@ -14,14 +16,16 @@ pub struct Prepared {
     pub config: Config,
     /// Connected stores by name.
     pub stores: BTreeMap<String, SqlStore>,
-    /// Checked policies, in execution order, each with the holds on its table.
-    pub targets: Vec<Target>,
     /// Connected object stores by name.
     pub object_stores: BTreeMap<String, store::ObjectStore>,
-    /// Checked object policies, each with the holds over its prefix.
-    pub objects: Vec<crate::plan::ObjectTarget>,
+    /// Checked policies in the order they run, each with the holds on its table or prefix:
+    /// table deletes, table anonymizations, then object policies.
+    pub items: Vec<Item>,
     /// The state database.
     pub db: crate::audit::StateDb,
+    /// The one instant this run evaluates everything at: hold windows, cutoffs, plans and
+    /// the statements of every batch.
+    pub as_of: DateTime<Utc>,
 }
 
 impl Prepared {
@@ -29,9 +33,8 @@ impl Prepared {
     pub fn work(&self) -> crate::plan::Work<'_> {
         crate::plan::Work {
             stores: &self.stores,
-            targets: &self.targets,
             object_stores: &self.object_stores,
-            objects: &self.objects,
+            items: &self.items,
         }
     }
 }
@@ -44,6 +47,7 @@ pub async fn prepare(
     selected: &[String],
     create_state: bool,
     shard: Option<Shard>,
+    as_of: DateTime<Utc>,
 ) -> Result<Prepared, EngineError> {
     let known = config.policy_names();
     for name in selected {
@@ -115,10 +119,9 @@ pub async fn prepare(
         .cloned()
         .chain(db.runtime_holds().await?)
         .collect();
-    // An expired hold holds nothing and is not checked; every other one must fit, and must name
+    // A hold that has ended by the evaluation instant holds nothing and is not checked; every other one must fit, and must name
     // a store this configuration has (a renamed store must not switch its holds off).
-    let now = chrono::Utc::now();
-    for h in holds.iter().filter(|h| h.active_at(now)) {
+    for h in holds.iter().filter(|h| h.active_at(as_of)) {
         if !config.settings.stores.contains_key(&h.store) {
             problems.push(format!(
                 "hold `{}` names store `{}`, which lethe.yaml does not have (renamed?); restore the store name or release the hold",
@@ -126,7 +129,7 @@ pub async fn prepare(
             ));
         }
     }
-    for h in holds.iter().filter(|h| h.active_at(now)) {
+    for h in holds.iter().filter(|h| h.active_at(as_of)) {
         let on_objects = config
             .settings
             .stores
@@ -171,7 +174,7 @@ pub async fn prepare(
         for (child, rule) in store.cascading_children(&t.policy.table).await? {
             for h in holds
                 .iter()
-                .filter(|h| h.active_at(now) && h.covers_table(&t.policy.store, &child))
+                .filter(|h| h.active_at(as_of) && h.covers_table(&t.policy.store, &child))
             {
                 problems.push(format!(
                     "policy `{}` deletes from `{}`, and `{child}` references it with ON DELETE {rule}: a delete could change records that hold `{}` keeps. Make that foreign key RESTRICT, so that the database refuses to delete the parent of a kept record",
@@ -215,13 +218,16 @@ pub async fn prepare(
     }
     // Deletes before anonymizations: never anonymize a row that is about to be deleted.
     targets.sort_by_key(|t| !matches!(t.policy.action, Action::Delete));
+    let items = (targets.into_iter().map(Item::Table))
+        .chain(objects.into_iter().map(Item::Objects))
+        .collect();
     Ok(Prepared {
         config,
         stores,
-        targets,
         object_stores,
-        objects,
+        items,
         db,
+        as_of,
     })
 }
 

@@ -47,7 +47,7 @@ impl Keep {
         let keep = Keep { amount, unit };
         let now = Utc::now();
         let within = keep
-            .cutoff(now)
+            .checked_cutoff(now)
             .is_some_and(|c| now - c <= Duration::days(36_525));
         if amount == 0 || !within {
             return Err(format!(
@@ -60,7 +60,16 @@ impl Keep {
     /// The instant before which a clock value must lie for its record to be due at `as_of`:
     /// `clock + keep < as_of` is evaluated as `clock < as_of - keep`, calendar-aware
     /// (one month before 31 March is 28 or 29 February).
-    pub fn cutoff(&self, as_of: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    ///
+    /// The one rule for a cutoff out of range, wherever a cutoff is used: it fails closed as
+    /// the earliest instant, before which nothing lies. A policy then makes nothing due, and a
+    /// hold's clock window then holds everything it selects.
+    pub fn cutoff(&self, as_of: DateTime<Utc>) -> DateTime<Utc> {
+        self.checked_cutoff(as_of)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    fn checked_cutoff(&self, as_of: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let n = self.amount;
         match self.unit {
             Unit::Hours => as_of.checked_sub_signed(Duration::hours(n.into())),
@@ -111,12 +120,27 @@ mod tests {
     #[test]
     fn cutoff_is_calendar_aware() {
         let leap = Utc.with_ymd_and_hms(2028, 2, 29, 12, 0, 0).unwrap();
-        let y = Keep::parse("1y").unwrap().cutoff(leap).unwrap();
+        let y = Keep::parse("1y").unwrap().checked_cutoff(leap).unwrap();
         assert_eq!(y, Utc.with_ymd_and_hms(2027, 2, 28, 12, 0, 0).unwrap());
         let end_march = Utc.with_ymd_and_hms(2026, 3, 31, 0, 0, 0).unwrap();
-        let m = Keep::parse("1M").unwrap().cutoff(end_march).unwrap();
+        let m = Keep::parse("1M")
+            .unwrap()
+            .checked_cutoff(end_march)
+            .unwrap();
         assert_eq!(m, Utc.with_ymd_and_hms(2026, 2, 28, 0, 0, 0).unwrap());
-        let d = Keep::parse("90d").unwrap().cutoff(end_march).unwrap();
+        let d = Keep::parse("90d")
+            .unwrap()
+            .checked_cutoff(end_march)
+            .unwrap();
         assert_eq!(end_march - d, Duration::days(90));
+    }
+
+    #[test]
+    fn a_cutoff_out_of_range_fails_closed() {
+        let keep = Keep::parse("100y").unwrap();
+        let early = DateTime::<Utc>::MIN_UTC + Duration::days(1);
+        assert_eq!(keep.cutoff(early), DateTime::<Utc>::MIN_UTC);
+        let now = Utc::now();
+        assert_eq!(Some(keep.cutoff(now)), keep.checked_cutoff(now));
     }
 }

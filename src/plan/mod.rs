@@ -1,8 +1,10 @@
 //! Planning: evaluate every policy at a fixed instant (`as_of`) and count what it would do.
 //! A plan changes no data; it can be written to a file and later pin an `apply`.
 
+mod item;
 mod objects;
 
+pub use item::Item;
 pub use objects::{plan_objects, Judge, ObjectTarget, Tally, Verdict};
 
 use crate::model::{Action, ActionKind, Effect, SourceKind};
@@ -139,10 +141,7 @@ pub async fn plan_policy(
     as_of: DateTime<Utc>,
 ) -> Result<PolicyPlan, StoreError> {
     let p = &target.policy;
-    let cutoff = p
-        .keep
-        .cutoff(as_of)
-        .ok_or_else(|| StoreError::Refused(format!("policy `{}`: cutoff out of range", p.name)))?;
+    let cutoff = target.cutoff(as_of);
     let c = store.fetch_counts(&target.count(as_of)).await?;
     let n = |i: usize| c.get(i).copied().unwrap_or(0).max(0) as u64;
     let counts = Counts {
@@ -210,12 +209,10 @@ pub async fn plan_policy(
 pub struct Work<'a> {
     /// Connected SQL stores by name.
     pub stores: &'a BTreeMap<String, SqlStore>,
-    /// Checked table policies.
-    pub targets: &'a [Target],
     /// Connected object stores by name.
     pub object_stores: &'a BTreeMap<String, ObjectStore>,
-    /// Checked object policies.
-    pub objects: &'a [ObjectTarget],
+    /// The policies, in the order they run.
+    pub items: &'a [Item],
 }
 
 impl<'a> Work<'a> {
@@ -235,15 +232,7 @@ impl<'a> Work<'a> {
 
     /// Every policy's name and guard, in plan order.
     pub fn guards(&self) -> Vec<(&'a str, crate::model::Guard)> {
-        self.targets
-            .iter()
-            .map(|t| (t.policy.name.as_str(), t.policy.guard))
-            .chain(
-                self.objects
-                    .iter()
-                    .map(|t| (t.policy.name.as_str(), t.policy.guard)),
-            )
-            .collect()
+        self.items.iter().map(|i| (i.name(), i.guard())).collect()
     }
 }
 
@@ -253,19 +242,21 @@ pub async fn make_plan(
     as_of: DateTime<Utc>,
     config_hash: &str,
 ) -> Result<Plan, StoreError> {
-    let mut policies = Vec::with_capacity(work.targets.len() + work.objects.len());
-    for t in work.targets {
-        policies.push(plan_policy(work.sql(&t.policy.store)?, t, as_of).await?);
-    }
-    for t in work.objects {
-        let judge = Judge {
-            store: work.object_store(&t.policy.store)?,
-            sql: work.stores,
-            target: t,
-            as_of,
-            now: Utc::now(),
-        };
-        policies.push(plan_objects(&judge).await?);
+    let mut policies = Vec::with_capacity(work.items.len());
+    for item in work.items {
+        policies.push(match item {
+            Item::Table(t) => plan_policy(work.sql(&t.policy.store)?, t, as_of).await?,
+            Item::Objects(t) => {
+                let judge = Judge {
+                    store: work.object_store(&t.policy.store)?,
+                    sql: work.stores,
+                    target: t,
+                    as_of,
+                    now: Utc::now(),
+                };
+                plan_objects(&judge).await?
+            }
+        });
     }
     Ok(Plan {
         version: PLAN_VERSION,

@@ -91,11 +91,7 @@ enum Clocked {
 
 impl Judge<'_> {
     fn cutoff(&self) -> DateTime<Utc> {
-        self.target
-            .policy
-            .keep
-            .cutoff(self.as_of)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+        self.target.policy.keep.cutoff(self.as_of)
     }
 
     async fn clock(&self, e: &Entry) -> Result<Clocked, StoreError> {

@@ -131,12 +131,9 @@ impl Target {
             .join(" AND ")
     }
 
-    /// The policy's cutoff at `as_of`. A cutoff out of range makes nothing due (fail closed).
+    /// The policy's cutoff at `as_of` (see [`crate::model::Keep::cutoff`]).
     pub fn cutoff(&self, as_of: DateTime<Utc>) -> DateTime<Utc> {
-        self.policy
-            .keep
-            .cutoff(as_of)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+        self.policy.keep.cutoff(as_of)
     }
 
     /// Rows whose policy clock is known and lies before the policy's cutoff at `as_of`.
@@ -273,7 +270,7 @@ impl Target {
             .append(&self.hold_selector(&hold.selector));
         if let Window::Clock { clock, keep } = &hold.window {
             // Fail closed: a window out of range holds everything it selects.
-            let cutoff = keep.cutoff(as_of).unwrap_or(DateTime::<Utc>::MIN_UTC);
+            let cutoff = keep.cutoff(as_of);
             q.push(" AND NOT (")
                 .append(&self.clock_due_of(clock, cutoff))
                 .push(")");
@@ -311,7 +308,7 @@ impl Target {
             q.push(" AND ").append(&p);
         }
         for d in &self.superseded_by {
-            let cutoff = d.keep.cutoff(as_of).unwrap_or(DateTime::<Utc>::MIN_UTC);
+            let cutoff = d.keep.cutoff(as_of);
             q.push(" AND NOT COALESCE((")
                 .append(&self.selector_of(&d.selector))
                 .push(") AND (")
