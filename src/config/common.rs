@@ -12,7 +12,7 @@ pub(super) fn merge_guard(
     path: &Path,
     mut guard: Guard,
     raw: &RawGuard,
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Diagnostics,
 ) -> Guard {
     if let Some(r) = raw.max_rows {
         guard.max_rows = Some(r);
@@ -35,7 +35,7 @@ pub(super) fn batch_size(
     path: &Path,
     raw: Option<&Spanned<u32>>,
     default: u32,
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Diagnostics,
 ) -> u32 {
     match raw {
         Some(b) if b.value == 0 || b.value > 50_000 => {
@@ -54,7 +54,7 @@ pub(super) fn batch_size(
 pub(super) fn check_cron(
     path: &Path,
     s: Spanned<String>,
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Diagnostics,
 ) -> Option<String> {
     match cron::Schedule::from_str(&s.value) {
         Ok(_) => Some(s.value),
@@ -76,7 +76,7 @@ pub(super) fn ident(
     path: &Path,
     s: &Spanned<String>,
     what: &str,
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Diagnostics,
 ) -> Option<Ident> {
     Ident::parse(&s.value)
         .map_err(|e| errs.push(ConfigError::at(path, &s.referenced, format!("{what}: {e}"))))
@@ -97,7 +97,7 @@ pub(super) fn build_common(
     path: &Path,
     doc: &RawDoc,
     settings: &Settings,
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Diagnostics,
 ) -> Common {
     let name = doc.name.value.trim().to_string();
     if name.is_empty()
@@ -172,7 +172,7 @@ pub(super) fn missing_keys(
     path: &Path,
     doc: &RawDoc,
     required: &[(&str, bool)],
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Diagnostics,
 ) {
     for (key, present) in required {
         if !present {
@@ -190,7 +190,7 @@ pub(super) fn not_allowed_keys(
     path: &Path,
     kind: &str,
     keys: &[(&str, Option<Location>)],
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Diagnostics,
 ) {
     for (key, loc) in keys {
         if let Some(loc) = loc {
@@ -204,7 +204,7 @@ pub(super) fn not_allowed(
     kind: &str,
     key: &str,
     loc: &Location,
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Diagnostics,
 ) {
     errs.push(ConfigError::at(
         path,
@@ -216,7 +216,7 @@ pub(super) fn not_allowed(
 pub(super) fn build_mode(
     path: &Path,
     raw: Option<&Spanned<String>>,
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Diagnostics,
 ) -> Mode {
     match raw {
         None => Mode::Enforce,
@@ -242,7 +242,7 @@ pub(super) fn build_guard(
     path: &Path,
     raw: Option<&Spanned<RawGuard>>,
     settings: &Settings,
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Diagnostics,
 ) -> Guard {
     match raw {
         Some(g) => {

@@ -4,6 +4,41 @@ use serde_saphyr::Location;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+/// The one collector of configuration problems: every builder adds to it, and it hands them
+/// out once, sorted by place, one per place.
+#[derive(Debug, Default)]
+pub struct Diagnostics(Vec<ConfigError>);
+
+impl Diagnostics {
+    /// Adds a problem.
+    pub fn push(&mut self, e: ConfigError) {
+        self.0.push(e);
+    }
+
+    /// How many problems so far (a builder compares before and after).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when nothing is wrong.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every problem, sorted by file, line and column; one per place (an unset variable, not
+    /// also the empty value it leaves).
+    pub fn into_errors(self) -> ConfigErrors {
+        let mut errs = self.0;
+        errs.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        errs.dedup_by(|later, first| {
+            later.line != 0
+                && (&later.file, later.line, later.column)
+                    == (&first.file, first.line, first.column)
+        });
+        ConfigErrors(errs)
+    }
+}
+
 /// One problem in the configuration, at a file, line and column.
 #[derive(Debug, Clone)]
 pub struct ConfigError {

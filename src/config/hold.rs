@@ -13,7 +13,7 @@ pub(super) fn build_hold(
     path: &Path,
     doc: RawDoc,
     settings: &Settings,
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Diagnostics,
 ) -> Option<Hold> {
     let before = errs.len();
     let common = build_common(path, &doc, settings, errs);

@@ -20,7 +20,7 @@ pub fn process_env() -> HashMap<String, String> {
 /// Loads and validates the policies folder. `${VAR}` and `${VAR:-default}` in the files are
 /// replaced from `env` (usually [`process_env`]).
 pub fn load(dir: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigErrors> {
-    let mut errs = Vec::new();
+    let mut errs = Diagnostics::default();
     let files = match yaml_files(dir) {
         Ok(f) => f,
         Err(e) => {
@@ -174,16 +174,7 @@ pub fn load(dir: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigE
                 hash: hex::encode(hasher.finalize()),
             })
         }
-        _ => {
-            errs.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
-            // One problem per place: an unset variable, not also the empty value it leaves.
-            errs.dedup_by(|later, first| {
-                later.line != 0
-                    && (&later.file, later.line, later.column)
-                        == (&first.file, first.line, first.column)
-            });
-            Err(ConfigErrors(errs))
-        }
+        _ => Err(errs.into_errors()),
     }
 }
 

@@ -11,7 +11,7 @@ mod raw;
 mod residency;
 mod settings;
 
-pub use error::{ConfigError, ConfigErrors};
+pub use error::{ConfigError, ConfigErrors, Diagnostics};
 pub use load::{load, process_env};
 pub use settings::check_folder_prefix;
 

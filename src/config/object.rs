@@ -15,7 +15,7 @@ pub(super) fn build_object_policy(
     path: &Path,
     doc: RawDoc,
     settings: &Settings,
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Diagnostics,
 ) -> Option<ObjectPolicy> {
     let before = errs.len();
     let common = build_common(path, &doc, settings, errs);
@@ -150,7 +150,7 @@ pub(super) fn build_object_clock(
     raw: &Spanned<RawClock>,
     template: Option<&KeyTemplate>,
     settings: &Settings,
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Diagnostics,
 ) -> Option<ObjectClock> {
     let c = &raw.value;
     let expected = "expected one of `last_modified: true`, `metadata: KEY`, `tag: KEY`, or `{ store, join, column, on }` with a `key_template`";
@@ -172,7 +172,7 @@ pub(super) fn build_object_clock(
         ));
         return None;
     }
-    let meta_key = |k: &Spanned<String>, errs: &mut Vec<ConfigError>| {
+    let meta_key = |k: &Spanned<String>, errs: &mut Diagnostics| {
         let v = k.value.trim().to_ascii_lowercase();
         let ok = !v.is_empty()
             && v.len() <= 128

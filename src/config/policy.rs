@@ -14,7 +14,7 @@ pub(super) fn build_policy(
     path: &Path,
     doc: RawDoc,
     settings: &Settings,
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Diagnostics,
 ) -> Option<RetentionPolicy> {
     let before = errs.len();
     let common = build_common(path, &doc, settings, errs);
@@ -100,7 +100,7 @@ pub(super) fn build_policy(
 pub(super) fn build_clock(
     path: &Path,
     raw: &Spanned<RawClock>,
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Diagnostics,
 ) -> Option<Clock> {
     let c = &raw.value;
     not_allowed_keys(
@@ -188,7 +188,7 @@ pub(super) fn build_action(
     raw: &Spanned<RawAction>,
     settings: &Settings,
     key: Option<&Ident>,
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Diagnostics,
 ) -> Option<Action> {
     match &raw.value {
         RawAction::Name(n) if n == "delete" => Some(Action::Delete),

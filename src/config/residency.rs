@@ -13,7 +13,7 @@ pub(super) fn build_residency(
     path: &Path,
     raw: raw::RawResidency,
     stores: &BTreeMap<String, StoreSpec>,
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Diagnostics,
 ) -> crate::residency::Rules {
     use crate::residency::{Attestation, Group, Rules};
     let mut rules = Rules::default();
@@ -62,7 +62,7 @@ pub(super) fn build_residency(
             }
         }
     }
-    let date = |s: &Spanned<String>, errs: &mut Vec<ConfigError>| {
+    let date = |s: &Spanned<String>, errs: &mut Diagnostics| {
         chrono::NaiveDate::parse_from_str(s.value.trim(), "%Y-%m-%d")
             .map_err(|_| {
                 errs.push(ConfigError::at(

@@ -15,7 +15,7 @@ pub(super) fn build_settings(
     path: &Path,
     raw: RawSettings,
     dir: &Path,
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Diagnostics,
 ) -> Option<Settings> {
     let before = errs.len();
     let state_url = match &raw.state {
@@ -331,7 +331,7 @@ pub(super) fn check_store_country(
     path: &Path,
     name: &str,
     country: Option<&Spanned<String>>,
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Diagnostics,
 ) {
     if let Some(c) = country {
         if let Err(e) = check_country(&c.value) {
@@ -379,7 +379,7 @@ pub(super) fn check_key(
     path: &Path,
     loc: &Location,
     key: String,
-    errs: &mut Vec<ConfigError>,
+    errs: &mut Diagnostics,
 ) -> Option<Secret> {
     let key = key.trim().to_string();
     if key.len() < 32 {
