@@ -3,6 +3,7 @@
 
 mod error;
 mod raw;
+pub mod schema;
 
 pub use error::{ConfigError, ConfigErrors};
 
