@@ -459,7 +459,8 @@ impl<'de> Deserialize<'de> for RawStrategy {
 }
 
 // What the four hand-read shapes accept, for the schema: the same scalars and one-key maps
-// that their visitors above take.
+// that their visitors above take. A map and a scalar are told apart by `if`, so that an editor
+// names the key or the value at fault rather than every alternative.
 
 impl JsonSchema for RawValue {
     fn schema_name() -> Cow<'static, str> {
@@ -490,30 +491,22 @@ impl JsonSchema for RawTest {
         json_schema!({
             "description": "A condition on one column: equal to a value, `{ in: [...] }` or \
                             `{ is_null: true }`.",
-            "anyOf": [
-                value,
-                {
-                    "type": "object",
-                    "properties": {
-                        "in": {
-                            "description": "Equal to one of these values (at least one).",
-                            "type": "array",
-                            "items": value,
-                            "minItems": 1,
-                        },
+            "if": { "type": "object" },
+            "then": {
+                "properties": {
+                    "in": {
+                        "description": "Equal to one of these values (at least one).",
+                        "type": "array",
+                        "items": value,
+                        "minItems": 1,
                     },
-                    "required": ["in"],
-                    "additionalProperties": false,
+                    "is_null": is_null,
                 },
-                {
-                    "type": "object",
-                    "properties": {
-                        "is_null": is_null,
-                    },
-                    "required": ["is_null"],
-                    "additionalProperties": false,
-                },
-            ],
+                "additionalProperties": false,
+                "minProperties": 1,
+                "maxProperties": 1,
+            },
+            "else": value,
         })
     }
 }
@@ -528,24 +521,21 @@ impl JsonSchema for RawAction {
         json_schema!({
             "description": "`delete` removes the record (the only action on objects); \
                             `anonymize:` overwrites the listed columns, each with a strategy.",
-            "anyOf": [
-                { "type": "string", "enum": ["delete"] },
-                {
-                    "type": "object",
-                    "properties": {
-                        "anonymize": {
-                            "description": "A strategy per column, e.g. `{ email: hmac, \
-                                            phone: redact }`; at least one column, never the \
-                                            `key`.",
-                            "type": "object",
-                            "additionalProperties": strategy,
-                            "minProperties": 1,
-                        },
+            "if": { "type": "object" },
+            "then": {
+                "properties": {
+                    "anonymize": {
+                        "description": "A strategy per column, e.g. `{ email: hmac, phone: \
+                                        redact }`; at least one column, never the `key`.",
+                        "type": "object",
+                        "additionalProperties": strategy,
+                        "minProperties": 1,
                     },
-                    "required": ["anonymize"],
-                    "additionalProperties": false,
                 },
-            ],
+                "required": ["anonymize"],
+                "additionalProperties": false,
+            },
+            "else": { "type": "string", "enum": ["delete"] },
         })
     }
 }
@@ -561,20 +551,18 @@ impl JsonSchema for RawStrategy {
                             `{ redact: \"text\" }` for a text of your own. `hmac` \
                             pseudonymizes (the result is still personal data) and needs \
                             `hmac_key`; write `\"null\"` in quotes.",
-            "anyOf": [
-                { "type": "string", "enum": Strategy::NAMES },
-                {
-                    "type": "object",
-                    "properties": {
-                        "redact": {
-                            "description": "The text written instead of the value.",
-                            "type": "string",
-                        },
+            "if": { "type": "object" },
+            "then": {
+                "properties": {
+                    "redact": {
+                        "description": "The text written instead of the value.",
+                        "type": "string",
                     },
-                    "required": ["redact"],
-                    "additionalProperties": false,
                 },
-            ],
+                "required": ["redact"],
+                "additionalProperties": false,
+            },
+            "else": { "type": "string", "enum": Strategy::NAMES },
         })
     }
 }
