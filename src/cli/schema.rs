@@ -5,14 +5,17 @@ use crate::config::schema::{self, Document};
 
 const AFTER_HELP: &str = "\
 Editors that use yaml-language-server (VS Code's YAML extension, Neovim, Helix, Zed, JetBrains
-IDEs) check a file against the schema named on its first line. Save the schema once, next to
-the policies or in the repository, and start each YAML file with a modeline whose path is
-relative to that file:
+IDEs) check a YAML document against the schema named in a comment at its top. Save the schema
+once, next to the policies or in the repository, and start each document with that comment,
+whose path is relative to the file:
 
   lethe schema > policies/lethe.schema.json
 
   # yaml-language-server: $schema=lethe.schema.json         (policies/leads.yaml)
   # yaml-language-server: $schema=../lethe.schema.json      (policies/holds/fiscal.yaml)
+
+In a file of several documents, repeat the line after each `---`. (Or map the files to the
+schema once in the editor's settings, e.g. VS Code's `yaml.schemas`.)
 
 The editor then completes keys, shows what each one means, and marks unknown keys and values
 of the wrong type as you type. The schema sees one document at a time: `lethe check` still

@@ -1,7 +1,7 @@
 //! `lethe schema`: the JSON Schema editors check policy files with.
 //!
 //! - The committed `docs/reference/lethe.schema.json` is what `lethe schema` prints, and every
-//!   example file under `policies/` names it on its first line and passes it.
+//!   document of the example files under `policies/` names it at its top and passes it.
 //! - The bad fixtures whose fault shows in the document itself (an unknown key, a value of the
 //!   wrong type, a name outside a closed set) fail it, at the faulty document only.
 //! - What the schema adds to the raw shapes (the keys each kind requires and refuses, the closed
@@ -124,38 +124,67 @@ fn the_help_teaches_the_modeline() {
     );
 }
 
+/// The modeline of each document of `text`: yaml-language-server reads it among the comments
+/// at the top of each document, so a file of several documents repeats it after each `---`.
+fn modelines(text: &str) -> Vec<Option<&str>> {
+    let mut out = Vec::new();
+    let mut header = true;
+    for (i, line) in text.lines().enumerate() {
+        if i == 0 || line == "---" || line.starts_with("--- ") {
+            out.push(None);
+            header = true;
+            if i > 0 {
+                continue;
+            }
+        }
+        if !(line.is_empty() || line.starts_with('#')) {
+            header = false;
+        }
+        if let (true, Some(target)) = (
+            header,
+            line.strip_prefix("# yaml-language-server: $schema="),
+        ) {
+            if let Some(last) = out.last_mut() {
+                last.get_or_insert(target);
+            }
+        }
+    }
+    out
+}
+
 #[test]
 fn every_example_policy_file_names_the_schema_and_passes_it() {
     let v = validator(&schema());
     let dir = repo().join("policies");
     let files = yaml_files(&dir);
     assert!(files.len() >= 5, "examples: {files:?}");
+    let schema_file = repo().join(SCHEMA_FILE).canonicalize().unwrap();
     let mut failures = Vec::new();
     for file in &files {
         let rel = file.strip_prefix(repo()).unwrap().display().to_string();
-        // The modeline: first line, a path relative to the file that reaches the schema.
         let text = std::fs::read_to_string(file).unwrap();
-        let first = text.lines().next().unwrap_or("");
-        match first.strip_prefix("# yaml-language-server: $schema=") {
-            Some(target) => {
-                let resolved = file.parent().unwrap().join(target);
-                let same =
-                    resolved.canonicalize().ok() == repo().join(SCHEMA_FILE).canonicalize().ok();
-                if !same {
-                    failures.push(format!(
-                        "{rel}: the modeline points at `{target}`, not at {SCHEMA_FILE}"
-                    ));
-                }
-            }
-            None => failures.push(format!(
-                "{rel}: the first line is not a yaml-language-server modeline"
-            )),
-        }
         let docs = documents(file);
         assert!(!docs.is_empty(), "{rel}: no document");
-        for (i, doc) in docs.iter().enumerate() {
+        let modelines = modelines(&text);
+        assert_eq!(modelines.len(), docs.len(), "{rel}: documents");
+        for (i, (doc, modeline)) in docs.iter().zip(modelines).enumerate() {
+            let at = format!("{rel}, document {}", i + 1);
+            match modeline {
+                // A path relative to the file that reaches the schema.
+                Some(target) => {
+                    let resolved = file.parent().unwrap().join(target).canonicalize().ok();
+                    if resolved.as_ref() != Some(&schema_file) {
+                        failures.push(format!(
+                            "{at}: the modeline points at `{target}`, not at {SCHEMA_FILE}"
+                        ));
+                    }
+                }
+                None => failures.push(format!(
+                    "{at}: no `# yaml-language-server: $schema=...` line at its top"
+                )),
+            }
             for p in problems(&v, doc) {
-                failures.push(format!("{rel}, document {}: {p}", i + 1));
+                failures.push(format!("{at}: {p}"));
             }
         }
     }
