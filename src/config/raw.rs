@@ -27,7 +27,7 @@ pub struct RawKind {
 /// `lethe.yaml`: the worker settings. A policies folder has exactly one, at its top.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "Settings")]
+#[schemars(rename = "Settings", title = "lethe.yaml")]
 pub struct RawSettings {
     /// The state database (audit trail, runs, runtime holds): `sqlite://PATH` or
     /// `postgres://...`. Default: `sqlite://var/lethe-state.db`.

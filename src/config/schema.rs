@@ -9,10 +9,13 @@
 //!
 //! Numbers and true/false may also be written as `${VAR}` references: lethe replaces them when it
 //! loads the file, an editor sees the text.
+//!
+//! Draft-07, because it is the newest draft yaml-language-server (the YAML support of most
+//! editors) fully supports.
 
 use super::raw::{RawDoc, RawSettings};
 use schemars::generate::SchemaSettings;
-use schemars::transform::{transform_subschemas, Transform};
+use schemars::transform::{transform_subschemas, RestrictFormats, Transform};
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
@@ -80,6 +83,8 @@ pub fn schema(document: Document) -> Value {
         for transform in generator.transforms_mut() {
             transform.transform(schema);
         }
+        // `uint32`, `double` and the like are no formats of draft-07.
+        RestrictFormats::default().transform(schema);
         OneLineDescriptions.transform(schema);
     }
     sort_keys(&mut root);
