@@ -15,6 +15,7 @@ mod demo;
 mod holds;
 mod plan;
 mod residency;
+mod schema;
 
 use crate::config::{self, Config};
 use crate::engine::{EngineError, Prepared};
@@ -94,6 +95,7 @@ Typical use:
   lethe daemon                    run every policy on its schedule, serve /metrics
   lethe residency                 is every store in the EEA or an adequate country?
   lethe audit verify              check the hash chain of the audit trail
+  lethe schema                    JSON Schema of the configuration files, for editors
 
 Exit codes: 0 success, 1 runtime failure, 2 invalid configuration or usage,
             3 residency violation, 4 refused by a guard or by plan drift.";
@@ -145,6 +147,9 @@ pub enum Command {
     Audit(audit::Args),
     /// Build a demo CRM database (SQLite, fake Dutch-looking data) and folder, and plan against them.
     Demo(demo::Args),
+    /// Print the JSON Schema of lethe.yaml, RetentionPolicy and LegalHold documents, with which
+    /// editors check policy files as they are written.
+    Schema(schema::Args),
 }
 
 /// Policy selection and evaluation instant, shared by plan and apply.
@@ -218,6 +223,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Residency(a) => residency::run(&cli, a).await,
         Command::Audit(a) => audit::run(&cli, a).await,
         Command::Demo(a) => demo::run(&cli, a).await,
+        Command::Schema(a) => schema::run(&cli, a).await,
     }
 }
 

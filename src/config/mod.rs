@@ -9,6 +9,7 @@ mod object;
 mod policy;
 mod raw;
 mod residency;
+pub mod schema;
 mod settings;
 
 pub use error::{ConfigError, ConfigErrors, Diagnostics};

@@ -43,6 +43,7 @@ fn command_name(cli: &Cli) -> &'static str {
         Command::Residency(_) => "residency",
         Command::Audit(_) => "audit",
         Command::Demo(_) => "demo",
+        Command::Schema(_) => "schema",
     }
 }
 

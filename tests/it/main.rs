@@ -16,4 +16,5 @@ mod deploy;
 mod holds;
 mod objects;
 mod residency;
+mod schema;
 mod sql;
