@@ -6,7 +6,7 @@ use super::manifests::{
     container_env, containers, data_of, find, manifests, workloads, Doc, Workload,
 };
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// A valid HMAC key for the simulated pods. The example Secret's key is a placeholder that lethe
@@ -43,34 +43,6 @@ fn write_volume(at: &Path, files: &BTreeMap<String, String>, sub_path: Option<&s
         std::fs::write(at.join("..data").join(k), text).unwrap();
         std::fs::write(at.join(k), text).unwrap();
     }
-}
-
-/// Replaces `${VAR}` and `${VAR:-default}` with the container's environment, as lethe would.
-fn interpolate(text: &str, env: &BTreeMap<String, Option<String>>, what: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("${") {
-        out.push_str(&rest[..at]);
-        let end = at
-            + rest[at..]
-                .find('}')
-                .unwrap_or_else(|| panic!("{what}: unclosed ${{"));
-        let inner = &rest[at + 2..end];
-        let (var, default) = match inner.split_once(":-") {
-            Some((v, d)) => (v, Some(d)),
-            None => (inner, None),
-        };
-        match (env.get(var), default) {
-            (Some(Some(v)), _) => out.push_str(v),
-            (None, Some(d)) => out.push_str(d),
-            _ => panic!(
-                "{what}: the configuration uses ${{{var}}}, which the container's env does not set"
-            ),
-        }
-        rest = &rest[end + 1..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Replaces every absolute mount path in `text` with its place under `root`, in one pass.
@@ -178,19 +150,29 @@ fn load_as_pod(
                 })
                 .collect();
         }
+        // The files keep their `${VAR}` references: lethe's loader fills them in.
         if is_config {
-            for (k, text) in data.iter_mut() {
-                *text = rooted(
-                    &interpolate(text, &env, &format!("{what}, {}", k)),
-                    &mount_paths,
-                    root.path(),
-                );
+            for text in data.values_mut() {
+                *text = rooted(text, &mount_paths, root.path());
             }
         }
         write_volume(&at, &data, m["subPath"].as_str());
     }
+    // The process environment lethe gets: the image's ENV, then the container's `env` and
+    // `envFrom` over it. A value Kubernetes computes (a `fieldRef`) is unknown here and left
+    // out, so a configuration that needs it does not load. Mount paths in values move under
+    // the root like the files.
+    let process_env: HashMap<String, String> = img
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .chain(env)
+        .collect::<BTreeMap<_, _>>()
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, rooted(&v, &mount_paths, root.path()))))
+        .collect();
     let dir = root.path().join(config_dir.trim_start_matches('/'));
-    let loaded = lethe::config::load(&dir, &lethe::config::process_env());
+    let loaded = lethe::config::load(&dir, &process_env);
     (root, loaded)
 }
 
@@ -248,6 +230,48 @@ fn the_example_secret_fails_closed() {
     }
 }
 
-// ------------------------------------------------------------------------------------------
-// systemd and the deploy guide
-// ------------------------------------------------------------------------------------------
+#[test]
+fn a_variable_the_pod_does_not_set_stops_the_configuration_at_its_place() {
+    // The ConfigMap names `${CRM_DATABASE_URL}`; a CronJob container without it must not load,
+    // and lethe's loader says which variable, in which file, on which line and column.
+    let mut docs = manifests();
+    let cronjob = docs
+        .iter_mut()
+        .find(|d| d.kind() == "CronJob")
+        .expect("a CronJob");
+    let env = cronjob
+        .value
+        .pointer_mut("/spec/jobTemplate/spec/template/spec/containers/0/env")
+        .and_then(Value::as_array_mut)
+        .expect("the CronJob's container has env");
+    let before = env.len();
+    env.retain(|e| e["name"] != "CRM_DATABASE_URL");
+    assert_eq!(
+        env.len(),
+        before - 1,
+        "CRM_DATABASE_URL in the CronJob's env"
+    );
+
+    let settings = data_of(find(&docs, "ConfigMap", "lethe-policies").expect("the ConfigMap"))
+        .remove("lethe.yaml")
+        .expect("lethe.yaml in the ConfigMap");
+    let (line, column) = settings
+        .lines()
+        .enumerate()
+        .find_map(|(n, l)| l.find("${CRM_DATABASE_URL}").map(|c| (n + 1, c + 1)))
+        .expect("lethe.yaml uses ${CRM_DATABASE_URL}");
+
+    let ws = workloads(&docs);
+    let w = ws.iter().find(|w| w.doc.kind() == "CronJob").unwrap();
+    let ok = BTreeMap::from([("hmac.key", TEST_HMAC_KEY)]);
+    let (_root, loaded) = load_as_pod(&docs, w, containers(w.pod)[0], &ok);
+    let e = loaded.expect_err("a configuration whose variable is not set must not load");
+    assert_eq!(e.0.len(), 1, "{e}");
+    let err = &e.0[0];
+    assert_eq!(
+        err.message,
+        "environment variable `CRM_DATABASE_URL` is not set (write `${CRM_DATABASE_URL:-default}` to give a default)"
+    );
+    assert!(err.file.ends_with("lethe.yaml"), "{e}");
+    assert_eq!((err.line, err.column), (line as u64, column as u64), "{e}");
+}
