@@ -679,3 +679,7 @@ fn value(v: &Value) -> Param {
         Value::Text(s) => Param::Text(s.clone()),
     }
 }
+
+#[cfg(test)]
+#[path = "statements_tests.rs"]
+mod tests;

@@ -4,7 +4,6 @@
 // Test code: a failed expectation is a panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod s3;
 mod support;
 
 mod architecture;

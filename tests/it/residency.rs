@@ -228,7 +228,7 @@ async fn s3_buckets_are_located_with_their_replicas() {
             "EU" => "us-east-1",
             r => r,
         };
-        let c = crate::s3::client_in(&endpoint, "x", "y", signing);
+        let c = crate::objects::s3::client_in(&endpoint, "x", "y", signing);
         let mut req = c.create_bucket().bucket(name(region));
         if region != "us-east-1" {
             req = req.create_bucket_configuration(
@@ -242,7 +242,7 @@ async fn s3_buckets_are_located_with_their_replicas() {
             .unwrap_or_else(|e| panic!("bucket in {region}: {e:?}"));
     }
     // The Frankfurt bucket replicates to the one in Virginia.
-    let c = crate::s3::client_in(&endpoint, "x", "y", "eu-central-1");
+    let c = crate::objects::s3::client_in(&endpoint, "x", "y", "eu-central-1");
     c.put_bucket_versioning()
         .bucket(name("eu-central-1"))
         .versioning_configuration(
