@@ -17,13 +17,36 @@ pub enum MaskError {
     NoKey,
 }
 
-/// Computes the masked value of one column. `None` stays `None`.
+/// The length of a pseudonym: `hmac:` and 32 hex digits.
+pub const HMAC_LEN: usize = 37;
+
+/// True when `value` is already in the form `strategy` leaves, so that masking it again would
+/// mask a masked value (a pseudonym of a pseudonym). The same test as the SQL that finds the
+/// rows still to mask (`store`), so both agree on what is done.
+pub fn is_masked(strategy: &Strategy, value: &str) -> bool {
+    match strategy {
+        Strategy::Hmac => value.starts_with("hmac:") && value.chars().count() == HMAC_LEN,
+        Strategy::TruncateIp => {
+            value.ends_with(".0") || (value.ends_with("::") && value.matches(':').count() < 5)
+        }
+        Strategy::Null => false,
+        Strategy::Redact(t) => value == t,
+        // Computed by the database, which compares the value with its truncation.
+        Strategy::Year | Strategy::Month => false,
+    }
+}
+
+/// Computes the masked value of one column. `None` stays `None`; a value already in its
+/// masked form (see [`is_masked`]) stays as it is: masked is per column, never twice.
 pub fn mask(
     strategy: &Strategy,
     key: Option<&[u8]>,
     value: Option<&str>,
 ) -> Result<Option<String>, MaskError> {
     let Some(v) = value else { return Ok(None) };
+    if is_masked(strategy, v) {
+        return Ok(Some(v.to_string()));
+    }
     match strategy {
         Strategy::Hmac => Ok(Some(hmac(key.ok_or(MaskError::NoKey)?, v))),
         Strategy::TruncateIp => truncate_ip(v).map(Some).ok_or(MaskError::NotAnIp),
@@ -96,5 +119,30 @@ mod tests {
         );
         assert!(a.starts_with("hmac:") && a.len() == 37);
         assert!(!a.contains("jan"));
+    }
+
+    #[test]
+    fn a_masked_value_is_never_masked_again() {
+        let key = b"k1-0123456789abcdef0123456789abcdef";
+        let once = hmac(key, "jan@example.nl");
+        assert!(is_masked(&Strategy::Hmac, &once));
+        assert_eq!(
+            mask(&Strategy::Hmac, Some(key), Some(&once)).unwrap(),
+            Some(once.clone())
+        );
+        // Only a pseudonym's exact shape counts: a short `hmac:` text is masked as any value.
+        assert!(!is_masked(&Strategy::Hmac, "hmac:jan@example.nl"));
+        assert_eq!(
+            mask(&Strategy::Hmac, Some(key), Some("hmac:jan@example.nl")).unwrap(),
+            Some(hmac(key, "hmac:jan@example.nl"))
+        );
+        for v in ["192.0.2.0", "2001:db8:abcd::"] {
+            assert!(is_masked(&Strategy::TruncateIp, v), "{v}");
+        }
+        assert!(!is_masked(&Strategy::TruncateIp, "192.0.2.7"));
+        assert!(!is_masked(&Strategy::TruncateIp, "2001:db8:abcd:12::"));
+        let redact = Strategy::Redact("[redacted]".into());
+        assert!(is_masked(&redact, "[redacted]"));
+        assert!(!is_masked(&redact, "+31 6 12345678"));
     }
 }

@@ -199,36 +199,53 @@ impl Target {
             if i > 0 {
                 q.push(" OR ");
             }
-            let c = self.col(name);
-            match strategy {
-                Strategy::Null => {
-                    q.push(&format!("{c} IS NOT NULL"));
-                }
-                Strategy::Redact(text) => {
-                    q.push(&format!("({c} IS NOT NULL AND {c} <> "))
-                        .bind(Param::Text(text.clone()))
-                        .push(")");
-                }
-                Strategy::Hmac => {
-                    q.push(&format!("({c} IS NOT NULL AND {c} NOT LIKE 'hmac:%')"));
-                }
-                Strategy::TruncateIp => {
-                    let t = self.ip_text(name);
-                    // Truncated forms: IPv4 ending in `.0`; IPv6 `a:b:c::` (ends in `::`, at most four colons).
-                    q.push(&format!(
-                        "({c} IS NOT NULL AND NOT ({t} LIKE '%.0' OR ({t} LIKE '%::' AND {t} NOT LIKE '%:%:%:%:%:%')))"
-                    ));
-                }
-                Strategy::Year | Strategy::Month => {
-                    let tr = self.truncate_date(&c, strategy == &Strategy::Year);
-                    q.push(&format!(
-                        "({c} IS NOT NULL AND ({tr} IS NULL OR {c} <> {tr}))"
-                    ));
-                }
-            }
+            q.append(&self.column_pending(name, strategy));
         }
         q.push(")");
         Some(q)
+    }
+
+    /// One column is not yet in its masked form: it holds a value, and that value is not what
+    /// the strategy leaves (see [`crate::anonymize::is_masked`], which says the same in
+    /// process). Masked is per column: a column already masked is never masked again.
+    fn column_pending(&self, name: &Ident, strategy: &Strategy) -> Query {
+        let mut q = self.q();
+        let c = self.col(name);
+        match strategy {
+            Strategy::Null => {
+                q.push(&format!("{c} IS NOT NULL"));
+            }
+            Strategy::Redact(text) => {
+                q.push(&format!("({c} IS NOT NULL AND {c} <> "))
+                    .bind(Param::Text(text.clone()))
+                    .push(")");
+            }
+            Strategy::Hmac => {
+                // A pseudonym: `hmac:` and 32 hex digits.
+                let len = match self.dialect {
+                    Dialect::MySql => "CHAR_LENGTH",
+                    _ => "LENGTH",
+                };
+                q.push(&format!(
+                    "({c} IS NOT NULL AND NOT ({c} LIKE 'hmac:%' AND {len}({c}) = {}))",
+                    crate::anonymize::HMAC_LEN
+                ));
+            }
+            Strategy::TruncateIp => {
+                let t = self.ip_text(name);
+                // Truncated forms: IPv4 ending in `.0`; IPv6 `a:b:c::` (ends in `::`, at most four colons).
+                q.push(&format!(
+                    "({c} IS NOT NULL AND NOT ({t} LIKE '%.0' OR ({t} LIKE '%::' AND {t} NOT LIKE '%:%:%:%:%:%')))"
+                ));
+            }
+            Strategy::Year | Strategy::Month => {
+                let tr = self.truncate_date(&c, strategy == &Strategy::Year);
+                q.push(&format!(
+                    "({c} IS NOT NULL AND ({tr} IS NULL OR {c} <> {tr}))"
+                ));
+            }
+        }
+        q
     }
 
     fn ip_text(&self, name: &Ident) -> String {
@@ -432,9 +449,11 @@ impl Target {
         }
     }
 
-    /// `SET` assignments; in-process columns take the given values, in `computed_columns` order.
     /// `SET` assignments. The `i`-th column computed in process takes the expression
-    /// `computed(i)`; the others take their SQL expression.
+    /// `computed(i)`; the others take their SQL expression. A column already in its masked form
+    /// keeps its value (`CASE WHEN <not yet masked> THEN <masked> ELSE <as is> END`): the row is
+    /// due because some other column still needs masking, and a pseudonym is never
+    /// pseudonymized again.
     fn assignments(&self, computed: &dyn Fn(usize) -> Query) -> Query {
         let mut q = self.q();
         q.push(" SET ");
@@ -447,28 +466,35 @@ impl Target {
                 q.push(", ");
             }
             let c = self.dialect.quote(name);
+            let mut masked = self.q();
             match strategy {
                 Strategy::Null => {
+                    // NULL is its own masked form: setting it again changes nothing.
                     q.push(&format!("{c} = NULL"));
+                    continue;
                 }
                 Strategy::Redact(text) => {
-                    q.push(&format!("{c} = ")).bind(Param::Text(text.clone()));
+                    masked.bind(Param::Text(text.clone()));
                 }
                 Strategy::Year | Strategy::Month => {
                     let tr = self.truncate_date(&self.col(name), strategy == &Strategy::Year);
-                    q.push(&format!("{c} = {tr}"));
+                    masked.push(&tr);
                 }
                 Strategy::Hmac | Strategy::TruncateIp => {
                     let v = computed(next);
                     next += 1;
-                    q.push(&format!("{c} = "));
                     if self.inet_columns.contains(name) {
-                        q.push("CAST(").append(&v).push(" AS inet)");
+                        masked.push("CAST(").append(&v).push(" AS inet)");
                     } else {
-                        q.append(&v);
+                        masked.append(&v);
                     }
                 }
             }
+            q.push(&format!("{c} = CASE WHEN "))
+                .append(&self.column_pending(name, strategy))
+                .push(" THEN ")
+                .append(&masked)
+                .push(&format!(" ELSE {} END", self.col(name)));
         }
         q
     }

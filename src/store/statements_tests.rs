@@ -460,65 +460,74 @@ fn set_based_anonymize_batches_per_dialect() {
     golden(
         q(Sqlite),
         r#"
-            UPDATE "leads" SET "birth_date" = CASE WHEN length("leads"."birth_date") = 10
-            THEN date("leads"."birth_date", 'start of year') ELSE datetime("leads"."birth_date",
-            'start of year') END, "email" = ?, "full_name" = NULL WHERE "leads"."id" > ?
-            AND "leads"."id" <= ? AND (NOT (CASE WHEN typeof("leads"."created_at") = 'text'
-            THEN unixepoch("leads"."created_at", 'subsec') END) IS NULL
-            AND (CASE WHEN typeof("leads"."created_at") = 'text'
-            THEN unixepoch("leads"."created_at", 'subsec') END) < ?)
-            AND (("leads"."birth_date" IS NOT NULL AND (CASE WHEN length("leads"."birth_date") = 10
-            THEN date("leads"."birth_date", 'start of year') ELSE datetime("leads"."birth_date",
-            'start of year') END IS NULL OR "leads"."birth_date" <> CASE WHEN
+            UPDATE "leads" SET "birth_date" = CASE WHEN ("leads"."birth_date" IS NOT NULL AND (CASE
+            WHEN length("leads"."birth_date") = 10 THEN date("leads"."birth_date", 'start of year')
+            ELSE datetime("leads"."birth_date", 'start of year') END IS NULL OR "leads"."birth_date"
+            <> CASE WHEN length("leads"."birth_date") = 10 THEN date("leads"."birth_date", 'start of
+            year') ELSE datetime("leads"."birth_date", 'start of year') END)) THEN CASE WHEN
             length("leads"."birth_date") = 10 THEN date("leads"."birth_date", 'start of year') ELSE
-            datetime("leads"."birth_date", 'start of year') END))
-            OR ("leads"."email" IS NOT NULL AND "leads"."email" <> ?)
-            OR "leads"."full_name" IS NOT NULL) AND NOT COALESCE((1=1
-            AND "leads"."status" IN (?, ?)) AND (NOT (CASE WHEN typeof("leads"."created_at") =
-            'text' THEN unixepoch("leads"."created_at", 'subsec') END) IS NULL
-            AND (CASE WHEN typeof("leads"."created_at") = 'text'
-            THEN unixepoch("leads"."created_at", 'subsec') END) < ?), 1 = 0)
+            datetime("leads"."birth_date", 'start of year') END ELSE "leads"."birth_date" END,
+            "email" = CASE WHEN ("leads"."email" IS NOT NULL AND "leads"."email" <> ?) THEN ? ELSE
+            "leads"."email" END, "full_name" = NULL WHERE "leads"."id" > ? AND "leads"."id" <= ? AND
+            (NOT (CASE WHEN typeof("leads"."created_at") = 'text' THEN
+            unixepoch("leads"."created_at", 'subsec') END) IS NULL AND (CASE WHEN
+            typeof("leads"."created_at") = 'text' THEN unixepoch("leads"."created_at", 'subsec')
+            END) < ?) AND (("leads"."birth_date" IS NOT NULL AND (CASE WHEN
+            length("leads"."birth_date") = 10 THEN date("leads"."birth_date", 'start of year') ELSE
+            datetime("leads"."birth_date", 'start of year') END IS NULL OR "leads"."birth_date" <>
+            CASE WHEN length("leads"."birth_date") = 10 THEN date("leads"."birth_date", 'start of
+            year') ELSE datetime("leads"."birth_date", 'start of year') END)) OR ("leads"."email" IS
+            NOT NULL AND "leads"."email" <> ?) OR "leads"."full_name" IS NOT NULL) AND NOT
+            COALESCE((1=1 AND "leads"."status" IN (?, ?)) AND (NOT (CASE WHEN
+            typeof("leads"."created_at") = 'text' THEN unixepoch("leads"."created_at", 'subsec')
+            END) IS NULL AND (CASE WHEN typeof("leads"."created_at") = 'text' THEN
+            unixepoch("leads"."created_at", 'subsec') END) < ?), 1 = 0)
         "#,
         r#"
-            [Text("[redacted]"), Int(100), Int(600), Float(1772366400.0), Text("[redacted]"),
-            Text("delivered"), Text("rejected"), Float(1767182400.0)]
+            [Text("[redacted]"), Text("[redacted]"), Int(100), Int(600), Float(1772366400.0),
+            Text("[redacted]"), Text("delivered"), Text("rejected"), Float(1767182400.0)]
         "#,
     );
     golden(
         q(Postgres),
         r#"
-            UPDATE "leads" SET "birth_date" = date_trunc('year', "leads"."birth_date"), "email" =
-            $1, "full_name" = NULL WHERE "leads"."id" > $2 AND "leads"."id" <= $3
-            AND (NOT "leads"."created_at" IS NULL AND "leads"."created_at" < $4)
-            AND (("leads"."birth_date" IS NOT NULL AND (date_trunc('year', "leads"."birth_date") IS
-            NULL OR "leads"."birth_date" <> date_trunc('year', "leads"."birth_date")))
-            OR ("leads"."email" IS NOT NULL AND "leads"."email" <> $5)
-            OR "leads"."full_name" IS NOT NULL) AND NOT COALESCE((1=1
-            AND "leads"."status" IN ($6, $7)) AND (NOT "leads"."created_at" IS NULL
-            AND "leads"."created_at" < $8), 1 = 0)
+            UPDATE "leads" SET "birth_date" = CASE WHEN ("leads"."birth_date" IS NOT NULL AND
+            (date_trunc('year', "leads"."birth_date") IS NULL OR "leads"."birth_date" <>
+            date_trunc('year', "leads"."birth_date"))) THEN date_trunc('year', "leads"."birth_date")
+            ELSE "leads"."birth_date" END, "email" = CASE WHEN ("leads"."email" IS NOT NULL AND
+            "leads"."email" <> $1) THEN $2 ELSE "leads"."email" END, "full_name" = NULL WHERE
+            "leads"."id" > $3 AND "leads"."id" <= $4 AND (NOT "leads"."created_at" IS NULL AND
+            "leads"."created_at" < $5) AND (("leads"."birth_date" IS NOT NULL AND
+            (date_trunc('year', "leads"."birth_date") IS NULL OR "leads"."birth_date" <>
+            date_trunc('year', "leads"."birth_date"))) OR ("leads"."email" IS NOT NULL AND
+            "leads"."email" <> $6) OR "leads"."full_name" IS NOT NULL) AND NOT COALESCE((1=1 AND
+            "leads"."status" IN ($7, $8)) AND (NOT "leads"."created_at" IS NULL AND
+            "leads"."created_at" < $9), 1 = 0)
         "#,
         r#"
-            [Text("[redacted]"), Int(100), Int(600), Time(2026-03-01T12:00:00Z), Text("[redacted]"),
-            Text("delivered"), Text("rejected"), Time(2025-12-31T12:00:00Z)]
+            [Text("[redacted]"), Text("[redacted]"), Int(100), Int(600), Time(2026-03-01T12:00:00Z),
+            Text("[redacted]"), Text("delivered"), Text("rejected"), Time(2025-12-31T12:00:00Z)]
         "#,
     );
     golden(
         q(MySql),
         r#"
-            UPDATE `leads` SET `birth_date` = MAKEDATE(YEAR(`leads`.`birth_date`), 1), `email` = ?,
-            `full_name` = NULL WHERE `leads`.`id` > ? AND `leads`.`id` <= ?
-            AND (NOT (`leads`.`created_at` IS NULL OR `leads`.`created_at` < '0001-01-01')
-            AND `leads`.`created_at` < ?) AND ((`leads`.`birth_date` IS NOT NULL
-            AND (MAKEDATE(YEAR(`leads`.`birth_date`), 1) IS NULL
-            OR `leads`.`birth_date` <> MAKEDATE(YEAR(`leads`.`birth_date`), 1)))
-            OR (`leads`.`email` IS NOT NULL AND `leads`.`email` <> ?)
-            OR `leads`.`full_name` IS NOT NULL) AND NOT COALESCE((1=1
-            AND `leads`.`status` IN (?, ?)) AND (NOT (`leads`.`created_at` IS NULL
-            OR `leads`.`created_at` < '0001-01-01') AND `leads`.`created_at` < ?), 1 = 0)
+            UPDATE `leads` SET `birth_date` = CASE WHEN (`leads`.`birth_date` IS NOT NULL AND
+            (MAKEDATE(YEAR(`leads`.`birth_date`), 1) IS NULL OR `leads`.`birth_date` <>
+            MAKEDATE(YEAR(`leads`.`birth_date`), 1))) THEN MAKEDATE(YEAR(`leads`.`birth_date`), 1)
+            ELSE `leads`.`birth_date` END, `email` = CASE WHEN (`leads`.`email` IS NOT NULL AND
+            `leads`.`email` <> ?) THEN ? ELSE `leads`.`email` END, `full_name` = NULL WHERE
+            `leads`.`id` > ? AND `leads`.`id` <= ? AND (NOT (`leads`.`created_at` IS NULL OR
+            `leads`.`created_at` < '0001-01-01') AND `leads`.`created_at` < ?) AND
+            ((`leads`.`birth_date` IS NOT NULL AND (MAKEDATE(YEAR(`leads`.`birth_date`), 1) IS NULL
+            OR `leads`.`birth_date` <> MAKEDATE(YEAR(`leads`.`birth_date`), 1))) OR (`leads`.`email`
+            IS NOT NULL AND `leads`.`email` <> ?) OR `leads`.`full_name` IS NOT NULL) AND NOT
+            COALESCE((1=1 AND `leads`.`status` IN (?, ?)) AND (NOT (`leads`.`created_at` IS NULL OR
+            `leads`.`created_at` < '0001-01-01') AND `leads`.`created_at` < ?), 1 = 0)
         "#,
         r#"
-            [Text("[redacted]"), Int(100), Int(600), Time(2026-03-01T12:00:00Z), Text("[redacted]"),
-            Text("delivered"), Text("rejected"), Time(2025-12-31T12:00:00Z)]
+            [Text("[redacted]"), Text("[redacted]"), Int(100), Int(600), Time(2026-03-01T12:00:00Z),
+            Text("[redacted]"), Text("delivered"), Text("rejected"), Time(2025-12-31T12:00:00Z)]
         "#,
     );
 }
@@ -529,15 +538,14 @@ fn in_process_pages_per_dialect() {
     golden(
         q(Sqlite),
         r#"
-            SELECT "visits"."id", CAST("visits"."email" AS TEXT), CAST("visits"."ip" AS TEXT)
-            FROM "visits" WHERE (NOT (CASE WHEN typeof("visits"."seen_at") = 'text'
-            THEN unixepoch("visits"."seen_at", 'subsec') END) IS NULL
-            AND (CASE WHEN typeof("visits"."seen_at") = 'text'
-            THEN unixepoch("visits"."seen_at", 'subsec') END) < ?)
-            AND (("visits"."email" IS NOT NULL AND "visits"."email" NOT LIKE 'hmac:%')
-            OR ("visits"."ip" IS NOT NULL AND NOT ("visits"."ip" LIKE '%.0'
-            OR ("visits"."ip" LIKE '%::' AND "visits"."ip" NOT LIKE '%:%:%:%:%:%')))
-            OR "visits"."phone" IS NOT NULL) AND "visits"."id" > ? ORDER BY "visits"."id" LIMIT 2
+            SELECT "visits"."id", CAST("visits"."email" AS TEXT), CAST("visits"."ip" AS TEXT) FROM
+            "visits" WHERE (NOT (CASE WHEN typeof("visits"."seen_at") = 'text' THEN
+            unixepoch("visits"."seen_at", 'subsec') END) IS NULL AND (CASE WHEN
+            typeof("visits"."seen_at") = 'text' THEN unixepoch("visits"."seen_at", 'subsec') END) <
+            ?) AND (("visits"."email" IS NOT NULL AND NOT ("visits"."email" LIKE 'hmac:%' AND
+            LENGTH("visits"."email") = 37)) OR ("visits"."ip" IS NOT NULL AND NOT ("visits"."ip"
+            LIKE '%.0' OR ("visits"."ip" LIKE '%::' AND "visits"."ip" NOT LIKE '%:%:%:%:%:%'))) OR
+            "visits"."phone" IS NOT NULL) AND "visits"."id" > ? ORDER BY "visits"."id" LIMIT 2
         "#,
         r#"[Float(1774915200.0), Int(1)]"#,
     );
@@ -545,12 +553,12 @@ fn in_process_pages_per_dialect() {
         q(Postgres),
         r#"
             SELECT CAST("visits"."id" AS TEXT), CAST("visits"."email" AS TEXT), host("visits"."ip")
-            FROM "visits" WHERE (NOT "visits"."seen_at" IS NULL AND "visits"."seen_at" < $1)
-            AND (("visits"."email" IS NOT NULL AND "visits"."email" NOT LIKE 'hmac:%')
-            OR ("visits"."ip" IS NOT NULL AND NOT (host("visits"."ip") LIKE '%.0'
-            OR (host("visits"."ip") LIKE '%::' AND host("visits"."ip") NOT LIKE '%:%:%:%:%:%')))
-            OR "visits"."phone" IS NOT NULL) AND "visits"."id" > CAST($2 AS uuid)
-            ORDER BY "visits"."id" LIMIT 2
+            FROM "visits" WHERE (NOT "visits"."seen_at" IS NULL AND "visits"."seen_at" < $1) AND
+            (("visits"."email" IS NOT NULL AND NOT ("visits"."email" LIKE 'hmac:%' AND
+            LENGTH("visits"."email") = 37)) OR ("visits"."ip" IS NOT NULL AND NOT
+            (host("visits"."ip") LIKE '%.0' OR (host("visits"."ip") LIKE '%::' AND
+            host("visits"."ip") NOT LIKE '%:%:%:%:%:%'))) OR "visits"."phone" IS NOT NULL) AND
+            "visits"."id" > CAST($2 AS uuid) ORDER BY "visits"."id" LIMIT 2
         "#,
         r#"[Time(2026-03-31T00:00:00Z), Text("00000000-0000-0000-0000-000000000001")]"#,
     );
@@ -558,12 +566,12 @@ fn in_process_pages_per_dialect() {
         q(MySql),
         r#"
             SELECT CAST(`visits`.`id` AS SIGNED), CAST(`visits`.`email` AS CHAR), CAST(`visits`.`ip`
-            AS CHAR) FROM `visits` WHERE (NOT (`visits`.`seen_at` IS NULL
-            OR `visits`.`seen_at` < '0001-01-01') AND `visits`.`seen_at` < ?)
-            AND ((`visits`.`email` IS NOT NULL AND `visits`.`email` NOT LIKE 'hmac:%')
-            OR (`visits`.`ip` IS NOT NULL AND NOT (`visits`.`ip` LIKE '%.0'
-            OR (`visits`.`ip` LIKE '%::' AND `visits`.`ip` NOT LIKE '%:%:%:%:%:%')))
-            OR `visits`.`phone` IS NOT NULL) AND `visits`.`id` > ? ORDER BY `visits`.`id` LIMIT 2
+            AS CHAR) FROM `visits` WHERE (NOT (`visits`.`seen_at` IS NULL OR `visits`.`seen_at` <
+            '0001-01-01') AND `visits`.`seen_at` < ?) AND ((`visits`.`email` IS NOT NULL AND NOT
+            (`visits`.`email` LIKE 'hmac:%' AND CHAR_LENGTH(`visits`.`email`) = 37)) OR
+            (`visits`.`ip` IS NOT NULL AND NOT (`visits`.`ip` LIKE '%.0' OR (`visits`.`ip` LIKE
+            '%::' AND `visits`.`ip` NOT LIKE '%:%:%:%:%:%'))) OR `visits`.`phone` IS NOT NULL) AND
+            `visits`.`id` > ? ORDER BY `visits`.`id` LIMIT 2
         "#,
         r#"[Time(2026-03-31T00:00:00Z), Int(1)]"#,
     );
@@ -584,17 +592,19 @@ fn in_process_updates_per_dialect() {
     golden(
         q(Sqlite),
         r#"
-            UPDATE "visits" SET "email" = lethe_v.lethe_c0, "ip" = lethe_v.lethe_c1, "phone" = NULL
-            FROM (SELECT column1 AS lethe_k, column2 AS lethe_c0, column3 AS lethe_c1
-            FROM (VALUES (?, ?, ?), (?, ?, ?))) AS lethe_v WHERE "visits"."id" = lethe_v.lethe_k
-            AND (NOT (CASE WHEN typeof("visits"."seen_at") = 'text'
-            THEN unixepoch("visits"."seen_at", 'subsec') END) IS NULL
-            AND (CASE WHEN typeof("visits"."seen_at") = 'text'
-            THEN unixepoch("visits"."seen_at", 'subsec') END) < ?)
-            AND (("visits"."email" IS NOT NULL AND "visits"."email" NOT LIKE 'hmac:%')
-            OR ("visits"."ip" IS NOT NULL AND NOT ("visits"."ip" LIKE '%.0'
-            OR ("visits"."ip" LIKE '%::' AND "visits"."ip" NOT LIKE '%:%:%:%:%:%')))
-            OR "visits"."phone" IS NOT NULL)
+            UPDATE "visits" SET "email" = CASE WHEN ("visits"."email" IS NOT NULL AND NOT
+            ("visits"."email" LIKE 'hmac:%' AND LENGTH("visits"."email") = 37)) THEN
+            lethe_v.lethe_c0 ELSE "visits"."email" END, "ip" = CASE WHEN ("visits"."ip" IS NOT NULL
+            AND NOT ("visits"."ip" LIKE '%.0' OR ("visits"."ip" LIKE '%::' AND "visits"."ip" NOT
+            LIKE '%:%:%:%:%:%'))) THEN lethe_v.lethe_c1 ELSE "visits"."ip" END, "phone" = NULL FROM
+            (SELECT column1 AS lethe_k, column2 AS lethe_c0, column3 AS lethe_c1 FROM (VALUES (?, ?,
+            ?), (?, ?, ?))) AS lethe_v WHERE "visits"."id" = lethe_v.lethe_k AND (NOT (CASE WHEN
+            typeof("visits"."seen_at") = 'text' THEN unixepoch("visits"."seen_at", 'subsec') END) IS
+            NULL AND (CASE WHEN typeof("visits"."seen_at") = 'text' THEN
+            unixepoch("visits"."seen_at", 'subsec') END) < ?) AND (("visits"."email" IS NOT NULL AND
+            NOT ("visits"."email" LIKE 'hmac:%' AND LENGTH("visits"."email") = 37)) OR
+            ("visits"."ip" IS NOT NULL AND NOT ("visits"."ip" LIKE '%.0' OR ("visits"."ip" LIKE
+            '%::' AND "visits"."ip" NOT LIKE '%:%:%:%:%:%'))) OR "visits"."phone" IS NOT NULL)
         "#,
         r#"
             [Int(2), Text("hmac:ab"), Text("10.1.2.0"), Int(3), Null, Text("2001:db8:1::"),
@@ -604,14 +614,18 @@ fn in_process_updates_per_dialect() {
     golden(
         q(Postgres),
         r#"
-            UPDATE "visits" SET "email" = lethe_v.lethe_c0, "ip" = CAST(lethe_v.lethe_c1 AS inet),
-            "phone" = NULL FROM (VALUES ($1, $2, $3), ($4, $5, $6)) AS lethe_v(lethe_k, lethe_c0,
-            lethe_c1) WHERE "visits"."id" = CAST(lethe_v.lethe_k AS uuid)
-            AND (NOT "visits"."seen_at" IS NULL AND "visits"."seen_at" < $7)
-            AND (("visits"."email" IS NOT NULL AND "visits"."email" NOT LIKE 'hmac:%')
-            OR ("visits"."ip" IS NOT NULL AND NOT (host("visits"."ip") LIKE '%.0'
-            OR (host("visits"."ip") LIKE '%::' AND host("visits"."ip") NOT LIKE '%:%:%:%:%:%')))
-            OR "visits"."phone" IS NOT NULL)
+            UPDATE "visits" SET "email" = CASE WHEN ("visits"."email" IS NOT NULL AND NOT
+            ("visits"."email" LIKE 'hmac:%' AND LENGTH("visits"."email") = 37)) THEN
+            lethe_v.lethe_c0 ELSE "visits"."email" END, "ip" = CASE WHEN ("visits"."ip" IS NOT NULL
+            AND NOT (host("visits"."ip") LIKE '%.0' OR (host("visits"."ip") LIKE '%::' AND
+            host("visits"."ip") NOT LIKE '%:%:%:%:%:%'))) THEN CAST(lethe_v.lethe_c1 AS inet) ELSE
+            "visits"."ip" END, "phone" = NULL FROM (VALUES ($1, $2, $3), ($4, $5, $6)) AS
+            lethe_v(lethe_k, lethe_c0, lethe_c1) WHERE "visits"."id" = CAST(lethe_v.lethe_k AS uuid)
+            AND (NOT "visits"."seen_at" IS NULL AND "visits"."seen_at" < $7) AND (("visits"."email"
+            IS NOT NULL AND NOT ("visits"."email" LIKE 'hmac:%' AND LENGTH("visits"."email") = 37))
+            OR ("visits"."ip" IS NOT NULL AND NOT (host("visits"."ip") LIKE '%.0' OR
+            (host("visits"."ip") LIKE '%::' AND host("visits"."ip") NOT LIKE '%:%:%:%:%:%'))) OR
+            "visits"."phone" IS NOT NULL)
         "#,
         r#"
             [Text("00000000-0000-0000-0000-000000000002"), Text("hmac:ab"), Text("10.1.2.0"),
@@ -622,14 +636,18 @@ fn in_process_updates_per_dialect() {
     golden(
         q(MySql),
         r#"
-            UPDATE `visits` JOIN (SELECT ? AS lethe_k, ? AS lethe_c0, ? AS lethe_c1
-            UNION ALL SELECT ?, ?, ?) AS lethe_v ON `visits`.`id` = lethe_v.lethe_k
-            SET `email` = lethe_v.lethe_c0, `ip` = lethe_v.lethe_c1, `phone` = NULL
-            WHERE (NOT (`visits`.`seen_at` IS NULL OR `visits`.`seen_at` < '0001-01-01')
-            AND `visits`.`seen_at` < ?) AND ((`visits`.`email` IS NOT NULL
-            AND `visits`.`email` NOT LIKE 'hmac:%') OR (`visits`.`ip` IS NOT NULL
-            AND NOT (`visits`.`ip` LIKE '%.0' OR (`visits`.`ip` LIKE '%::'
-            AND `visits`.`ip` NOT LIKE '%:%:%:%:%:%'))) OR `visits`.`phone` IS NOT NULL)
+            UPDATE `visits` JOIN (SELECT ? AS lethe_k, ? AS lethe_c0, ? AS lethe_c1 UNION ALL SELECT
+            ?, ?, ?) AS lethe_v ON `visits`.`id` = lethe_v.lethe_k SET `email` = CASE WHEN
+            (`visits`.`email` IS NOT NULL AND NOT (`visits`.`email` LIKE 'hmac:%' AND
+            CHAR_LENGTH(`visits`.`email`) = 37)) THEN lethe_v.lethe_c0 ELSE `visits`.`email` END,
+            `ip` = CASE WHEN (`visits`.`ip` IS NOT NULL AND NOT (`visits`.`ip` LIKE '%.0' OR
+            (`visits`.`ip` LIKE '%::' AND `visits`.`ip` NOT LIKE '%:%:%:%:%:%'))) THEN
+            lethe_v.lethe_c1 ELSE `visits`.`ip` END, `phone` = NULL WHERE (NOT (`visits`.`seen_at`
+            IS NULL OR `visits`.`seen_at` < '0001-01-01') AND `visits`.`seen_at` < ?) AND
+            ((`visits`.`email` IS NOT NULL AND NOT (`visits`.`email` LIKE 'hmac:%' AND
+            CHAR_LENGTH(`visits`.`email`) = 37)) OR (`visits`.`ip` IS NOT NULL AND NOT
+            (`visits`.`ip` LIKE '%.0' OR (`visits`.`ip` LIKE '%::' AND `visits`.`ip` NOT LIKE
+            '%:%:%:%:%:%'))) OR `visits`.`phone` IS NOT NULL)
         "#,
         r#"
             [Int(2), Text("hmac:ab"), Text("10.1.2.0"), Int(3), Null, Text("2001:db8:1::"),
