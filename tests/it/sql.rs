@@ -267,6 +267,108 @@ async fn anonymize(b: Backend) {
     db.drop_db().await;
 }
 
+/// An anonymize policy on `leads` with the given strategies.
+fn mask_policy(strategies: &str) -> String {
+    format!(
+        "kind: RetentionPolicy\nname: contact-details\nstore: crm\ntable: leads\nkey: id\nclock: {{ column: created_at }}\nkeep: 90d\naction: {{ anonymize: {{ {strategies} }} }}\nguard: {{ max_fraction: 1 }}\n"
+    )
+}
+
+/// A pseudonym is never pseudonymized again: when a new strategy or a value the application
+/// wrote makes a masked row due again, only the columns that need it are masked, and the
+/// pseudonym stays HMAC(key, original), computed here independently of the run.
+async fn masked_once(b: Backend) {
+    let Some(db) = TestDb::new(b).await else {
+        return;
+    };
+    db.crm_schema().await;
+    let old = db.ts("2026-01-01 08:00:00");
+    db.exec(&format!(
+        "INSERT INTO leads (id, full_name, email, ip, status, created_at) VALUES
+          (1, 'Jan de Vries', 'jan@example.nl', '192.0.2.77', 'delivered', {old}),
+          (2, 'Sanne Bakker', 'sanne@example.nl', NULL, 'delivered', {old})"
+    ))
+    .await;
+    let pseudonym = |v: &str| lethe::anonymize::hmac(crate::support::HMAC_KEY.as_bytes(), v);
+    let cols = format!(
+        "SELECT {}, {}, {} FROM leads ORDER BY id",
+        db.text("email"),
+        db.text("full_name"),
+        db.text("ip")
+    );
+    let apply = |expect_eligible: u64, expect_anonymized: u64| {
+        let plan = run(db
+            .lethe(&cfg_of(&db))
+            .args(["plan", "--format", "json", "--as-of", AS_OF]));
+        assert_eq!(plan.code, 0, "{}", plan.stderr);
+        assert_eq!(
+            plan.json()["policies"][0]["eligible"],
+            expect_eligible,
+            "{}",
+            plan.stdout
+        );
+        let r = run(db
+            .lethe(&cfg_of(&db))
+            .args(["apply", "--yes", "--format", "json", "--as-of", AS_OF]));
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        let p = &r.json()["policies"][0];
+        assert_eq!(p["anonymized"], expect_anonymized, "{p}");
+        assert_eq!(p["remaining"], 0, "{p}");
+    };
+
+    // 1. email: hmac, ip: truncate-ip.
+    db.policies(
+        "",
+        &[("p.yaml", &mask_policy("email: hmac, ip: truncate-ip"))],
+    );
+    apply(2, 2);
+    let rows = db.dump(&cols).await;
+    assert_eq!(rows[0][0], Some(pseudonym("jan@example.nl")));
+    assert_eq!(rows[0][2].as_deref(), Some("192.0.2.0"));
+    assert_eq!(rows[1][0], Some(pseudonym("sanne@example.nl")));
+
+    // 2. The application writes a new address into row 1: only the address is masked.
+    db.exec("UPDATE leads SET ip = '203.0.113.45' WHERE id = 1")
+        .await;
+    apply(1, 1);
+    let rows = db.dump(&cols).await;
+    assert_eq!(
+        rows[0][0],
+        Some(pseudonym("jan@example.nl")),
+        "{b:?}: the pseudonym was pseudonymized again"
+    );
+    assert_eq!(rows[0][2].as_deref(), Some("203.0.113.0"));
+    assert_eq!(rows[1][0], Some(pseudonym("sanne@example.nl")));
+
+    // 3. The policy gains `full_name: null`: names go, pseudonyms stay.
+    std::fs::write(
+        cfg_of(&db).join("p.yaml"),
+        mask_policy("email: hmac, ip: truncate-ip, full_name: \"null\""),
+    )
+    .unwrap();
+    apply(2, 2);
+    let rows = db.dump(&cols).await;
+    for (i, email) in ["jan@example.nl", "sanne@example.nl"].iter().enumerate() {
+        assert_eq!(
+            rows[i][0],
+            Some(pseudonym(email)),
+            "{b:?}: the pseudonym was pseudonymized again"
+        );
+        assert_eq!(rows[i][1], None);
+    }
+    assert_eq!(rows[0][2].as_deref(), Some("203.0.113.0"));
+    assert_eq!(rows[1][2], None);
+
+    // 4. Nothing left to mask.
+    apply(0, 0);
+    assert_eq!(db.dump(&cols).await, rows);
+    db.drop_db().await;
+}
+
+fn cfg_of(db: &TestDb) -> std::path::PathBuf {
+    db.dir.path().join("policies")
+}
+
 async fn seed_old_leads(db: &TestDb, from: i64, to: i64, status: &str) {
     let old = db.ts("2026-01-01 00:00:00");
     let values: Vec<String> = (from..=to)
@@ -503,6 +605,7 @@ on_every_backend!(
     time_zones,
     contract_end,
     anonymize,
+    masked_once,
     guards,
     pinned_plan,
     injection,
