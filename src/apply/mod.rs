@@ -201,8 +201,9 @@ pub struct PolicyOutcome {
     /// Values that could not be masked (e.g. not an IP address) and were set to NULL instead.
     #[serde(default)]
     pub cleared: u64,
-    /// Records still due after the run (the verification; 0 when all went well).
-    pub remaining: u64,
+    /// Records still due after the run (the verification; 0 when all went well). `None`
+    /// (`null`) when the recount could not be made: unknown, never 0.
+    pub remaining: Option<u64>,
     /// Batches committed.
     pub batches: u64,
     /// Errors, sanitized (no values).
@@ -221,9 +222,10 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl PolicyOutcome {
-    /// True when some record could not be handled or an error stopped the policy.
+    /// True when some record could not be handled, an error stopped the policy, or the
+    /// verification could not count what remains.
     pub fn failed(&self) -> bool {
-        self.failed > 0 || !self.errors.is_empty()
+        self.failed > 0 || !self.errors.is_empty() || self.remaining.is_none()
     }
 
     /// An outcome with nothing done yet, from the policy's fresh plan.
@@ -243,7 +245,8 @@ impl PolicyOutcome {
             versions: 0,
             failed: 0,
             cleared: 0,
-            remaining: 0,
+            // Unknown until the verification has counted.
+            remaining: None,
             batches: 0,
             errors: Vec::new(),
             interrupted: false,
@@ -323,7 +326,7 @@ pub async fn apply_policy(
     match with_current_holds(target, ctx).await {
         Ok(t) => match crate::plan::plan_policy(store, &t, as_of).await {
             Ok(after) => {
-                out.remaining = after.eligible;
+                out.remaining = Some(after.eligible);
                 out.held = after.held;
                 out.holds = after.holds;
             }
@@ -333,7 +336,7 @@ pub async fn apply_policy(
     }
 
     out.finish(ctx).await;
-    info!(policy = %p.name, deleted = out.deleted, anonymized = out.anonymized, failed = out.failed, remaining = out.remaining, "policy applied");
+    info!(policy = %p.name, deleted = out.deleted, anonymized = out.anonymized, failed = out.failed, remaining = ?out.remaining, "policy applied");
     out
 }
 

@@ -69,14 +69,14 @@ pub async fn apply_objects(
     };
     match verified {
         Ok(after) => {
-            out.remaining = after.eligible;
+            out.remaining = Some(after.eligible);
             out.held = after.held;
             out.holds = after.holds;
         }
         Err(e) => out.errors.push(format!("verification failed: {e}")),
     }
     out.finish(ctx).await;
-    info!(policy = %p.name, deleted = out.deleted, versions = out.versions, failed = out.failed, remaining = out.remaining, "policy applied");
+    info!(policy = %p.name, deleted = out.deleted, versions = out.versions, failed = out.failed, remaining = ?out.remaining, "policy applied");
     out
 }
 

@@ -102,7 +102,7 @@ impl Metrics {
         );
         registry.register(
             "lethe_records_remaining",
-            "Records still due after the policy's last enforcing run (0 when all went well)",
+            "Records still due after the policy's last enforcing run (0 when all went well; absent when its recount failed)",
             m.remaining.clone(),
         );
         registry.register(
@@ -160,9 +160,16 @@ impl Metrics {
         }
         self.held.get_or_create(&policy).set(p.held as i64);
         self.eligible.get_or_create(&policy).set(p.eligible as i64);
-        self.remaining
-            .get_or_create(&policy)
-            .set(p.remaining as i64);
+        // A recount that could not be made is no number: the series goes away rather than
+        // show 0 (or the last run's figure); the run counts under `lethe_failures`.
+        match p.remaining {
+            Some(n) => {
+                self.remaining.get_or_create(&policy).set(n as i64);
+            }
+            None => {
+                self.remaining.remove(&policy);
+            }
+        }
         match status {
             "ok" => {
                 self.last_success.get_or_create(&policy).set(at);
@@ -238,5 +245,37 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_remaining_is_no_number() {
+        let m = Metrics::new();
+        let mut p: PolicyOutcome = serde_json::from_value(serde_json::json!({
+            "name": "old-leads", "store": "crm", "target": "crm.leads", "action": "delete",
+            "eligible": 7, "held": 0, "holds": [], "undated": 0,
+            "cutoff": "2026-05-16T12:00:00Z", "deleted": 3, "anonymized": 0, "failed": 0,
+            "remaining": 4, "batches": 1
+        }))
+        .unwrap();
+        m.applied(&p, 1);
+        assert!(m
+            .encode()
+            .contains("lethe_records_remaining{policy=\"old-leads\"} 4"));
+        p.remaining = None;
+        m.applied(&p, 2);
+        let text = m.encode();
+        assert!(
+            !text.contains("lethe_records_remaining{policy=\"old-leads\"}"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lethe_failures_total{policy=\"old-leads\"} 1"),
+            "{text}"
+        );
     }
 }

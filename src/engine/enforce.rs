@@ -210,7 +210,14 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> Result<ApplyReport,
         deleted: Some(total(|p| p.deleted)),
         anonymized: Some(total(|p| p.anonymized)),
         failed: Some(total(|p| p.failed)),
-        remaining: Some(total(|p| p.remaining)),
+        // One recount that could not be made makes the total unknown, never a smaller number.
+        remaining: Some(
+            report
+                .policies
+                .iter()
+                .map(|p| p.remaining)
+                .sum::<Option<u64>>(),
+        ),
         ..RunFinished::default()
     })
     .await?;

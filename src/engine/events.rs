@@ -145,11 +145,48 @@ pub struct RunFinished {
     /// Records that failed (kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed: Option<u64>,
-    /// Due records left after the run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remaining: Option<u64>,
+    /// Due records left after the run: absent where nothing was verified (a dry run, a
+    /// cancelled run), `null` when some policy's recount could not be made (unknown, never 0).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub remaining: Option<Option<u64>>,
+}
+
+/// A field that is present, its value a number or `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(d).map(Some)
 }
 
 impl AuditEvent for RunFinished {
     const KIND: &'static str = "run.finished";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remaining_is_absent_unknown_or_a_number() {
+        let of = |r: Option<Option<u64>>| {
+            serde_json::to_string(&RunFinished {
+                remaining: r,
+                ..RunFinished::default()
+            })
+            .unwrap()
+        };
+        assert!(!of(None).contains("remaining"));
+        assert!(of(Some(None)).contains("\"remaining\":null"));
+        assert!(of(Some(Some(3))).contains("\"remaining\":3"));
+        for (text, want) in [
+            (r#"{"status":"ok"}"#, None),
+            (r#"{"status":"failed","remaining":null}"#, Some(None)),
+            (r#"{"status":"ok","remaining":0}"#, Some(Some(0))),
+        ] {
+            let e: RunFinished = serde_json::from_str(text).unwrap();
+            assert_eq!(e.remaining, want, "{text}");
+        }
+    }
 }

@@ -219,7 +219,7 @@ fn apply_body(r: &ApplyReport, format: Format) -> Result<String, ReportError> {
                 let _ = writeln!(
                     s,
                     "  eligible {}   deleted {}   anonymized {}   failed {}   undated (kept) {}   remaining {}",
-                    p.eligible, p.deleted, p.anonymized, p.failed, p.undated, p.remaining
+                    p.eligible, p.deleted, p.anonymized, p.failed, p.undated, remaining(p.remaining)
                 );
                 if p.versions > p.deleted {
                     let _ = writeln!(
@@ -285,7 +285,7 @@ fn apply_body(r: &ApplyReport, format: Format) -> Result<String, ReportError> {
                     p.anonymized,
                     p.failed,
                     p.undated,
-                    p.remaining
+                    remaining(p.remaining)
                 );
             }
             for p in r.policies.iter().filter(|p| !p.holds.is_empty()) {
@@ -295,6 +295,11 @@ fn apply_body(r: &ApplyReport, format: Format) -> Result<String, ReportError> {
             s
         }
     })
+}
+
+/// The records still due after a run, or `unknown` when the recount could not be made.
+fn remaining(n: Option<u64>) -> String {
+    n.map_or_else(|| "unknown".to_string(), |n| n.to_string())
 }
 
 /// `held N` and one line per hold with its basis.
@@ -483,5 +488,38 @@ mod tests {
             page.contains("<details><summary>Statement</summary>"),
             "{page}"
         );
+    }
+
+    /// An apply report with one policy whose verification recount ended as given.
+    fn report_with_remaining(remaining: &str) -> ApplyReport {
+        serde_json::from_str(&format!(
+            r#"{{"run_id": "r1", "plan_id": "p1", "pinned": false, "as_of": "2026-06-15T12:00:00Z",
+            "config_hash": "0123456789abcdef", "status": "failed", "policies": [{{
+            "name": "old-leads", "store": "crm", "target": "crm.leads", "action": "delete",
+            "eligible": 7, "held": 0, "holds": [], "undated": 0,
+            "cutoff": "2026-05-16T12:00:00Z", "deleted": 3, "anonymized": 0, "failed": 0,
+            "remaining": {remaining}, "batches": 1}}]}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_recount_that_was_not_made_is_unknown_never_0() {
+        let unknown = report_with_remaining("null");
+        assert_eq!(unknown.policies[0].remaining, None);
+        assert!(unknown.policies[0].failed());
+        let json = apply(&unknown, Format::Json).unwrap();
+        assert!(json.contains("\"remaining\": null"), "{json}");
+        let text = apply(&unknown, Format::Text).unwrap();
+        assert!(text.contains("remaining unknown"), "{text}");
+        let md = apply(&unknown, Format::Markdown).unwrap();
+        assert!(md.contains("| 0 | unknown |"), "{md}");
+        let html = apply(&unknown, Format::Html).unwrap();
+        assert!(html.contains("unknown"), "{html}");
+        // A report written with a number reads back as that number.
+        let known = report_with_remaining("4");
+        assert_eq!(known.policies[0].remaining, Some(4));
+        assert!(!known.policies[0].failed());
+        assert!(apply(&known, Format::Text).unwrap().contains("remaining 4"));
     }
 }
