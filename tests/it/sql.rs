@@ -798,42 +798,20 @@ async fn unsigned_bigint_keys() {
     db.drop_db().await;
 }
 
-/// The store stops answering for `leads` after the batches (here: the batch's own commit renames
-/// the table away, through a deferred trigger), so the verification cannot count what remains.
-/// A count that was not made is unknown: `null` in JSON and in `run.finished`, "unknown" in
-/// text, never 0; the run failed (exit 1).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_recount_is_unknown() {
-    let Some(db) = TestDb::new(Backend::Postgres).await else {
-        return;
-    };
-    db.crm_schema().await;
-    seed_old_leads(&db, 1, 5, "new").await;
-    seed_recent_lead(&db, 6).await;
-    db.exec(
-        "CREATE TABLE tripwire (n INT);
-         CREATE FUNCTION trip() RETURNS trigger LANGUAGE plpgsql AS
-           $$ BEGIN INSERT INTO tripwire VALUES (1); RETURN OLD; END $$;
-         CREATE TRIGGER leads_trip AFTER DELETE ON leads FOR EACH ROW EXECUTE FUNCTION trip();
-         CREATE FUNCTION hide() RETURNS trigger LANGUAGE plpgsql AS
-           $$ BEGIN ALTER TABLE IF EXISTS leads RENAME TO leads_gone; RETURN NULL; END $$;
-         CREATE CONSTRAINT TRIGGER tripwire_hide AFTER INSERT ON tripwire
-           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hide();",
-    )
-    .await;
-    let cfg = db.policies(
-        "",
-        &[("p.yaml", &delete_policy("guard: { max_fraction: 1 }\n"))],
-    );
-
-    let r = run(db
-        .lethe(&cfg)
-        .args(["apply", "--yes", "--format", "json", "--as-of", AS_OF]));
+/// Asserts that an apply whose recount failed after its batches says so: exit 1, status
+/// `failed`, `remaining: null` with a `verification failed` error, the due rows it did delete, and
+/// `null` (not 0) in the `policy.applied` and `run.finished` events of the audit trail.
+fn assert_remaining_unknown(
+    db: &TestDb,
+    cfg: &std::path::Path,
+    r: &crate::support::Run,
+    deleted: u64,
+) {
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     let j = r.json();
     assert_eq!(j["status"], "failed", "{j}");
     let p = &j["policies"][0];
-    assert_eq!(p["deleted"], 5, "{p}");
+    assert_eq!(p["deleted"], deleted, "{p}");
     assert!(p["remaining"].is_null(), "{p}");
     assert!(
         p["errors"]
@@ -843,11 +821,7 @@ async fn a_failed_recount_is_unknown() {
             .any(|e| e.as_str().unwrap().contains("verification failed")),
         "{p}"
     );
-    // The batch did commit: the rows are gone from the renamed table.
-    assert_eq!(db.count("SELECT COUNT(*) FROM leads_gone").await, 1);
-
-    // The audit trail: `policy.applied` and `run.finished` say null, not 0.
-    let export = run(db.lethe(&cfg).args(["audit", "export"]));
+    let export = run(db.lethe(cfg).args(["audit", "export"]));
     assert_eq!(export.code, 0, "{}", export.stderr);
     let events: Vec<serde_json::Value> = export
         .stdout
@@ -874,7 +848,43 @@ async fn a_failed_recount_is_unknown() {
     );
     let applied = last("policy.applied");
     assert!(applied["payload"]["remaining"].is_null(), "{applied}");
-    assert_eq!(run(db.lethe(&cfg).args(["audit", "verify"])).code, 0);
+    assert_eq!(run(db.lethe(cfg).args(["audit", "verify"])).code, 0);
+}
+
+/// PostgreSQL: the store stops answering for `leads` after the batches (the batch's own commit
+/// renames the table away, through a deferred trigger), so the verification cannot count what
+/// remains. A count that was not made is unknown: `null` in JSON and in the audit trail,
+/// "unknown" in text, never 0; the run failed (exit 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_recount_is_unknown_postgres() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    db.crm_schema().await;
+    seed_old_leads(&db, 1, 5, "new").await;
+    seed_recent_lead(&db, 6).await;
+    db.exec(
+        "CREATE TABLE tripwire (n INT);
+         CREATE FUNCTION trip() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN INSERT INTO tripwire VALUES (1); RETURN OLD; END $$;
+         CREATE TRIGGER leads_trip AFTER DELETE ON leads FOR EACH ROW EXECUTE FUNCTION trip();
+         CREATE FUNCTION hide() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN ALTER TABLE IF EXISTS leads RENAME TO leads_gone; RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER tripwire_hide AFTER INSERT ON tripwire
+           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hide();",
+    )
+    .await;
+    let cfg = db.policies(
+        "",
+        &[("p.yaml", &delete_policy("guard: { max_fraction: 1 }\n"))],
+    );
+
+    let r = run(db
+        .lethe(&cfg)
+        .args(["apply", "--yes", "--format", "json", "--as-of", AS_OF]));
+    assert_remaining_unknown(&db, &cfg, &r, 5);
+    // The batch did commit: the rows are gone from the renamed table.
+    assert_eq!(db.count("SELECT COUNT(*) FROM leads_gone").await, 1);
 
     // Once more in text: the table back, more due rows, the same failure.
     db.exec("ALTER TABLE leads_gone RENAME TO leads").await;
@@ -883,5 +893,75 @@ async fn a_failed_recount_is_unknown() {
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("remaining unknown"), "{}", r.stdout);
     assert!(!r.stdout.contains("remaining 0"), "{}", r.stdout);
+    db.drop_db().await;
+}
+
+/// MariaDB: the test queues `LOCK TABLES leads WRITE` behind lethe's DELETE (a trigger makes the
+/// DELETE sleep, so the order is certain), takes the table when the batch commits and keeps it
+/// past lethe's lock wait timeout, so the recount after the batch fails. The server's global
+/// `lock_wait_timeout` is 1 s for the few seconds of the run (only sessions opened meanwhile get
+/// it, and other tests lock only tables of their own databases); it is put back before asserting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_recount_is_unknown_mariadb() {
+    let Some(db) = TestDb::new(Backend::MariaDb).await else {
+        return;
+    };
+    db.crm_schema().await;
+    seed_old_leads(&db, 1, 1, "new").await;
+    seed_recent_lead(&db, 6).await;
+    db.exec("CREATE TRIGGER leads_slow BEFORE DELETE ON leads FOR EACH ROW DO SLEEP(2)")
+        .await;
+    let cfg = db.policies(
+        "",
+        &[("p.yaml", &delete_policy("guard: { max_fraction: 1 }\n"))],
+    );
+    // lethe's sessions wait 1 s for a table lock; the test's own session waits long.
+    let was = db
+        .count("SELECT CAST(@@GLOBAL.lock_wait_timeout AS SIGNED)")
+        .await;
+    db.exec("SET GLOBAL lock_wait_timeout = 1").await;
+    let child = db.spawn_apply(&cfg, AS_OF);
+    let mut sleeping = false;
+    for _ in 0..500 {
+        let n = db
+            .count(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST
+                 WHERE DB = DATABASE() AND STATE = 'User sleep'",
+            )
+            .await;
+        if n > 0 {
+            sleeping = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let locker = lethe::store::SqlStore::connect("lock", &db.url)
+        .await
+        .unwrap();
+    let lock = tokio::spawn(async move {
+        locker
+            .execute_script(
+                "SET SESSION lock_wait_timeout = 60; LOCK TABLES leads WRITE; DO SLEEP(4); UNLOCK TABLES",
+            )
+            .await
+    });
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    db.exec(&format!("SET GLOBAL lock_wait_timeout = {was}"))
+        .await;
+    lock.await.unwrap().unwrap();
+    let r = crate::support::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(
+        sleeping,
+        "lethe's DELETE was never seen: {}\n{}",
+        r.stdout, r.stderr
+    );
+    assert_remaining_unknown(&db, &cfg, &r, 1);
+    assert_eq!(db.ids("leads").await, [6]);
     db.drop_db().await;
 }
