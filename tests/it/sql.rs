@@ -965,3 +965,61 @@ async fn a_failed_recount_is_unknown_mariadb() {
     assert_eq!(db.ids("leads").await, [6]);
     db.drop_db().await;
 }
+
+/// PostgreSQL's own types under per-column masking: an `inet` address written anew is truncated
+/// while the pseudonym beside it and a `date` already cut to its month keep their values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn masked_once_on_native_types_postgres() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    db.exec(
+        "CREATE TABLE visits (id BIGINT PRIMARY KEY, email TEXT NULL, ip INET NULL,
+           seen_on DATE NULL, created_at TIMESTAMPTZ NULL);
+         INSERT INTO visits VALUES
+           (1, 'jan@example.nl', '192.0.2.77', '2025-07-14', '2026-01-01 08:00:00+00'),
+           (2, 'sanne@example.nl', '2001:db8:abcd:12::1', '2025-03-01', '2026-01-01 08:00:00+00')",
+    )
+    .await;
+    let policy = "kind: RetentionPolicy\nname: visits\nstore: crm\ntable: visits\nkey: id\nclock: { column: created_at }\nkeep: 90d\naction: { anonymize: { email: hmac, ip: truncate-ip, seen_on: month } }\nguard: { max_fraction: 1 }\n";
+    let cfg = db.policies("", &[("p.yaml", policy)]);
+    let rows = "SELECT email, host(ip), CAST(seen_on AS TEXT) FROM visits ORDER BY id";
+    let apply = |anonymized: u64| {
+        let r = run(db
+            .lethe(&cfg)
+            .args(["apply", "--yes", "--format", "json", "--as-of", AS_OF]));
+        assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.json()["policies"][0]["anonymized"],
+            anonymized,
+            "{}",
+            r.stdout
+        );
+        assert_eq!(r.json()["policies"][0]["remaining"], 0, "{}", r.stdout);
+    };
+    let pseudonym = |v: &str| {
+        Some(lethe::anonymize::hmac(
+            crate::support::HMAC_KEY.as_bytes(),
+            v,
+        ))
+    };
+    apply(2);
+    let first = db.dump(rows).await;
+    assert_eq!(first[0][0], pseudonym("jan@example.nl"));
+    assert_eq!(first[0][1].as_deref(), Some("192.0.2.0"));
+    assert_eq!(first[0][2].as_deref(), Some("2025-07-01"));
+    assert_eq!(first[1][1].as_deref(), Some("2001:db8:abcd::"));
+    // Row 2's month was already cut: it kept its day.
+    assert_eq!(first[1][2].as_deref(), Some("2025-03-01"));
+
+    db.exec("UPDATE visits SET ip = '203.0.113.9' WHERE id = 1")
+        .await;
+    apply(1);
+    let second = db.dump(rows).await;
+    assert_eq!(second[0][0], pseudonym("jan@example.nl"));
+    assert_eq!(second[0][1].as_deref(), Some("203.0.113.0"));
+    assert_eq!(second[0][2].as_deref(), Some("2025-07-01"));
+    assert_eq!(second[1], first[1]);
+    apply(0);
+    db.drop_db().await;
+}
