@@ -20,6 +20,7 @@ use safety::*;
 
 on_stores! {
     due_objects_go_and_the_rest_stays: dir, moto, garage;
+    a_prefix_need_not_end_at_a_slash: dir, moto, garage;
     the_modification_time_is_a_clock: dir, moto, garage;
     // A folder has no metadata (refused at its place: `dir::the_folder_store`).
     a_metadata_clock_keeps_undated_and_unreadable_dates: moto, garage;
