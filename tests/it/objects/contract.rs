@@ -20,10 +20,12 @@ use safety::*;
 
 on_stores! {
     due_objects_go_and_the_rest_stays: dir, moto, garage;
+    a_prefix_need_not_end_at_a_slash: dir, moto, garage;
     the_modification_time_is_a_clock: dir, moto, garage;
     // A folder has no metadata (refused at its place: `dir::the_folder_store`).
     a_metadata_clock_keeps_undated_and_unreadable_dates: moto, garage;
-    // A folder has no tags (refused like metadata); Garage has no object tagging.
+    // A folder has no tags (refused like metadata); Garage has no object tagging (a tag clock
+    // fails there: `garage::a_tag_clock_fails_and_deletes_nothing`).
     a_tag_is_a_clock: moto;
     holds_keep_objects_under_their_prefix: dir, moto, garage;
     guards_and_pinned_plans_cover_objects: dir, moto, garage;

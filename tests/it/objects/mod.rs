@@ -3,6 +3,7 @@
 //! - `contract`: the behaviours every object store must have, written once against `Store`
 //!   and run on a folder, on moto and on Garage (`objects::contract::<behaviour>::<kind>`).
 //! - `versioned`: versions, delete markers and Object Lock, which only moto has.
+//! - `garage`: what Garage lacks (object tagging): a tag clock fails and deletes nothing.
 //! - `faults`: S3 answers that go wrong (throttling, dropped connections, per-key errors),
 //!   injected by a proxy in front of moto and Garage.
 //! - `dir`: what only a folder has: names that are not UTF-8, links, emptied folders, prefixes
@@ -43,6 +44,7 @@ pub mod stores;
 mod contract;
 mod dir;
 mod faults;
+mod garage;
 mod versioned;
 
 /// A recognizable personal value inside a key: it must never appear in lethe's output.

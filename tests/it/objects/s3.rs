@@ -196,14 +196,14 @@ impl TestBucket {
     /// Empties and removes the bucket (best effort: locked versions stay on moto, which forgets
     /// them when it stops).
     pub async fn drop_bucket(self) {
-        if let Ok(r) = self
+        let ids: Vec<ObjectIdentifier> = match self
             .client
             .list_object_versions()
             .bucket(&self.bucket)
             .send()
             .await
         {
-            let ids: Vec<ObjectIdentifier> = r
+            Ok(r) => r
                 .versions()
                 .iter()
                 .filter_map(|v| {
@@ -220,18 +220,25 @@ impl TestBucket {
                         .build()
                         .ok()
                 }))
-                .collect();
-            if !ids.is_empty() {
-                if let Ok(d) = Delete::builder().set_objects(Some(ids)).build() {
-                    let _ = self
-                        .client
-                        .delete_objects()
-                        .bucket(&self.bucket)
-                        .delete(d)
-                        .bypass_governance_retention(true)
-                        .send()
-                        .await;
-                }
+                .collect(),
+            // Garage has no ListObjectVersions (and no versions): the current keys are all.
+            Err(_) => self
+                .keys("")
+                .await
+                .into_iter()
+                .filter_map(|k| ObjectIdentifier::builder().key(k).build().ok())
+                .collect(),
+        };
+        for chunk in ids.chunks(1000) {
+            if let Ok(d) = Delete::builder().set_objects(Some(chunk.to_vec())).build() {
+                let _ = self
+                    .client
+                    .delete_objects()
+                    .bucket(&self.bucket)
+                    .delete(d)
+                    .bypass_governance_retention(true)
+                    .send()
+                    .await;
             }
         }
         let _ = self

@@ -66,6 +66,35 @@ pub async fn due_objects_go_and_the_rest_stays(kind: Kind) {
     s.drop_store().await;
 }
 
+/// A prefix is a string, not a folder: `cvs/a` takes `cvs/a1.pdf` and `cvs/ab/c.pdf`, and
+/// leaves `cvs/b1.pdf` and `cvs/ba/a.pdf` beside them.
+pub async fn a_prefix_need_not_end_at_a_slash(kind: Kind) {
+    let Some(s) = Store::new(kind).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for k in ["cvs/a1.pdf", "cvs/ab/c.pdf", "cvs/b1.pdf", "cvs/ba/a.pdf"] {
+        s.put_aged(k, 400).await;
+    }
+    s.put_aged("cvs/a-new.pdf", 10).await;
+    let cfg = cvs_policy(
+        dir.path(),
+        &s.store_yaml("uploads"),
+        &format!("prefix: cvs/a\nclock: {}", s.clock()),
+    );
+    let (_, a) = s.apply_ok(dir.path(), &cfg);
+    assert_eq!(
+        (a["deleted"].as_u64(), a["remaining"].as_u64()),
+        (Some(2), Some(0)),
+        "{a}"
+    );
+    assert_eq!(
+        s.keys("").await,
+        vec!["cvs/a-new.pdf", "cvs/b1.pdf", "cvs/ba/a.pdf"]
+    );
+    s.drop_store().await;
+}
+
 /// Every kind has the modification time as a clock: objects written today are not due now, and
 /// a plan for next year sees them all due; a dry-run policy deletes nothing.
 pub async fn the_modification_time_is_a_clock(kind: Kind) {
