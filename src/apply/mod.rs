@@ -467,7 +467,13 @@ impl<'a> Pager<'a> {
                 &target.fetch_batch(self.as_of, n, self.after.as_ref()),
                 target.int_key,
             )
-            .await?;
+            .await
+            .map_err(|e| {
+                e.during(format!(
+                    "the read of the next batch of `{}`",
+                    target.policy.table
+                ))
+            })?;
         let Some((last, _)) = rows.last() else {
             return Ok(None);
         };
@@ -508,7 +514,7 @@ async fn set_based(
             Ok(c) => c,
             Err(e) => {
                 out.failed += page.rows.len() as u64;
-                return Err(e);
+                return Err(e.during(batch_change(target)));
             }
         };
         pager.count(changed);
@@ -519,6 +525,14 @@ async fn set_based(
         record_batch(ctx, out, changed, 0, page.started).await?;
     }
     Ok(())
+}
+
+/// What a batch statement does, in the words of an error: `the delete of a batch from `leads``.
+fn batch_change(target: &Target) -> String {
+    match target.policy.action {
+        Action::Delete => format!("the delete of a batch from `{}`", target.policy.table),
+        Action::Anonymize(_) => format!("the update of a batch of `{}`", target.policy.table),
+    }
 }
 
 /// Rows per `UPDATE ... FROM (VALUES ...)` statement: keeps the bound parameters well under
@@ -575,7 +589,7 @@ async fn row_by_row(
             Ok(c) => c.iter().sum(),
             Err(e) => {
                 out.failed += masked_rows.len() as u64 + failed;
-                return Err(e);
+                return Err(e.during(batch_change(target)));
             }
         };
         out.anonymized += changed;

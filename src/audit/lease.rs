@@ -372,7 +372,7 @@ impl Lease {
                         .execute(pool)
                         .await;
                     if let Err(e) = r {
-                        error!(error = %crate::db::sanitize_db_error(&e), "cannot release the run lease; it expires on its own");
+                        error!(error = %crate::db::describe_db_error(&e), "cannot release the run lease; it expires on its own");
                     }
                 }
             }

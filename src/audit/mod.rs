@@ -30,7 +30,7 @@ pub enum AuditError {
     /// The URL names no supported database.
     #[error("unsupported state database URL; expected `sqlite://...` or `postgres://...`")]
     Url,
-    /// A database error (sanitized).
+    /// A database error, in lethe's words with the server's code (never the server's text).
     #[error("state database: {0}")]
     Db(String),
     /// `apply` found no state database: a new one would hold none of the runtime holds.
@@ -49,7 +49,7 @@ pub enum AuditError {
 
 impl From<sqlx::Error> for AuditError {
     fn from(e: sqlx::Error) -> Self {
-        AuditError::Db(crate::db::sanitize_db_error(&e))
+        AuditError::Db(crate::db::describe_db_error(&e))
     }
 }
 
@@ -142,7 +142,7 @@ impl StateDb {
             sqlx::migrate!("./migrations/sqlite")
                 .run(&pool)
                 .await
-                .map_err(|e| AuditError::Migrate(e.to_string()))?;
+                .map_err(|e| AuditError::Migrate(crate::db::describe_migrate_error(&e)))?;
             Pool::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)?.application_name("lethe");
@@ -162,7 +162,7 @@ impl StateDb {
             sqlx::migrate!("./migrations/postgres")
                 .run(&pool)
                 .await
-                .map_err(|e| AuditError::Migrate(e.to_string()))?;
+                .map_err(|e| AuditError::Migrate(crate::db::describe_migrate_error(&e)))?;
             Pool::Postgres(pool)
         } else {
             return Err(AuditError::Url);

@@ -292,6 +292,12 @@ fn apply_body(r: &ApplyReport, format: Format) -> Result<String, ReportError> {
                 let _ = writeln!(s, "\n**{}** kept by legal holds:\n", md(&p.name));
                 held_md(&mut s, &p.holds, "");
             }
+            for p in r.policies.iter().filter(|p| !p.errors.is_empty()) {
+                let _ = writeln!(s, "\n**{}** failed:\n", md(&p.name));
+                for e in &p.errors {
+                    let _ = writeln!(s, "- {}", md(e));
+                }
+            }
             s
         }
     })

@@ -1,6 +1,6 @@
 //! SQL connections per dialect, parameters and execution.
 
-use crate::db::{on_pool, sanitize_db_error, Pool};
+use crate::db::{describe_db_error, on_pool, Pool};
 use crate::model::{Dialect, Ident};
 use chrono::{DateTime, Utc};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
@@ -40,13 +40,47 @@ pub enum StoreError {
         message: String,
     },
     /// A statement failed.
-    #[error("store `{store}`: {message}")]
+    #[error("store `{store}`: {}", query_failure(.during.as_deref(), *.refused, .message))]
     Query {
         /// Store name.
         store: String,
-        /// Sanitized reason.
+        /// What lethe was doing, in its own words (`the delete of a batch from `leads``).
+        during: Option<String>,
+        /// True when the database refused the statement (a constraint, a trigger, a
+        /// permission), false when the connection failed.
+        refused: bool,
+        /// The reason in lethe's words with the server's code: never the server's text.
         message: String,
     },
+}
+
+fn query_failure(during: Option<&str>, refused: bool, message: &str) -> String {
+    match (during, refused) {
+        (Some(what), true) => format!("the database refused {what}: {message}"),
+        (Some(what), false) => format!("{what} failed: {message}"),
+        (None, true) => format!("the database refused the statement: {message}"),
+        (None, false) => message.to_string(),
+    }
+}
+
+impl StoreError {
+    /// Says what lethe was doing when a statement failed (`the update of a batch of `leads``).
+    pub fn during(self, what: impl Into<String>) -> StoreError {
+        match self {
+            StoreError::Query {
+                store,
+                refused,
+                message,
+                ..
+            } => StoreError::Query {
+                store,
+                during: Some(what.into()),
+                refused,
+                message,
+            },
+            other => other,
+        }
+    }
 }
 
 impl Dialect {
@@ -247,7 +281,7 @@ impl SqlStore {
         let dialect = Dialect::from_url(url).map_err(StoreError::Config)?;
         let err = |e: sqlx::Error| StoreError::Connect {
             store: name.to_string(),
-            message: sanitize_db_error(&e),
+            message: describe_db_error(&e),
         };
         let timeout = Duration::from_secs(10);
         let pool = match dialect {
@@ -305,7 +339,9 @@ impl SqlStore {
     fn err(&self, e: sqlx::Error) -> StoreError {
         StoreError::Query {
             store: self.name.clone(),
-            message: sanitize_db_error(&e),
+            during: None,
+            refused: matches!(e, sqlx::Error::Database(_)),
+            message: describe_db_error(&e),
         }
     }
 

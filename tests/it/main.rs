@@ -14,6 +14,7 @@ mod daemon;
 mod deploy;
 mod holds;
 mod objects;
+mod privacy;
 mod residency;
 mod schema;
 mod sql;
