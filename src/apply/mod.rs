@@ -281,6 +281,27 @@ pub struct Ctx<'a> {
     pub declared: &'a [crate::model::Hold],
     /// Told the policy name and duration of every committed batch (metrics).
     pub on_batch: Option<&'a OnBatch<'a>>,
+    /// The run lease, confirmed held before every batch.
+    pub lease: Option<&'a crate::audit::Lease>,
+}
+
+impl Ctx<'_> {
+    /// True when the next batch may start: no stop was asked for, and the run lease is held at
+    /// this moment. A lost lease raises the stop, so the run ends before its next batch and
+    /// another run that took the lease never interleaves with it.
+    pub async fn may_go_on(&self) -> bool {
+        if self.stop.load(Ordering::SeqCst) {
+            return false;
+        }
+        if let Some(lease) = self.lease {
+            if !lease.confirm().await {
+                warn!("the run lease is no longer held; stopping before the next batch");
+                self.stop.store(true, Ordering::SeqCst);
+                return false;
+            }
+        }
+        true
+    }
 }
 
 /// The target with the holds in force right now: runtime holds are read again before every
@@ -454,7 +475,7 @@ impl<'a> Pager<'a> {
         if self.counted >= self.limit {
             return Ok(None);
         }
-        if ctx.stop.load(Ordering::SeqCst) {
+        if !ctx.may_go_on().await {
             out.interrupted = true;
             return Ok(None);
         }

@@ -10,7 +10,6 @@ use crate::store::object::{Deleted, Doomed, ObjectStore};
 use crate::store::{SqlStore, StoreError};
 use futures_util::stream::{self, StreamExt};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::Ordering;
 use tracing::{info, warn};
 
 /// DeleteObjects requests in flight at once.
@@ -101,7 +100,7 @@ async fn delete_due(
     let mut taken = 0u64;
     let mut queue = Queue::default();
     loop {
-        if ctx.stop.load(Ordering::SeqCst) {
+        if !ctx.may_go_on().await {
             out.interrupted = true;
             break;
         }

@@ -92,8 +92,15 @@ pub struct Lease {
 }
 
 enum Held {
-    Sqlite { db: StateDb, holder: String },
-    Postgres { conn: Arc<Mutex<PgConnection>> },
+    Sqlite {
+        db: StateDb,
+        holder: String,
+    },
+    Postgres {
+        conn: Arc<Mutex<PgConnection>>,
+        /// How many advisory locks the lease holds.
+        claims: i64,
+    },
 }
 
 fn stamp(t: DateTime<Utc>) -> String {
@@ -304,7 +311,10 @@ impl StateDb {
                 });
                 Ok(Ok(Lease {
                     keeper,
-                    held: Held::Postgres { conn },
+                    held: Held::Postgres {
+                        conn,
+                        claims: claims(shard).len() as i64,
+                    },
                 }))
             }
         }
@@ -361,6 +371,24 @@ impl StateDb {
 }
 
 impl Lease {
+    /// True when the lease is held at this moment: on PostgreSQL the lease session answers and
+    /// still holds its advisory locks; on SQLite the lease row is still this run's and
+    /// unexpired (and is renewed). Anything else, an error included, is not held.
+    pub async fn confirm(&self) -> bool {
+        match &self.held {
+            Held::Sqlite { db, holder } => db.renew_sqlite(holder).await.is_ok_and(|n| n == 1),
+            Held::Postgres { conn, claims } => {
+                let mut conn = conn.lock().await;
+                let held: Result<i64, _> = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid()",
+                )
+                .fetch_one(&mut *conn)
+                .await;
+                held.is_ok_and(|n| n >= *claims)
+            }
+        }
+    }
+
     /// Gives the lease back.
     pub async fn release(self) {
         self.keeper.abort();
@@ -376,7 +404,7 @@ impl Lease {
                     }
                 }
             }
-            Held::Postgres { conn } => {
+            Held::Postgres { conn, .. } => {
                 let mut conn = conn.lock().await;
                 let _ = sqlx::query("SELECT pg_advisory_unlock_all()")
                     .execute(&mut *conn)

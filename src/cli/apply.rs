@@ -119,6 +119,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
             progress: show_progress,
             stop: &stop,
             on_batch: None,
+            lease: Some(&lease),
             residency,
         },
     )

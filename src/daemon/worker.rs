@@ -3,7 +3,7 @@
 
 use super::http::Health;
 use super::{Due, Outcome, Worker};
-use crate::audit::StateDb;
+use crate::audit::{Lease, StateDb};
 use crate::config;
 use crate::engine::{self, Enforce, Prepared};
 use crate::model::Mode;
@@ -85,7 +85,7 @@ impl EngineWorker {
             }
             Ok(Ok(lease)) => lease,
         };
-        let outcome = self.run_leased(due).await;
+        let outcome = self.run_leased(due, &lease).await;
         lease.release().await;
         // Stopped, but not by the shutdown: the lease was lost. What did not finish was not
         // recorded, so it runs again once the lease can be taken.
@@ -99,7 +99,7 @@ impl EngineWorker {
 
     /// Under the lease: what is still due (another instance may have run it while this one
     /// waited), enforced or planned per the policy's mode.
-    async fn run_leased(&mut self, due: &[Due]) -> Outcome {
+    async fn run_leased(&mut self, due: &[Due], lease: &Lease) -> Outcome {
         let fires = match self.db.last_fires().await {
             Ok(f) => f,
             Err(e) => return Outcome::Error(e.to_string()),
@@ -128,7 +128,7 @@ impl EngineWorker {
         if names.is_empty() {
             return Outcome::Done;
         }
-        match self.run_policies(&due, &names).await {
+        match self.run_policies(&due, &names, lease).await {
             Ok(()) => Outcome::Done,
             Err(e) => Outcome::Error(e),
         }
@@ -137,7 +137,12 @@ impl EngineWorker {
     /// Prepares the due policies once (policies, holds, guards and modes as they are now: a
     /// switch to `mode: dry-run` brakes at once), checks residency once, then enforces the
     /// enforcing ones and plans the dry-run ones.
-    async fn run_policies(&mut self, due: &[&Due], names: &[String]) -> Result<(), String> {
+    async fn run_policies(
+        &mut self,
+        due: &[&Due],
+        names: &[String],
+        lease: &Lease,
+    ) -> Result<(), String> {
         let config = config::load(&self.config_dir, &self.env).map_err(|e| format!("{e:#}"))?;
         let mut prepared = engine::prepare(config, names, false, None, Utc::now())
             .await
@@ -164,7 +169,8 @@ impl EngineWorker {
             .partition(|i| i.mode() == Mode::Enforce);
         prepared.items = enforced;
         if !prepared.items.is_empty() {
-            self.enforce(&prepared, due, residency.clone()).await?;
+            self.enforce(&prepared, due, residency.clone(), lease)
+                .await?;
         }
         if !dry.is_empty() && !self.stop.load(Ordering::SeqCst) {
             let work = crate::plan::Work {
@@ -182,6 +188,7 @@ impl EngineWorker {
         prepared: &Prepared,
         due: &[&Due],
         residency: crate::residency::Report,
+        lease: &Lease,
     ) -> Result<(), String> {
         let names: Vec<&str> = prepared.items.iter().map(|i| i.name()).collect();
         let metrics = &self.health.metrics;
@@ -196,6 +203,7 @@ impl EngineWorker {
                 progress: false,
                 stop: &self.stop,
                 on_batch: Some(&on_batch),
+                lease: Some(lease),
                 residency,
             },
         )

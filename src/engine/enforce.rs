@@ -32,6 +32,8 @@ pub struct Enforce<'a> {
     pub stop: &'a AtomicBool,
     /// Told the policy name and duration of every committed batch (metrics).
     pub on_batch: Option<&'a apply::OnBatch<'a>>,
+    /// The run lease the caller holds; confirmed before every batch.
+    pub lease: Option<&'a crate::audit::Lease>,
     /// Where every store is, checked (and alerted) by the caller before the run.
     pub residency: crate::residency::Report,
 }
@@ -168,6 +170,7 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> Result<ApplyReport,
         db,
         declared: &prepared.config.holds,
         on_batch: e.on_batch,
+        lease: e.lease,
     };
     let planned = |name: &str| fresh.policies.iter().find(|p| p.name == name);
     for item in &prepared.items {

@@ -731,6 +731,85 @@ async fn crash_and_resume(b: Backend) {
 
 on_every_backend!(concurrent_updates, crash_and_resume);
 
+/// A lost lease stops the run before its next batch. The PostgreSQL session that holds the
+/// advisory lock is terminated mid-run: no batch starts after that (another run could take the
+/// lease at once), the run does not end `ok`, and a rerun finishes the work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_lease_stops_before_the_next_batch() {
+    lost_lease(true).await;
+}
+
+/// The same with the state database on SQLite: the lease row is taken away mid-run (as when it
+/// expired and another run took it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_lease_stops_before_the_next_batch_sqlite_state() {
+    lost_lease(false).await;
+}
+
+async fn lost_lease(state_on_postgres: bool) {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    db.crm_schema().await;
+    seed_old_leads(&db, 1, 4000, "new").await;
+    seed_recent_lead(&db, 5000).await;
+    let cfg = db.policies(
+        "",
+        &[(
+            "p.yaml",
+            &delete_policy("guard: { max_fraction: 1 }\nbatch_size: 10\n"),
+        )],
+    );
+    if state_on_postgres {
+        db.state_on_postgres(&cfg);
+    }
+    assert_eq!(run(db.lethe(&cfg).arg("check")).code, 0);
+    let child = db.spawn_apply(&cfg, AS_OF);
+    for _ in 0..500 {
+        if db.ids("leads").await.len() < 3900 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    if state_on_postgres {
+        db.exec(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'lethe lease %' AND datname = current_database()",
+        )
+        .await;
+    } else {
+        let url = format!("sqlite://{}", db.dir.path().join("state.db").display());
+        let state = lethe::store::SqlStore::connect("state", &url)
+            .await
+            .unwrap();
+        state
+            .execute_script("DELETE FROM lethe_lease")
+            .await
+            .unwrap();
+        state.close().await;
+    }
+    let at_loss = db.ids("leads").await.len();
+    let out = child.wait_with_output().unwrap();
+    let after = db.ids("leads").await.len();
+    assert!(
+        at_loss > 1,
+        "the run ended before the lease was taken away ({at_loss} rows left)"
+    );
+    // At most the batch in flight when the session ended (10 rows) is committed after it.
+    assert!(
+        at_loss - after <= 10,
+        "batches went on after the lease was lost: {at_loss} rows at the loss, {after} at the end"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(report["status"], "ok", "{report}");
+    assert_ne!(out.status.code(), Some(0));
+    let r = run(db
+        .lethe(&cfg)
+        .args(["apply", "--yes", "--format", "json", "--as-of", AS_OF]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(db.ids("leads").await, [5000]);
+    db.drop_db().await;
+}
+
 /// MariaDB `BIGINT UNSIGNED` keys up to 2^64 - 1: every batch moves forward, and every row
 /// masked in process is matched by its exact key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
