@@ -10,6 +10,7 @@ mod architecture;
 mod cli;
 mod compat;
 mod config_errors;
+mod crash;
 mod daemon;
 mod deploy;
 mod holds;

@@ -1,0 +1,239 @@
+//! The crash campaign as tests: the real binary killed with SIGKILL at seeded random moments of
+//! apply (delete and anonymize, PostgreSQL and MariaDB, a legal hold in force), run again, and
+//! the table compared with an expectation computed here, independently of lethe (the HMAC is
+//! recomputed with the `hmac` crate). `scripts/crash-campaign.sh` runs many more kill points.
+//!
+//! `LETHE_CRASH_POINTS` sets the kill points per case (default 2), `LETHE_CRASH_SEED` the seed.
+
+use crate::support::{run, Backend, TestDb, HMAC_KEY};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::time::Duration;
+
+const AS_OF: &str = "2026-06-15T12:00:00Z";
+/// Due rows 1..=DUE; every tenth is held (customer 7); DUE+1..=DUE+50 are not due yet.
+const DUE: i64 = 3000;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Act {
+    Delete,
+    Anonymize,
+}
+
+/// A small seeded generator (SplitMix64): the same seed gives the same kill moments.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+fn points() -> u64 {
+    std::env::var("LETHE_CRASH_POINTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2)
+}
+
+fn seed() -> u64 {
+    std::env::var("LETHE_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_261_202)
+}
+
+/// The pseudonym, computed without lethe: `hmac:` and the first 16 bytes of HMAC-SHA256 in hex.
+fn pseudonym(value: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(HMAC_KEY.as_bytes()).unwrap();
+    mac.update(value.as_bytes());
+    format!("hmac:{}", hex::encode(&mac.finalize().into_bytes()[..16]))
+}
+
+fn email(id: i64) -> String {
+    format!("crash-{id}@example.test")
+}
+
+fn policy(act: Act) -> String {
+    let action = match act {
+        Act::Delete => "action: delete".to_string(),
+        Act::Anonymize => "action:\n  anonymize:\n    email: hmac\n    full_name: \"null\"".into(),
+    };
+    format!(
+        "kind: RetentionPolicy\nname: crash\nstore: crm\ntable: leads\nkey: id\nclock: {{ column: created_at }}\nkeep: 30d\nbatch_size: 20\nguard: {{ max_fraction: 1 }}\n{action}\n---\nkind: LegalHold\nname: dispute-7\nbasis: litigation with customer 7\nstore: crm\ntable: leads\nmatch: {{ customer_id: 7 }}\n"
+    )
+}
+
+async fn seed_rows(db: &TestDb) {
+    let old = db.ts("2026-01-01 00:00:00");
+    let new = db.ts("2026-06-10 00:00:00");
+    let mut rows = Vec::new();
+    for id in 1..=DUE + 50 {
+        let customer = if id % 10 == 0 { 7 } else { 1 };
+        let at = if id > DUE { &new } else { &old };
+        rows.push(format!(
+            "({id}, {customer}, 'Name {id}', '{}', 'new', {at})",
+            email(id)
+        ));
+    }
+    for chunk in rows.chunks(500) {
+        db.exec(&format!(
+            "INSERT INTO leads (id, customer_id, full_name, email, status, created_at) VALUES {}",
+            chunk.join(", ")
+        ))
+        .await;
+    }
+}
+
+/// Every row as (id, full_name, email).
+async fn table(db: &TestDb) -> Vec<(i64, Option<String>, Option<String>)> {
+    let sql = format!(
+        "SELECT {}, {}, {} FROM leads ORDER BY id",
+        db.text("id"),
+        db.text("full_name"),
+        db.text("email")
+    );
+    let mut rows: Vec<_> = db
+        .dump(&sql)
+        .await
+        .into_iter()
+        .map(|r| {
+            let id = r[0].as_deref().unwrap_or_default().parse().unwrap();
+            (id, r[1].clone(), r[2].clone())
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// The first difference between two tables, for a short message.
+fn first_difference(
+    have: &[(i64, Option<String>, Option<String>)],
+    want: &[(i64, Option<String>, Option<String>)],
+) -> Option<String> {
+    if have.len() != want.len() {
+        return Some(format!("{} rows, expected {}", have.len(), want.len()));
+    }
+    have.iter()
+        .zip(want)
+        .find(|(h, w)| h != w)
+        .map(|(h, w)| format!("{h:?}, expected {w:?}"))
+}
+
+/// What the table must hold once the work is done, computed from the seed alone.
+fn expected(act: Act) -> Vec<(i64, Option<String>, Option<String>)> {
+    (1..=DUE + 50)
+        .filter_map(|id| {
+            let due = id <= DUE && id % 10 != 0;
+            let kept = (id, Some(format!("Name {id}")), Some(email(id)));
+            match (act, due) {
+                (_, false) => Some(kept),
+                (Act::Delete, true) => None,
+                (Act::Anonymize, true) => Some((id, None, Some(pseudonym(&email(id))))),
+            }
+        })
+        .collect()
+}
+
+/// Checks the invariants after a kill: no row that is held or not yet due changed, and every
+/// row is either untouched or exactly in its final form (no half-masked row).
+fn check_partial(act: Act, rows: &[(i64, Option<String>, Option<String>)], what: &str) {
+    let want = expected(act);
+    let want_of = |id: i64| want.iter().find(|r| r.0 == id);
+    for id in 1..=DUE + 50 {
+        let have = rows.iter().find(|r| r.0 == id);
+        let due = id <= DUE && id % 10 != 0;
+        let original = (id, Some(format!("Name {id}")), Some(email(id)));
+        if !due {
+            assert_eq!(
+                have,
+                Some(&original),
+                "{what}: held or undue row {id} changed"
+            );
+            continue;
+        }
+        let fine = have == Some(&original) || have == want_of(id);
+        assert!(fine, "{what}: row {id} is half done: {have:?}");
+    }
+}
+
+async fn campaign(b: Backend, act: Act) {
+    let mut rng = Rng(seed() ^ (b as u64) << 8 ^ act as u64);
+    for point in 0..points() {
+        let Some(db) = TestDb::new(b).await else {
+            return;
+        };
+        db.crm_schema().await;
+        seed_rows(&db).await;
+        let cfg = db.policies("", &[("p.yaml", &policy(act))]);
+        let what = format!("{b:?} {act:?} kill point {point}");
+        let mut child = db.spawn_apply(&cfg, AS_OF);
+        // Once the first batch is in, a seeded moment up to 400 ms later.
+        let changed = match act {
+            Act::Delete => format!("SELECT {} FROM leads", db.text("COUNT(*)")),
+            Act::Anonymize => format!(
+                "SELECT {} FROM leads WHERE full_name IS NOT NULL",
+                db.text("COUNT(*)")
+            ),
+        };
+        let all = (DUE + 50).to_string();
+        for _ in 0..1000 {
+            let n = db.dump(&changed).await;
+            if n[0][0].as_deref() != Some(all.as_str()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let wait = rng.next() % 400;
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        let _ = child.kill();
+        let _ = child.wait();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let at_kill = table(&db).await;
+        check_partial(act, &at_kill, &what);
+        let mid_run = first_difference(&at_kill, &expected(act)).is_some();
+        let r = run(db
+            .lethe(&cfg)
+            .args(["apply", "--yes", "--format", "json", "--as-of", AS_OF]));
+        assert_eq!(r.code, 0, "{what}: rerun\n{}\n{}", r.stdout, r.stderr);
+        let diff = first_difference(&table(&db).await, &expected(act));
+        assert_eq!(diff, None, "{what}: after the rerun");
+        let again = run(db
+            .lethe(&cfg)
+            .args(["apply", "--yes", "--format", "json", "--as-of", AS_OF]));
+        assert_eq!(again.code, 0, "{what}: third run");
+        let p = &again.json()["policies"][0];
+        assert_eq!(p["eligible"], 0, "{what}: {p}");
+        let v = run(db.lethe(&cfg).args(["audit", "verify"]));
+        assert_eq!(v.code, 0, "{what}: audit verify\n{}", v.stdout);
+        eprintln!(
+            "crash campaign: {what}, killed {wait} ms after the first batch ({}): survived",
+            if mid_run { "mid-run" } else { "after the work" }
+        );
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_during_delete_postgres() {
+    campaign(Backend::Postgres, Act::Delete).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_during_delete_mariadb() {
+    campaign(Backend::MariaDb, Act::Delete).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_during_anonymize_postgres() {
+    campaign(Backend::Postgres, Act::Anonymize).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_during_anonymize_mariadb() {
+    campaign(Backend::MariaDb, Act::Anonymize).await;
+}
