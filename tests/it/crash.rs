@@ -7,6 +7,7 @@
 
 use crate::support::{run, Backend, TestDb, HMAC_KEY};
 use hmac::{Hmac, Mac};
+use lethe::store::{Query, SqlStore};
 use sha2::Sha256;
 use std::time::Duration;
 
@@ -91,15 +92,23 @@ async fn seed_rows(db: &TestDb) {
 
 /// Every row as (id, full_name, email).
 async fn table(db: &TestDb) -> Vec<(i64, Option<String>, Option<String>)> {
+    table_via(db, &db.store).await
+}
+
+/// Every row, read through `store` (a fresh connection after a fault).
+async fn table_via(db: &TestDb, store: &SqlStore) -> Vec<(i64, Option<String>, Option<String>)> {
     let sql = format!(
         "SELECT {}, {}, {} FROM leads ORDER BY id",
         db.text("id"),
         db.text("full_name"),
         db.text("email")
     );
-    let mut rows: Vec<_> = db
-        .dump(&sql)
+    let mut q = Query::new(db.backend.dialect());
+    q.push(&sql);
+    let mut rows: Vec<_> = store
+        .fetch_texts(&q)
         .await
+        .unwrap()
         .into_iter()
         .map(|r| {
             let id = r[0].as_deref().unwrap_or_default().parse().unwrap();
@@ -159,6 +168,47 @@ fn check_partial(act: Act, rows: &[(i64, Option<String>, Option<String>)], what:
         let fine = have == Some(&original) || have == want_of(id);
         assert!(fine, "{what}: row {id} is half done: {have:?}");
     }
+    // Batches are whole: the rows done are the first due rows in key order, a whole number of
+    // batches (20) of them.
+    let due: Vec<i64> = (1..=DUE).filter(|id| id % 10 != 0).collect();
+    let done: Vec<i64> = due
+        .iter()
+        .copied()
+        .filter(|id| {
+            let original = (*id, Some(format!("Name {id}")), Some(email(*id)));
+            rows.iter().find(|r| r.0 == *id) != Some(&original)
+        })
+        .collect();
+    assert_eq!(
+        done,
+        due[..done.len()],
+        "{what}: the rows done are not the first due rows"
+    );
+    assert_eq!(
+        done.len() % 20,
+        0,
+        "{what}: a half-done batch ({} rows done)",
+        done.len()
+    );
+}
+
+/// Waits until the first batch of a run is in.
+async fn first_batch(db: &TestDb, act: Act) {
+    let changed = match act {
+        Act::Delete => format!("SELECT {} FROM leads", db.text("COUNT(*)")),
+        Act::Anonymize => format!(
+            "SELECT {} FROM leads WHERE full_name IS NOT NULL",
+            db.text("COUNT(*)")
+        ),
+    };
+    let all = (DUE + 50).to_string();
+    for _ in 0..1000 {
+        let n = db.dump(&changed).await;
+        if n[0][0].as_deref() != Some(all.as_str()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 async fn campaign(b: Backend, act: Act) {
@@ -173,21 +223,7 @@ async fn campaign(b: Backend, act: Act) {
         let what = format!("{b:?} {act:?} kill point {point}");
         let mut child = db.spawn_apply(&cfg, AS_OF);
         // Once the first batch is in, a seeded moment up to 400 ms later.
-        let changed = match act {
-            Act::Delete => format!("SELECT {} FROM leads", db.text("COUNT(*)")),
-            Act::Anonymize => format!(
-                "SELECT {} FROM leads WHERE full_name IS NOT NULL",
-                db.text("COUNT(*)")
-            ),
-        };
-        let all = (DUE + 50).to_string();
-        for _ in 0..1000 {
-            let n = db.dump(&changed).await;
-            if n[0][0].as_deref() != Some(all.as_str()) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        first_batch(&db, act).await;
         let wait = rng.next() % 400;
         tokio::time::sleep(Duration::from_millis(wait)).await;
         let _ = child.kill();
@@ -236,4 +272,72 @@ async fn kill_during_anonymize_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_during_anonymize_mariadb() {
     campaign(Backend::MariaDb, Act::Anonymize).await;
+}
+
+/// A fault: the store's sessions end mid-run (PostgreSQL `pg_terminate_backend`, MariaDB
+/// `KILL`). The run ends with exit 0 (it reconnected) or 1 (a batch failed), never more; nothing
+/// held, undue or half done changed; the next run finishes the work and the trail verifies.
+async fn store_sessions_end(b: Backend, act: Act) {
+    let Some(db) = TestDb::new(b).await else {
+        return;
+    };
+    db.crm_schema().await;
+    seed_rows(&db).await;
+    let cfg = db.policies("", &[("p.yaml", &policy(act))]);
+    let what = format!("{b:?} {act:?} store sessions ended");
+    let child = db.spawn_apply(&cfg, AS_OF);
+    first_batch(&db, act).await;
+    let fault = SqlStore::connect("fault", &db.url).await.unwrap();
+    match b {
+        Backend::Postgres => fault
+            .execute_script(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .await
+            .unwrap(),
+        _ => {
+            let mut q = Query::new(b.dialect());
+            q.push("SELECT CAST(id AS CHAR) FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID()");
+            for row in fault.fetch_texts(&q).await.unwrap() {
+                if let Some(id) = &row[0] {
+                    let _ = fault.execute_script(&format!("KILL {id}")).await;
+                }
+            }
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let code = out.status.code();
+    assert!(matches!(code, Some(0) | Some(1)), "{what}: exit {code:?}");
+    check_partial(act, &table_via(&db, &fault).await, &what);
+    let r = run(db
+        .lethe(&cfg)
+        .args(["apply", "--yes", "--format", "json", "--as-of", AS_OF]));
+    assert_eq!(r.code, 0, "{what}: rerun\n{}\n{}", r.stdout, r.stderr);
+    let diff = first_difference(&table_via(&db, &fault).await, &expected(act));
+    assert_eq!(diff, None, "{what}: after the rerun");
+    let v = run(db.lethe(&cfg).args(["audit", "verify"]));
+    assert_eq!(v.code, 0, "{what}: audit verify\n{}", v.stdout);
+    eprintln!("fault: {what}, first run exit {code:?}: survived");
+    fault.close().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_sessions_end_during_delete_postgres() {
+    store_sessions_end(Backend::Postgres, Act::Delete).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_sessions_end_during_anonymize_postgres() {
+    store_sessions_end(Backend::Postgres, Act::Anonymize).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_sessions_end_during_delete_mariadb() {
+    store_sessions_end(Backend::MariaDb, Act::Delete).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_sessions_end_during_anonymize_mariadb() {
+    store_sessions_end(Backend::MariaDb, Act::Anonymize).await;
 }
