@@ -13,6 +13,7 @@ mod config_errors;
 mod daemon;
 mod deploy;
 mod holds;
+mod hostile;
 mod objects;
 mod residency;
 mod schema;
