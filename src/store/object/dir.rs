@@ -242,4 +242,26 @@ mod tests {
         assert_eq!((d.deleted, d.changed.len()), (1, 0));
         assert!(!file.exists());
     }
+
+    /// Links to the folder itself or to a parent are not followed: the walk sees each file once
+    /// and ends (`ln -s . a; ln -s . b` would otherwise walk exponentially).
+    #[tokio::test]
+    async fn links_to_folders_are_not_walked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("a.csv"), "x").unwrap();
+        std::fs::write(dir.path().join("sub/b.csv"), "x").unwrap();
+        for name in ["a", "b", "c", "d"] {
+            std::os::unix::fs::symlink(".", dir.path().join(name)).unwrap();
+        }
+        std::os::unix::fs::symlink("..", dir.path().join("sub/up")).unwrap();
+        let store = DirStore::open("files", dir.path()).unwrap();
+        let mut lister = store.lister("");
+        let mut keys = Vec::new();
+        while let Some(page) = lister.next_page().await.unwrap() {
+            keys.extend(page.into_iter().map(|e| e.key));
+        }
+        keys.sort();
+        assert_eq!(keys, ["a.csv", "sub/b.csv"]);
+    }
 }
