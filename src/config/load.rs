@@ -252,18 +252,23 @@ pub(super) fn unset_references(
     out
 }
 
-/// Reports every YAML tag (`!!binary`, `!!str`, `!local`) of a document that starts after
+/// Reports the YAML tags (`!!binary`, `!!str`, `!local`; the first ten) of a document that starts after
 /// `shift` lines of its file; true when there was one. A tag changes what a value means while
 /// hiding the change from whoever reviews the file (`keep: !!binary MWQ=` reads as `1d`), so
 /// none is accepted. A document the parser cannot read is left to the full parse, which reports
 /// its syntax error.
 pub(super) fn refuse_tags(path: &Path, doc: &str, shift: u64, errs: &mut Diagnostics) -> bool {
     use serde_saphyr::granit_parser::Parser;
-    let mut found = false;
+    // The first few are enough to show; finding each one's column reads its line.
+    const SHOWN: usize = 10;
+    let mut found = 0;
     for event in Parser::new_from_str(doc) {
         let Ok((event, span)) = event else { break };
         if let Some(tag) = event.tag() {
-            found = true;
+            found += 1;
+            if found > SHOWN {
+                break;
+            }
             let written = format!("{}{}", tag.original_handle(), tag.suffix());
             // The event starts at its value; the tag stands before it on the line.
             let (line, mut column) = (span.start.line(), span.start.col());
@@ -284,7 +289,7 @@ pub(super) fn refuse_tags(path: &Path, doc: &str, shift: u64, errs: &mut Diagnos
             });
         }
     }
-    found
+    found > 0
 }
 
 /// Splits a multi-document YAML text at its `---` lines into one text per document, each with

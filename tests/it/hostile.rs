@@ -459,6 +459,58 @@ fn cases() -> Vec<Case> {
             args: CHECK,
             expected: &["leads.yaml:16:7: YAML tag `!!str` is not accepted"],
         },
+        Case {
+            name: "100,000 tags in one document",
+            setup: |d, _| {
+                write(&d.join("lethe.yaml"), SETTINGS);
+                let tags = vec!["!t 1"; 100_000].join(", ");
+                write(
+                    &d.join("leads.yaml"),
+                    &format!("kind: RetentionPolicy\nx: [{tags}]\n"),
+                );
+            },
+            args: CHECK,
+            // The first ten are shown.
+            expected: &[
+                "leads.yaml:2:5: YAML tag `!t`",
+                "leads.yaml:2:11: YAML tag `!t`",
+                "leads.yaml:2:17: YAML tag `!t`",
+                "leads.yaml:2:23: YAML tag `!t`",
+                "leads.yaml:2:29: YAML tag `!t`",
+                "leads.yaml:2:35: YAML tag `!t`",
+                "leads.yaml:2:41: YAML tag `!t`",
+                "leads.yaml:2:47: YAML tag `!t`",
+                "leads.yaml:2:53: YAML tag `!t`",
+                "leads.yaml:2:59: YAML tag `!t`",
+            ],
+        },
+        // Depth.
+        Case {
+            name: "200,000 nested brackets",
+            setup: |d, _| {
+                write(&d.join("lethe.yaml"), SETTINGS);
+                let deep = format!("{}{}", "[".repeat(200_000), "]".repeat(200_000));
+                write(
+                    &d.join("leads.yaml"),
+                    &GOOD_POLICY.replace("keep: 90d", &format!("keep: {deep}")),
+                );
+            },
+            args: CHECK,
+            expected: &["leads.yaml:7:7: expected a text value"],
+        },
+        Case {
+            name: "1000 nested block lists",
+            setup: |d, _| {
+                write(&d.join("lethe.yaml"), SETTINGS);
+                let deep: String = (1..=1000).map(|i| format!("{}- \n", " ".repeat(i))).collect();
+                write(
+                    &d.join("leads.yaml"),
+                    &GOOD_POLICY.replace("keep: 90d", &format!("keep:\n{deep}")),
+                );
+            },
+            args: CHECK,
+            expected: &["leads.yaml:8:2: expected a text value"],
+        },
         // Schedules.
         Case {
             name: "a default schedule on 30 February",
