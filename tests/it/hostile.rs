@@ -602,23 +602,8 @@ fn run_case(case: &Case) -> (Vec<String>, Duration) {
         .map(|a| a.replace("{aside}", &aside_text))
         .collect();
 
-    // `sh` limits the address space, then becomes lethe (same process).
-    let lethe = assert_cmd::cargo::cargo_bin("lethe");
-    let mut sh = assert_cmd::Command::new("sh");
-    sh.arg("-c")
-        .arg(format!("ulimit -v {MEMORY_KIB} && exec \"$0\" \"$@\""))
-        .arg(lethe)
-        .arg("--config")
-        .arg(&dir)
-        .args(&args)
-        .current_dir(&scratch)
-        .timeout(TIMEOUT);
-    // The same environment as `lethe_in` gives.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LETHE_") || k == "RUST_LOG" {
-            sh.env_remove(k);
-        }
-    }
+    let mut sh = crate::support::lethe_bounded(&scratch, &dir, MEMORY_KIB);
+    sh.args(&args).timeout(TIMEOUT);
     let started = Instant::now();
     let out = sh.output().unwrap();
     let took = started.elapsed();
