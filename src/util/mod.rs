@@ -117,8 +117,8 @@ impl std::fmt::Display for ReadError {
 }
 
 /// Reads a regular file (a link to one is followed) of at most `limit` bytes. Pipes, sockets and
-/// devices are refused before they are opened, and the opened file is checked again, so a file
-/// swapped for a pipe in between cannot block; at most `limit + 1` bytes are ever read, so a
+/// devices are refused before they are opened, the open does not block, and the opened file is
+/// checked again, so a file swapped for a pipe in between cannot block; at most `limit + 1` bytes are ever read, so a
 /// file that grows (or `/dev/zero` behind a link) cannot exhaust memory.
 pub fn read_regular(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     use std::io::Read;
@@ -132,7 +132,16 @@ pub fn read_regular(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, ReadE
         }
     };
     kind(&std::fs::metadata(path).map_err(ReadError::Io)?)?;
-    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    // Without blocking: a pipe put in its place after the check above must not hang the open
+    // (it is then refused by the second check). A regular file reads as usual.
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(ReadError::Io)?
+    };
     kind(&file.metadata().map_err(ReadError::Io)?)?;
     let mut bytes = Vec::new();
     file.take(limit.saturating_add(1))
