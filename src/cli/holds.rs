@@ -199,6 +199,8 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
             let Some(live) = conn.get(store) else {
                 return Err(CliError::usage(format!("store `{store}` is not connected")));
             };
+            // Names match regardless of case, as a hold matches its table: `LEADS` holds `leads`.
+            let table = live.table_named(&table).await?.unwrap_or(table);
             let columns = live.columns(&table).await?.unwrap_or_default();
             let selector = raw
                 .iter()

@@ -57,6 +57,18 @@ pub(super) fn check_cron(
     errs: &mut Diagnostics,
 ) -> Option<String> {
     match cron::Schedule::from_str(&s.value) {
+        // A schedule on a day that does not exist (31 February) parses but never fires.
+        Ok(c) if c.upcoming(chrono::Utc).next().is_none() => {
+            errs.push(ConfigError::at(
+                path,
+                &s.referenced,
+                format!(
+                    "cron schedule `{}` never fires (no date matches it, e.g. 31 February); expected a schedule that runs, e.g. `0 30 2 * * *` (02:30 every day)",
+                    shorten(&s.value)
+                ),
+            ));
+            None
+        }
         Ok(_) => Some(s.value),
         Err(_) => {
             errs.push(ConfigError::at(

@@ -25,6 +25,16 @@ impl Diagnostics {
         self.0.is_empty()
     }
 
+    /// Moves the places in `file` of the problems added since the first `from` down by `lines`
+    /// (a document parsed on its own, which starts after `lines` lines of its file).
+    pub fn shift_since(&mut self, from: usize, file: &std::path::Path, lines: u64) {
+        for e in self.0.iter_mut().skip(from) {
+            if e.file == file {
+                e.line = shifted_line(e.line, lines);
+            }
+        }
+    }
+
     /// Every problem, sorted by file, line and column; one per place (an unset variable, not
     /// also the empty value it leaves).
     pub fn into_errors(self) -> ConfigErrors {
@@ -100,6 +110,12 @@ impl ConfigError {
         }
     }
 
+    /// The same problem in a document that starts after `lines` lines of its file.
+    pub fn shifted(mut self, lines: u64) -> ConfigError {
+        self.line = shifted_line(self.line, lines);
+        self
+    }
+
     /// `file:line:col`.
     pub fn place(&self) -> String {
         if self.line == 0 {
@@ -113,6 +129,15 @@ impl ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.place(), self.message)
+    }
+}
+
+/// A line of a document that starts after `lines` lines; 0 (the whole file) stays 0.
+fn shifted_line(line: u64, lines: u64) -> u64 {
+    if line == 0 {
+        0
+    } else {
+        line + lines
     }
 }
 

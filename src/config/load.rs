@@ -32,14 +32,15 @@ pub fn load(dir: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigE
     };
     let mut hasher = Sha256::new();
     let mut settings_doc = None;
-    let mut docs: Vec<(PathBuf, RawDoc)> = Vec::new();
+    // Each document with the number of lines before it in its file.
+    let mut docs: Vec<(PathBuf, u64, RawDoc)> = Vec::new();
     let settings_path = dir.join(SETTINGS_FILE);
 
     for path in &files {
         let text = match read_limited(path) {
             Ok(t) => t,
-            Err(msg) => {
-                errs.push(ConfigError::file(path, msg));
+            Err(e) => {
+                errs.push(e);
                 continue;
             }
         };
@@ -59,24 +60,47 @@ pub fn load(dir: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigE
         hasher.update(text.as_bytes());
         hasher.update([0]);
         if *path == settings_path {
+            if refuse_tags(path, &text, 0, &mut errs) {
+                continue;
+            }
             match serde_saphyr::from_str_with_options::<RawSettings>(&text, options(env)) {
                 Ok(s) => settings_doc = Some(s),
                 Err(e) => errs.push(ConfigError::from_yaml(path, &e, &text)),
             }
         } else {
-            for doc in documents(&text) {
-                match serde_saphyr::from_str_with_options::<Option<RawKind>>(&doc, options(env)) {
+            let split = match documents(&text) {
+                Ok(d) => d,
+                Err(line) => {
+                    errs.push(ConfigError {
+                        file: path.clone(),
+                        line,
+                        column: 1,
+                        message: format!(
+                            "more than {MAX_DOCUMENTS} documents in one file; split the file"
+                        ),
+                    });
+                    continue;
+                }
+            };
+            for (shift, doc) in split {
+                if refuse_tags(path, doc, shift, &mut errs) {
+                    continue;
+                }
+                match serde_saphyr::from_str_with_options::<Option<RawKind>>(doc, options(env)) {
                     Ok(Some(RawKind { kind: Some(k) })) if KINDS.contains(&k.value.as_str()) => {}
                     Ok(Some(RawKind { kind: Some(k) })) => {
-                        errs.push(ConfigError::at(
-                            path,
-                            &k.referenced,
-                            format!(
-                                "unknown document kind `{}`; expected one of: {}",
-                                shorten(&k.value),
-                                KINDS.join(", ")
-                            ),
-                        ));
+                        errs.push(
+                            ConfigError::at(
+                                path,
+                                &k.referenced,
+                                format!(
+                                    "unknown document kind `{}`; expected one of: {}",
+                                    shorten(&k.value),
+                                    KINDS.join(", ")
+                                ),
+                            )
+                            .shifted(shift),
+                        );
                         continue;
                     }
                     Ok(Some(RawKind { kind: None })) => {
@@ -91,19 +115,26 @@ pub fn load(dir: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigE
                     // Reported by the full parse below, with its place.
                     Err(_) => {}
                 }
-                match serde_saphyr::from_str_with_options::<Option<RawDoc>>(&doc, options(env)) {
-                    Ok(Some(d)) => docs.push((path.clone(), d)),
+                match serde_saphyr::from_str_with_options::<Option<RawDoc>>(doc, options(env)) {
+                    Ok(Some(d)) => docs.push((path.clone(), shift, d)),
                     Ok(None) => {}
-                    Err(e) => errs.push(ConfigError::from_yaml(path, &e, &doc)),
+                    Err(e) => errs.push(ConfigError::from_yaml(path, &e, doc).shifted(shift)),
                 }
             }
         }
     }
-    if !settings_path.is_file() {
-        errs.push(ConfigError::file(
+    match std::fs::metadata(&settings_path) {
+        Ok(m) if m.is_dir() => errs.push(ConfigError::file(
+            &settings_path,
+            format!("`{SETTINGS_FILE}` is a folder; it must be the settings file (see docs/reference/configuration.md)"),
+        )),
+        // Read above, and any problem reading it reported there (a broken link too).
+        Ok(_) => {}
+        Err(_) if std::fs::symlink_metadata(&settings_path).is_ok() => {}
+        Err(_) => errs.push(ConfigError::file(
             &settings_path,
             format!("missing `{SETTINGS_FILE}`; every policies folder needs one (see docs/reference/configuration.md)"),
-        ));
+        )),
     }
 
     let settings = settings_doc.and_then(|raw| build_settings(&settings_path, raw, dir, &mut errs));
@@ -112,17 +143,22 @@ pub fn load(dir: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigE
     let mut holds = Vec::new();
     if let Some(settings) = &settings {
         let mut seen: HashMap<String, String> = HashMap::new();
-        for (path, doc) in docs {
-            let here = ConfigError::at(&path, &doc.name.referenced, String::new()).place();
+        for (path, shift, doc) in docs {
+            let here = ConfigError::at(&path, &doc.name.referenced, String::new())
+                .shifted(shift)
+                .place();
             if let Some(first) = seen.get(&doc.name.value) {
-                errs.push(ConfigError::at(
-                    &path,
-                    &doc.name.referenced,
-                    format!(
-                        "duplicate name `{}`; first defined at {first}",
-                        doc.name.value
-                    ),
-                ));
+                errs.push(
+                    ConfigError::at(
+                        &path,
+                        &doc.name.referenced,
+                        format!(
+                            "duplicate name `{}`; first defined at {first}",
+                            doc.name.value
+                        ),
+                    )
+                    .shifted(shift),
+                );
                 continue;
             }
             seen.insert(doc.name.value.clone(), here);
@@ -130,6 +166,7 @@ pub fn load(dir: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigE
                 .stores
                 .get(&doc.store.value)
                 .is_some_and(StoreSpec::holds_objects);
+            let before = errs.len();
             if doc.kind.value == "LegalHold" {
                 if let Some(h) = build_hold(&path, doc, settings, &mut errs) {
                     holds.push(h);
@@ -141,6 +178,8 @@ pub fn load(dir: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigE
             } else if let Some(p) = build_policy(&path, doc, settings, &mut errs) {
                 policies.push(p);
             }
+            // The document's places are counted from its own first line.
+            errs.shift_since(before, &path, shift);
         }
     }
     // Each policy's hash, once: a policy that cannot be written as JSON is an error, never the
@@ -213,34 +252,73 @@ pub(super) fn unset_references(
     out
 }
 
-/// Splits a multi-document YAML text into one text per document, each as long as the whole
-/// file with the other documents' lines blanked, so that every line and column stays exact and
-/// an error in one document does not hide the errors of the next.
-pub(super) fn documents(text: &str) -> Vec<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let is_marker = |l: &str| l == "---" || l.starts_with("--- ") || l.starts_with("---\t");
-    let mut starts: Vec<usize> = lines
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| is_marker(l))
-        .map(|(i, _)| i)
-        .collect();
-    if starts.first() != Some(&0) {
-        starts.insert(0, 0);
-    }
-    let mut out = Vec::with_capacity(starts.len());
-    for (n, &start) in starts.iter().enumerate() {
-        let end = starts.get(n + 1).copied().unwrap_or(lines.len());
-        let mut doc = String::with_capacity(text.len());
-        for (i, l) in lines.iter().enumerate() {
-            if (start..end).contains(&i) {
-                doc.push_str(l);
+/// Reports the YAML tags (`!!binary`, `!!str`, `!local`; the first ten) of a document that starts after
+/// `shift` lines of its file; true when there was one. A tag changes what a value means while
+/// hiding the change from whoever reviews the file (`keep: !!binary MWQ=` reads as `1d`), so
+/// none is accepted. A document the parser cannot read is left to the full parse, which reports
+/// its syntax error.
+pub(super) fn refuse_tags(path: &Path, doc: &str, shift: u64, errs: &mut Diagnostics) -> bool {
+    use serde_saphyr::granit_parser::Parser;
+    // The first few are enough to show; finding each one's column reads its line.
+    const SHOWN: usize = 10;
+    let mut found = 0;
+    for event in Parser::new_from_str(doc) {
+        let Ok((event, span)) = event else { break };
+        if let Some(tag) = event.tag() {
+            found += 1;
+            if found > SHOWN {
+                break;
             }
-            doc.push('\n');
+            let written = format!("{}{}", tag.original_handle(), tag.suffix());
+            // The event starts at its value; the tag stands before it on the line.
+            let (line, mut column) = (span.start.line(), span.start.col());
+            if let Some(text) = doc.lines().nth(line.saturating_sub(1)) {
+                let before: String = text.chars().take(column).collect();
+                if let Some(i) = before.rfind(&written) {
+                    column = before[..i].chars().count();
+                }
+            }
+            errs.push(ConfigError {
+                file: path.to_path_buf(),
+                line: line as u64 + shift,
+                column: column as u64 + 1,
+                message: format!(
+                    "YAML tag `{}` is not accepted; write the plain value (tags change a value's meaning out of a reviewer's sight)",
+                    shorten(&written)
+                ),
+            });
         }
-        out.push(doc);
     }
-    out
+    found > 0
+}
+
+/// Splits a multi-document YAML text at its `---` lines into one text per document, each with
+/// the number of lines before it, so that an error in one document does not hide the errors of
+/// the next and every line stays exact once shifted. Linear in the text; more than
+/// [`MAX_DOCUMENTS`] documents are refused with the line of the first one too many.
+pub(super) fn documents(text: &str) -> Result<Vec<(u64, &str)>, u64> {
+    let is_marker = |l: &str| {
+        let l = l.strip_suffix('\r').unwrap_or(l);
+        l == "---" || l.starts_with("--- ") || l.starts_with("---\t")
+    };
+    // (byte offset, 0-based line) of every document start.
+    let mut starts: Vec<(usize, u64)> = vec![(0, 0)];
+    let mut at = 0;
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        if n > 0 && is_marker(line.strip_suffix('\n').unwrap_or(line)) {
+            if starts.len() == MAX_DOCUMENTS {
+                return Err(n as u64 + 1);
+            }
+            starts.push((at, n as u64));
+        }
+        at += line.len();
+    }
+    let ends = starts.iter().skip(1).map(|s| s.0).chain([text.len()]);
+    Ok(starts
+        .iter()
+        .zip(ends)
+        .map(|(&(start, line), end)| (line, &text[start..end]))
+        .collect())
 }
 
 /// Adds to the configuration hash what the environment resolved: where each store points
@@ -293,20 +371,36 @@ pub(super) fn options(env: &HashMap<String, String>) -> serde_saphyr::Options {
     o
 }
 
-pub(super) fn read_limited(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read file: {e}"))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(format!(
-            "file is {} bytes; policy files may be at most {MAX_FILE_BYTES} bytes",
-            meta.len()
-        ));
-    }
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read file: {e}"))
+pub(super) fn read_limited(path: &Path) -> Result<String, ConfigError> {
+    let bytes = crate::util::read_regular(path, MAX_FILE_BYTES).map_err(|e| {
+        ConfigError::file(
+            path,
+            match e {
+                crate::util::ReadError::TooLarge(_) => format!(
+                    "the file is larger than {MAX_FILE_BYTES} bytes, the most a policy file may hold; split it"
+                ),
+                e => format!("cannot read the file: {e}"),
+            },
+        )
+    })?;
+    crate::util::utf8_text(bytes).map_err(|(line, column)| ConfigError {
+        file: path.to_path_buf(),
+        line,
+        column,
+        message: "this byte is not UTF-8 text; save the file as UTF-8".into(),
+    })
 }
 
-/// Every `*.yaml` / `*.yml` file under `dir`, sorted, `lethe.yaml` first.
+/// Every `*.yaml` / `*.yml` file under `dir`, sorted, `lethe.yaml` first. A link to a folder
+/// is followed once: a folder already walked (a link to `.` or to a parent) is not walked again.
+/// A folder named `lethe.yaml` is not walked (it is reported as such).
 pub(super) fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    fn walk(d: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    fn walk(
+        d: &Path,
+        out: &mut Vec<PathBuf>,
+        seen: &mut std::collections::HashSet<(u64, u64)>,
+    ) -> std::io::Result<()> {
         for entry in std::fs::read_dir(d)? {
             let path = entry?.path();
             // Hidden names are skipped: editor backups, and the `..data` copies Kubernetes
@@ -317,16 +411,29 @@ pub(super) fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
             {
                 continue;
             }
-            if path.is_dir() {
-                walk(&path, out)?;
-            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-                out.push(path);
+            let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_dir() => {
+                    if path.file_name().is_some_and(|n| n == SETTINGS_FILE) {
+                        continue;
+                    }
+                    if seen.insert((m.dev(), m.ino())) {
+                        walk(&path, out, seen)?;
+                    }
+                }
+                // Anything else with the extension, a pipe or a broken link too: reading it
+                // reports what it is.
+                _ if is_yaml => out.push(path),
+                _ => {}
             }
         }
         Ok(())
     }
     let mut out = Vec::new();
-    walk(dir, &mut out)?;
+    let mut seen = std::collections::HashSet::new();
+    let root = std::fs::metadata(dir)?;
+    seen.insert((root.dev(), root.ino()));
+    walk(dir, &mut out, &mut seen)?;
     let settings = dir.join(SETTINGS_FILE);
     out.sort_by_key(|p| (*p != settings, p.clone()));
     Ok(out)
@@ -344,5 +451,43 @@ mod tests {
             unset_references(text, &env),
             vec![(2, 5, "UNSET".to_string())]
         );
+    }
+
+    #[test]
+    fn documents_are_slices_with_their_line_shift() {
+        let text = "a: 1\n---\nb: 2\nc: 3\n--- # x\nd: 4\n";
+        let docs = documents(text).unwrap();
+        assert_eq!(
+            docs,
+            vec![
+                (0, "a: 1\n"),
+                (1, "---\nb: 2\nc: 3\n"),
+                (4, "--- # x\nd: 4\n")
+            ]
+        );
+        // Linear: the documents together are the text, nothing copied per document.
+        let many = "---\n".repeat(MAX_DOCUMENTS);
+        let docs = documents(&many).unwrap();
+        assert_eq!(docs.len(), MAX_DOCUMENTS);
+        assert_eq!(docs.iter().map(|d| d.1.len()).sum::<usize>(), many.len());
+        // One too many: the line of the first document beyond the limit.
+        let more = format!("x: 1\n{many}");
+        assert_eq!(documents(&more), Err(MAX_DOCUMENTS as u64 + 1));
+    }
+
+    #[test]
+    fn tags_are_refused_at_their_place() {
+        let mut errs = Diagnostics::default();
+        let doc = "---\nkeep: !!binary MWQ=\nname: x # not a !tag\nlist: [ !a 1, '!b' ]\n";
+        assert!(refuse_tags(Path::new("p.yaml"), doc, 10, &mut errs));
+        let places: Vec<String> = errs.into_errors().0.iter().map(|e| e.place()).collect();
+        assert_eq!(places, ["p.yaml:12:7", "p.yaml:14:9"]);
+        let mut errs = Diagnostics::default();
+        assert!(!refuse_tags(
+            Path::new("p.yaml"),
+            "purpose: Hello! !x\n",
+            0,
+            &mut errs
+        ));
     }
 }

@@ -29,6 +29,10 @@ use std::str::FromStr;
 pub const SETTINGS_FILE: &str = "lethe.yaml";
 /// Policy files larger than this are refused (hostile input).
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// The most documents one policy file may hold (hostile input: each is parsed on its own).
+const MAX_DOCUMENTS: usize = 1000;
+/// Secret files (`url_file`, `hmac_key_file`) larger than this are refused.
+const MAX_SECRET_BYTES: u64 = 64 * 1024;
 /// The document kinds of policy files.
 const KINDS: &[&str] = &["RetentionPolicy", "LegalHold"];
 /// The most keys one DeleteObjects request takes, and so an object policy's largest batch.

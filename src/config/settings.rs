@@ -400,7 +400,19 @@ pub(super) fn read_secret_file(dir: &Path, file: &str) -> Result<String, String>
     } else {
         dir.join(p)
     };
-    std::fs::read_to_string(&p)
+    let cannot =
+        |e: &dyn std::fmt::Display| format!("cannot read secret file `{}`: {e}", p.display());
+    let bytes = crate::util::read_regular(&p, MAX_SECRET_BYTES).map_err(|e| match e {
+        crate::util::ReadError::TooLarge(_) => cannot(&format_args!(
+            "it is larger than {MAX_SECRET_BYTES} bytes, the most a secret file may hold"
+        )),
+        e => cannot(&e),
+    })?;
+    crate::util::utf8_text(bytes)
         .map(|s| s.trim().to_string())
-        .map_err(|e| format!("cannot read secret file `{}`: {e}", p.display()))
+        .map_err(|(line, column)| {
+            cannot(&format_args!(
+                "the byte at line {line}, column {column} is not UTF-8 text"
+            ))
+        })
 }

@@ -17,6 +17,10 @@ use std::path::Path;
 /// Format version of plan files.
 pub const PLAN_VERSION: u32 = 1;
 
+/// Plan files larger than this are refused (a plan holds counts, not records: a few hundred
+/// bytes per policy).
+pub const MAX_PLAN_BYTES: u64 = 16 * 1024 * 1024;
+
 /// What every selected policy would do at `as_of`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
@@ -292,6 +296,9 @@ pub enum PlanFileError {
         /// Cause.
         message: String,
     },
+    /// Not a regular file, or too large.
+    #[error("cannot read plan file `{0}`: {1}")]
+    Refused(String, String),
     /// Unknown version.
     #[error("plan file `{0}` has version {1}; this lethe reads version {PLAN_VERSION}")]
     Version(String, u32),
@@ -301,10 +308,20 @@ impl Plan {
     /// Reads a plan file.
     pub fn read(path: &Path) -> Result<Plan, PlanFileError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| PlanFileError::Read {
-            path: shown.clone(),
-            source,
+        let bytes = crate::util::read_regular(path, MAX_PLAN_BYTES).map_err(|e| match e {
+            crate::util::ReadError::Io(source) => PlanFileError::Read {
+                path: shown.clone(),
+                source,
+            },
+            e => PlanFileError::Refused(shown.clone(), e.to_string()),
         })?;
+        let text =
+            crate::util::utf8_text(bytes).map_err(|(line, column)| PlanFileError::Parse {
+                path: shown.clone(),
+                line: line as usize,
+                column: column as usize,
+                message: "this byte is not UTF-8 text".into(),
+            })?;
         let plan: Plan = serde_json::from_str(&text).map_err(|e| PlanFileError::Parse {
             path: shown.clone(),
             line: e.line(),

@@ -132,6 +132,54 @@ impl SqlStore {
         Ok(Some(out))
     }
 
+    /// The table as the database spells it, found regardless of case the way holds match
+    /// tables (`LEADS` finds `leads`): the name itself when it exists, else the one table of
+    /// the schema whose name differs only in case; `None` when there is none, or several.
+    pub async fn table_named(&self, table: &Ident) -> Result<Option<Ident>, StoreError> {
+        if self.columns(table).await?.is_some() {
+            return Ok(Some(table.clone()));
+        }
+        let mut q = Query::new(self.dialect);
+        match self.dialect {
+            // SQLite's names are case-insensitive already.
+            Dialect::Sqlite => return Ok(None),
+            Dialect::Postgres => {
+                q.push(
+                    "SELECT table_name::text FROM information_schema.tables WHERE table_schema = ",
+                );
+                match table.schema() {
+                    Some(s) => q.bind(super::Param::Text(s.to_string())),
+                    None => q.push("current_schema()"),
+                };
+                q.push(" AND lower(table_name) = lower(")
+                    .bind(super::Param::Text(table.name().to_string()))
+                    .push(")");
+            }
+            Dialect::MySql => {
+                q.push("SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ");
+                match table.schema() {
+                    Some(s) => q.bind(super::Param::Text(s.to_string())),
+                    None => q.push("DATABASE()"),
+                };
+                q.push(" AND LOWER(TABLE_NAME) = LOWER(")
+                    .bind(super::Param::Text(table.name().to_string()))
+                    .push(")");
+            }
+        }
+        let rows = self.fetch_texts(&q).await?;
+        let [row] = rows.as_slice() else {
+            return Ok(None);
+        };
+        let Some(Some(name)) = row.first() else {
+            return Ok(None);
+        };
+        let spelled = match table.schema() {
+            Some(s) => format!("{s}.{name}"),
+            None => name.clone(),
+        };
+        Ok(Ident::parse_table(&spelled).ok())
+    }
+
     /// Checks that every table and column a policy names exists with a type that fits.
     /// Returns every problem found, each a complete sentence naming the policy.
     pub async fn check(&self, policy: &RetentionPolicy) -> Result<Target, Vec<String>> {

@@ -88,6 +88,84 @@ pub fn without_password(url: &str) -> String {
     }
 }
 
+/// Why a file could not be read by [`read_regular`].
+#[derive(Debug)]
+pub enum ReadError {
+    /// The operating system refused (not found, no permission...).
+    Io(std::io::Error),
+    /// The path is a folder.
+    Folder,
+    /// The path is a pipe, socket or device: reading it could block or never end.
+    NotRegular,
+    /// The file holds more than the limit, in bytes.
+    TooLarge(u64),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Io(e) => write!(f, "{e}"),
+            ReadError::Folder => f.write_str("it is a folder, not a file"),
+            ReadError::NotRegular => f.write_str(
+                "it is not a regular file (a pipe, socket or device); lethe reads only regular files",
+            ),
+            ReadError::TooLarge(limit) => {
+                write!(f, "it is larger than the limit of {limit} bytes")
+            }
+        }
+    }
+}
+
+/// Reads a regular file (a link to one is followed) of at most `limit` bytes. Pipes, sockets and
+/// devices are refused before they are opened, the open does not block, and the opened file is
+/// checked again, so a file swapped for a pipe in between cannot block; at most `limit + 1` bytes are ever read, so a
+/// file that grows (or `/dev/zero` behind a link) cannot exhaust memory.
+pub fn read_regular(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let kind = |m: &std::fs::Metadata| {
+        if m.is_dir() {
+            Err(ReadError::Folder)
+        } else if !m.is_file() {
+            Err(ReadError::NotRegular)
+        } else {
+            Ok(())
+        }
+    };
+    kind(&std::fs::metadata(path).map_err(ReadError::Io)?)?;
+    // Without blocking: a pipe put in its place after the check above must not hang the open
+    // (it is then refused by the second check). A regular file reads as usual.
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(ReadError::Io)?
+    };
+    kind(&file.metadata().map_err(ReadError::Io)?)?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge(limit));
+    }
+    Ok(bytes)
+}
+
+/// The bytes as UTF-8 text, or the 1-based line and column (in characters) of the first byte
+/// that is not UTF-8.
+pub fn utf8_text(bytes: Vec<u8>) -> Result<String, (u64, u64)> {
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        // Valid up to here, so these conversions cannot fail.
+        let text = std::str::from_utf8(good).unwrap_or_default();
+        let line = text.matches('\n').count() as u64 + 1;
+        let last = text.rsplit('\n').next().unwrap_or_default();
+        (line, last.chars().count() as u64 + 1)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +180,42 @@ mod tests {
             without_password("sqlite://var/crm.db"),
             "sqlite://var/crm.db"
         );
+    }
+}
+
+#[cfg(test)]
+mod read_tests {
+    use super::*;
+
+    #[test]
+    fn invalid_utf8_has_its_place() {
+        assert_eq!(utf8_text(b"ab\ncd\xffe".to_vec()), Err((2, 3)));
+        assert_eq!(utf8_text(b"x: \xc3\xa9\xff".to_vec()), Err((1, 5)));
+        assert_eq!(utf8_text(b"ok".to_vec()).ok().as_deref(), Some("ok"));
+        assert_eq!(utf8_text(b"\xc3".to_vec()), Err((1, 1)));
+    }
+
+    #[test]
+    fn only_regular_files_within_the_limit_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a");
+        std::fs::write(&file, "12345").unwrap();
+        assert_eq!(read_regular(&file, 5).unwrap(), b"12345");
+        assert!(matches!(
+            read_regular(&file, 4),
+            Err(ReadError::TooLarge(4))
+        ));
+        assert!(matches!(
+            read_regular(dir.path(), 4),
+            Err(ReadError::Folder)
+        ));
+        assert!(matches!(
+            read_regular(std::path::Path::new("/dev/zero"), 4),
+            Err(ReadError::NotRegular)
+        ));
+        assert!(matches!(
+            read_regular(&dir.path().join("none"), 4),
+            Err(ReadError::Io(_))
+        ));
     }
 }

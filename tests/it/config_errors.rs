@@ -13,17 +13,20 @@
 //! The place must match exactly, the message is a substring in which ` ... ` stands for any
 //! text. Blank lines and lines starting with `#` are ignored. lethe runs in an empty scratch
 //! folder, where the fixtures' relative `sqlite://` URLs point; afterwards that folder must still
-//! be empty and the case folder unchanged.
+//! be empty and the case folder unchanged. Each case must finish within 5 s and 512 MiB of
+//! address space (see `hostile` for the cases that cannot be committed as folders).
 
-use crate::support::lethe_in;
+use crate::support::lethe_bounded;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// A case that takes longer than this (an alias bomb, a hang) fails.
-const TIMEOUT: Duration = Duration::from_secs(10);
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// The address space lethe may use in a case (`ulimit -v`); more fails the case.
+const MEMORY_KIB: u64 = 512 * 1024;
 
-/// Variables the fixtures rely on being unset (besides every `LETHE_*`, which `lethe_in` removes).
+/// Variables the fixtures rely on being unset (besides every `LETHE_*`, which `lethe_bounded` removes).
 const UNSET_VARS: &[&str] = &["CRM_DATABASE_URL"];
 
 fn crate_dir() -> &'static Path {
@@ -150,7 +153,7 @@ fn check_case(case: &Path) -> Vec<String> {
     };
     let case_files = files_under(case);
 
-    let mut cmd = lethe_in(scratch.path(), case);
+    let mut cmd = lethe_bounded(scratch.path(), case, MEMORY_KIB);
     cmd.arg("check").timeout(TIMEOUT);
     for var in UNSET_VARS {
         cmd.env_remove(var);

@@ -14,6 +14,7 @@ mod crash;
 mod daemon;
 mod deploy;
 mod holds;
+mod hostile;
 mod objects;
 mod privacy;
 mod residency;

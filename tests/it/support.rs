@@ -289,6 +289,25 @@ pub fn lethe_in(cwd: &Path, config: &Path) -> assert_cmd::Command {
     cmd
 }
 
+/// The `lethe` binary like [`lethe_in`], with its address space limited to `memory_kib`
+/// (`ulimit -v`): a read or a parse that does not stop is killed instead of exhausting the
+/// machine. `sh` sets the limit and then becomes lethe (same process).
+pub fn lethe_bounded(cwd: &Path, config: &Path, memory_kib: u64) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::new("sh");
+    cmd.current_dir(cwd)
+        .arg("-c")
+        .arg(format!("ulimit -v {memory_kib} && exec \"$0\" \"$@\""))
+        .arg(assert_cmd::cargo::cargo_bin("lethe"))
+        .arg("--config")
+        .arg(config);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LETHE_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
 fn replace_db(url: &str, db: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, format!("?{q}")),

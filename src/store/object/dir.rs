@@ -1,6 +1,7 @@
 //! A local or mounted folder as an object store: keys are paths relative to the folder with `/`
 //! separators, the clock is the file's modification time. Symbolic links are neither followed
-//! nor deleted (deleting a link would not delete the data it points to).
+//! nor deleted (deleting a link would not delete the data it points to), and a prefix that leads
+//! through one is refused.
 
 use super::{Deleted, Doomed, Entry, Version};
 use crate::store::StoreError;
@@ -135,6 +136,14 @@ impl DirLister {
                             self.root.display()
                         )))
                     }
+                    // A link inside the folder is not followed either: its files would be
+                    // listed, and deleted, under a second name.
+                    Ok(real) if real != path => {
+                        return Err(StoreError::Objects(format!(
+                            "store folder `{}`: the prefix leads through a link; links are not followed, refused",
+                            self.root.display()
+                        )))
+                    }
                     _ => {}
                 }
                 match tokio::fs::read_dir(&path).await {
@@ -241,5 +250,43 @@ mod tests {
         let d = store.delete(&[doomed], "").await.unwrap();
         assert_eq!((d.deleted, d.changed.len()), (1, 0));
         assert!(!file.exists());
+    }
+
+    /// Links to the folder itself or to a parent are not followed: the walk sees each file once
+    /// and ends (`ln -s . a; ln -s . b` would otherwise walk exponentially).
+    #[tokio::test]
+    async fn links_to_folders_are_not_walked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("a.csv"), "x").unwrap();
+        std::fs::write(dir.path().join("sub/b.csv"), "x").unwrap();
+        for name in ["a", "b", "c", "d"] {
+            std::os::unix::fs::symlink(".", dir.path().join(name)).unwrap();
+        }
+        std::os::unix::fs::symlink("..", dir.path().join("sub/up")).unwrap();
+        let store = DirStore::open("files", dir.path()).unwrap();
+        let mut lister = store.lister("");
+        let mut keys = Vec::new();
+        while let Some(page) = lister.next_page().await.unwrap() {
+            keys.extend(page.into_iter().map(|e| e.key));
+        }
+        keys.sort();
+        assert_eq!(keys, ["a.csv", "sub/b.csv"]);
+    }
+
+    /// A prefix through a link inside the folder is refused, not walked under a second name.
+    #[tokio::test]
+    async fn a_prefix_through_a_link_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.csv"), "x").unwrap();
+        std::os::unix::fs::symlink(".", dir.path().join("a")).unwrap();
+        let store = DirStore::open("files", dir.path()).unwrap();
+        let refused = store.lister("a/a/").next_page().await;
+        assert!(
+            matches!(&refused, Err(StoreError::Objects(m)) if m.contains("through a link")),
+            "{refused:?}"
+        );
+        let page = store.lister("").next_page().await.unwrap().unwrap();
+        assert_eq!(page.len(), 1);
     }
 }
