@@ -278,13 +278,23 @@ async fn kill_during_anonymize_mariadb() {
 /// `KILL`). The run ends with exit 0 (it reconnected) or 1 (a batch failed), never more; nothing
 /// held, undue or half done changed; the next run finishes the work and the trail verifies.
 async fn store_sessions_end(b: Backend, act: Act) {
+    sessions_end(b, act, false).await;
+}
+
+/// With the state database on PostgreSQL too, every session of the run ends at once: store,
+/// state and lease. The run stops before its next batch (exit 1) or had just finished.
+async fn sessions_end(b: Backend, act: Act, state_on_postgres: bool) {
     let Some(db) = TestDb::new(b).await else {
         return;
     };
     db.crm_schema().await;
     seed_rows(&db).await;
     let cfg = db.policies("", &[("p.yaml", &policy(act))]);
-    let what = format!("{b:?} {act:?} store sessions ended");
+    if state_on_postgres {
+        db.state_on_postgres(&cfg);
+        assert_eq!(run(db.lethe(&cfg).arg("check")).code, 0);
+    }
+    let what = format!("{b:?} {act:?} sessions ended (state on PostgreSQL: {state_on_postgres})");
     let child = db.spawn_apply(&cfg, AS_OF);
     first_batch(&db, act).await;
     let fault = SqlStore::connect("fault", &db.url).await.unwrap();
@@ -340,4 +350,9 @@ async fn store_sessions_end_during_delete_mariadb() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_sessions_end_during_anonymize_mariadb() {
     store_sessions_end(Backend::MariaDb, Act::Anonymize).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_state_and_lease_sessions_end_postgres() {
+    sessions_end(Backend::Postgres, Act::Delete, true).await;
 }
