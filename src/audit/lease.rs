@@ -95,6 +95,8 @@ enum Held {
     Sqlite {
         db: StateDb,
         holder: String,
+        /// How many lease rows the run holds.
+        claims: u64,
     },
     Postgres {
         conn: Arc<Mutex<PgConnection>>,
@@ -217,6 +219,7 @@ impl StateDb {
                     held: Held::Sqlite {
                         db: self.clone(),
                         holder,
+                        claims: claims(shard).len() as u64,
                     },
                 }))
             }
@@ -376,7 +379,9 @@ impl Lease {
     /// unexpired (and is renewed). Anything else, an error included, is not held.
     pub async fn confirm(&self) -> bool {
         match &self.held {
-            Held::Sqlite { db, holder } => db.renew_sqlite(holder).await.is_ok_and(|n| n == 1),
+            Held::Sqlite { db, holder, claims } => {
+                db.renew_sqlite(holder).await.is_ok_and(|n| n == *claims)
+            }
             Held::Postgres { conn, claims } => {
                 let mut conn = conn.lock().await;
                 let held: Result<i64, _> = sqlx::query_scalar(
@@ -393,7 +398,7 @@ impl Lease {
     pub async fn release(self) {
         self.keeper.abort();
         match self.held {
-            Held::Sqlite { db, holder } => {
+            Held::Sqlite { db, holder, .. } => {
                 if let Pool::Sqlite(pool) = &db.pool {
                     let r = sqlx::query("DELETE FROM lethe_lease WHERE holder = $1")
                         .bind(&holder)
