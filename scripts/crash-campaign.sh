@@ -17,10 +17,11 @@ echo "crash campaign: $LETHE_CRASH_POINTS kill points per case, seed $LETHE_CRAS
 log=$(mktemp)
 status=0
 ./scripts/test.sh crash:: -- --nocapture >"$log" 2>&1 || status=$?
-grep -E '^crash campaign:' "$log" || true
-survived=$(grep -c ': survived$' "$log" || true)
-mid=$(grep -c '(mid-run): survived$' "$log" || true)
-echo "kill points survived: $survived (mid-run: $mid); test status: $status" >&2
+grep -E '^(crash campaign|fault):' "$log" || true
+survived=$(grep -c '^crash campaign:.*: survived$' "$log" || true)
+mid=$(grep -c '^crash campaign:.*(mid-run): survived$' "$log" || true)
+faults=$(grep -c '^fault:.*: survived$' "$log" || true)
+echo "kill points survived: $survived (mid-run: $mid); faults survived: $faults; test status: $status" >&2
 if [ "$status" != 0 ]; then grep -E 'panicked|FAILED' "$log" >&2 || true; fi
 rm -f "$log"
 exit "$status"
