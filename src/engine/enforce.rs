@@ -131,11 +131,8 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> Result<ApplyReport,
         _ => true,
     };
     if !go_on {
-        log.record(&RunFinished {
-            status: Some(RunStatus::Cancelled),
-            ..RunFinished::default()
-        })
-        .await?;
+        log.record(&RunFinished::ended(RunStatus::Cancelled))
+            .await?;
         report.status = RunStatus::Cancelled;
         return Ok(report);
     }
@@ -209,7 +206,6 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> Result<ApplyReport,
     };
     let total = |f: fn(&apply::PolicyOutcome) -> u64| report.policies.iter().map(f).sum::<u64>();
     log.record(&RunFinished {
-        status: Some(report.status),
         deleted: Some(total(|p| p.deleted)),
         anonymized: Some(total(|p| p.anonymized)),
         failed: Some(total(|p| p.failed)),
@@ -221,7 +217,7 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> Result<ApplyReport,
                 .map(|p| p.remaining)
                 .sum::<Option<u64>>(),
         ),
-        ..RunFinished::default()
+        ..RunFinished::ended(report.status)
     })
     .await?;
     Ok(report)
@@ -264,10 +260,9 @@ pub async fn record_plan(
         .await?;
     }
     log.record(&RunFinished {
-        status: Some(RunStatus::Ok),
         dry_run: Some(true),
         eligible: Some(plan.total_eligible()),
-        ..RunFinished::default()
+        ..RunFinished::ended(RunStatus::Ok)
     })
     .await?;
     Ok(())

@@ -126,10 +126,10 @@ impl AuditEvent for RunRefused {
 }
 
 /// `run.finished`: how a run ended, with its totals.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunFinished {
     /// How the run ended.
-    pub status: Option<RunStatus>,
+    pub status: RunStatus,
     /// True for a dry run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
@@ -160,6 +160,21 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>
     Option::<u64>::deserialize(d).map(Some)
 }
 
+impl RunFinished {
+    /// A run that ended so, with no totals.
+    pub fn ended(status: RunStatus) -> RunFinished {
+        RunFinished {
+            status,
+            dry_run: None,
+            eligible: None,
+            deleted: None,
+            anonymized: None,
+            failed: None,
+            remaining: None,
+        }
+    }
+}
+
 impl AuditEvent for RunFinished {
     const KIND: &'static str = "run.finished";
 }
@@ -173,7 +188,7 @@ mod tests {
         let of = |r: Option<Option<u64>>| {
             serde_json::to_string(&RunFinished {
                 remaining: r,
-                ..RunFinished::default()
+                ..RunFinished::ended(RunStatus::Ok)
             })
             .unwrap()
         };

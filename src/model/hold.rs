@@ -75,11 +75,6 @@ impl HoldSource {
             HoldSource::Runtime { .. } => SourceKind::Runtime,
         }
     }
-
-    /// `declared` or `runtime`.
-    pub fn name(&self) -> &'static str {
-        self.kind().as_str()
-    }
 }
 
 /// How long a hold covers a record.

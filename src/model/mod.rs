@@ -15,7 +15,7 @@ pub use ident::Ident;
 pub use keep::Keep;
 pub use object::{KeyTemplate, ObjectClock, ObjectPolicy};
 pub use shard::Shard;
-pub use store::{Dialect, DirSpec, S3Spec, Secret, SqlSpec, StoreKind, StoreSpec};
+pub use store::{Dialect, DirSpec, S3Spec, Secret, SqlSpec, StoreSpec};
 
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -59,35 +59,6 @@ impl Dialect {
     }
 }
 
-/// The kind of a store, as written in `kind:` of `lethe.yaml`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StoreKind {
-    /// A SQL database.
-    Sql,
-    /// An S3 bucket.
-    S3,
-    /// A local or mounted folder.
-    Dir,
-}
-
-impl StoreKind {
-    /// `sql`, `s3` or `dir`.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            StoreKind::Sql => "sql",
-            StoreKind::S3 => "s3",
-            StoreKind::Dir => "dir",
-        }
-    }
-}
-
-impl fmt::Display for StoreKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A SQL database reached through its URL (`postgres://`, `mysql://`, `mariadb://`, `sqlite://`).
 #[derive(Debug, Clone)]
 pub struct SqlSpec {
@@ -140,15 +111,6 @@ pub enum StoreSpec {
 }
 
 impl StoreSpec {
-    /// The store's kind.
-    pub fn kind(&self) -> StoreKind {
-        match self {
-            StoreSpec::Sql(_) => StoreKind::Sql,
-            StoreSpec::S3(_) => StoreKind::S3,
-            StoreSpec::Dir(_) => StoreKind::Dir,
-        }
-    }
-
     /// True for object stores (`s3`, `dir`).
     pub fn holds_objects(&self) -> bool {
         !matches!(self, StoreSpec::Sql(_))
