@@ -186,6 +186,12 @@ pub struct PolicyOutcome {
     pub holds: Vec<crate::plan::HeldBy>,
     /// Records kept because their clock is unknown.
     pub undated: u64,
+    /// Due records kept because rows still reference them (counted again at the end).
+    #[serde(default)]
+    pub referenced: u64,
+    /// Per referencing table: the due records its rows keep (at the end).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<crate::plan::ReferencedBy>,
     /// The cutoff.
     pub cutoff: DateTime<Utc>,
     /// Rows deleted.
@@ -239,6 +245,8 @@ impl PolicyOutcome {
             held: planned.held,
             holds: planned.holds.clone(),
             undated: planned.undated,
+            referenced: planned.referenced,
+            references: planned.references.clone(),
             cutoff: planned.cutoff,
             deleted: 0,
             anonymized: 0,
@@ -343,13 +351,16 @@ pub async fn apply_policy(
         out.errors.push(e.to_string());
     }
     // The verification counts again with the holds in force now: what is still due is
-    // `remaining`, and a hold added during the run shows under `held` with its records.
+    // `remaining`, a hold added during the run shows under `held` with its records, and a
+    // row referenced during the run under `referenced`.
     match with_current_holds(target, ctx).await {
         Ok(t) => match crate::plan::plan_policy(store, &t, as_of).await {
             Ok(after) => {
                 out.remaining = Some(after.eligible);
                 out.held = after.held;
                 out.holds = after.holds;
+                out.referenced = after.referenced;
+                out.references = after.references;
             }
             Err(e) => out.errors.push(format!("verification failed: {e}")),
         },

@@ -41,6 +41,7 @@ pub struct Metrics {
     last_success: Family<PolicyLabel, Gauge>,
     records: Family<RecordLabels, Counter>,
     held: Family<PolicyLabel, Gauge>,
+    referenced: Family<PolicyLabel, Gauge>,
     eligible: Family<PolicyLabel, Gauge>,
     remaining: Family<PolicyLabel, Gauge>,
     failures: Family<PolicyLabel, Counter>,
@@ -67,6 +68,7 @@ impl Metrics {
             last_success: Family::default(),
             records: Family::default(),
             held: Family::default(),
+            referenced: Family::default(),
             eligible: Family::default(),
             remaining: Family::default(),
             failures: Family::default(),
@@ -94,6 +96,11 @@ impl Metrics {
             "lethe_records_held",
             "Records kept by legal holds at the policy's last run",
             m.held.clone(),
+        );
+        registry.register(
+            "lethe_records_referenced",
+            "Due records kept at the policy's last run because rows still reference them",
+            m.referenced.clone(),
         );
         registry.register(
             "lethe_records_eligible",
@@ -159,6 +166,9 @@ impl Metrics {
                 .inc_by(n);
         }
         self.held.get_or_create(&policy).set(p.held as i64);
+        self.referenced
+            .get_or_create(&policy)
+            .set(p.referenced as i64);
         self.eligible.get_or_create(&policy).set(p.eligible as i64);
         // A recount that could not be made is no number: the series goes away rather than
         // show 0 (or the last run's figure); the run counts under `lethe_failures`.
@@ -189,6 +199,9 @@ impl Metrics {
         };
         self.run(&p.name, "dry-run", "ok");
         self.held.get_or_create(&policy).set(p.held as i64);
+        self.referenced
+            .get_or_create(&policy)
+            .set(p.referenced as i64);
         self.eligible.get_or_create(&policy).set(p.eligible as i64);
         self.last_success.get_or_create(&policy).set(at);
     }

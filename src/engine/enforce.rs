@@ -97,6 +97,7 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> Result<ApplyReport,
                 eligible: p.eligible,
                 held: p.held,
                 holds: p.holds.iter().map(|h| h.hold.clone()).collect(),
+                referenced: p.referenced,
             })
             .collect(),
     };
@@ -254,6 +255,8 @@ pub async fn record_plan(
             held: p.held,
             holds: p.holds.clone(),
             undated: p.undated,
+            referenced: p.referenced,
+            references: p.references.clone(),
             cutoff: p.cutoff,
             policy_hash: p.policy_hash.clone(),
         })

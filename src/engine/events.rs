@@ -4,7 +4,7 @@
 use crate::apply::{Refusal, RunStatus};
 use crate::audit::AuditEvent;
 use crate::model::ActionKind;
-use crate::plan::HeldBy;
+use crate::plan::{HeldBy, ReferencedBy};
 use crate::residency::Summary;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,9 @@ pub struct StartedPolicy {
     pub held: u64,
     /// The holds that keep some.
     pub holds: Vec<String>,
+    /// Due records kept because rows still reference them.
+    #[serde(default)]
+    pub referenced: u64,
 }
 
 impl AuditEvent for RunStarted {
@@ -102,6 +105,12 @@ pub struct PolicyPlanned {
     pub holds: Vec<HeldBy>,
     /// Records kept because their clock is unknown.
     pub undated: u64,
+    /// Due records kept because rows still reference them.
+    #[serde(default)]
+    pub referenced: u64,
+    /// Per referencing table, how many it keeps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<ReferencedBy>,
     /// Records before this instant are due.
     pub cutoff: DateTime<Utc>,
     /// Policy hash.

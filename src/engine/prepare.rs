@@ -1,12 +1,13 @@
 //! Prepare: from a validated configuration to checked work. Connects the stores, checks every
 //! selected policy and every hold against the live schemas, refuses cascades into held tables,
-//! takes a shard's share and orders deletes before anonymizations.
+//! reads the foreign keys into the tables deletes act on, takes a shard's share and orders
+//! deletes (children before parents) before anonymizations.
 
 use super::EngineError;
 use crate::config::Config;
-use crate::model::{Action, Hold, RetentionPolicy, Shard};
+use crate::model::{Action, Hold, Ident, RetentionPolicy, Shard};
 use crate::plan::Item;
-use crate::store::{self, SqlStore};
+use crate::store::{self, ForeignKey, SqlStore, Target};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -19,7 +20,8 @@ pub struct Prepared {
     /// Connected object stores by name.
     pub object_stores: BTreeMap<String, store::ObjectStore>,
     /// Checked policies in the order they run, each with the holds on its table or prefix:
-    /// table deletes, table anonymizations, then object policies.
+    /// table deletes (a delete on a table that references another's first), table
+    /// anonymizations, then object policies.
     pub items: Vec<Item>,
     /// The state database.
     pub db: crate::audit::StateDb,
@@ -194,8 +196,37 @@ pub async fn prepare(
         .filter(|t| matches!(t.policy.action, Action::Delete))
         .map(|t| t.policy.clone())
         .collect();
+    // The foreign keys into every table a delete acts on: a due row still referenced is kept.
+    let mut keys: BTreeMap<(String, Ident), Vec<ForeignKey>> = BTreeMap::new();
+    for d in &deletes {
+        let (Some(store), false) = (
+            stores.get(&d.store),
+            keys.contains_key(&(d.store.clone(), d.table.clone())),
+        ) else {
+            continue;
+        };
+        match store.references(&d.table).await {
+            Ok(k) => {
+                keys.insert((d.store.clone(), d.table.clone()), k);
+            }
+            Err(e @ store::StoreError::UnreadableReference { .. }) => {
+                problems.push(format!("policy `{}`: {e}", d.name));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(EngineError::unfit(format!(
+            "the policies do not fit the live schema; nothing was changed:\n  {}",
+            problems.join("\n  ")
+        )));
+    }
     for t in &mut targets {
         t.holds = holds_on(&holds, &t.policy.store, &t.policy.table);
+        t.referenced_by = keys
+            .get(&(t.policy.store.clone(), t.policy.table.clone()))
+            .cloned()
+            .unwrap_or_default();
         if matches!(t.policy.action, Action::Anonymize(_)) {
             t.superseded_by = deletes
                 .iter()
@@ -218,7 +249,7 @@ pub async fn prepare(
     }
     // Deletes before anonymizations: never anonymize a row that is about to be deleted.
     targets.sort_by_key(|t| !matches!(t.policy.action, Action::Delete));
-    let items = (targets.into_iter().map(Item::Table))
+    let items = (children_first(targets).into_iter().map(Item::Table))
         .chain(objects.into_iter().map(Item::Objects))
         .collect();
     Ok(Prepared {
@@ -303,6 +334,31 @@ async fn prepare_objects(
         )));
     }
     Ok(out)
+}
+
+/// The deletes reordered so that a delete on a table that references another delete's table
+/// goes first (children before parents): the rows it removes no longer keep the parent's rows,
+/// in the same run. Otherwise the order stays as it was; in a cycle of references, the first
+/// in the order goes first.
+fn children_first(targets: Vec<Target>) -> Vec<Target> {
+    let (mut left, rest): (Vec<Target>, Vec<Target>) = targets
+        .into_iter()
+        .partition(|t| matches!(t.policy.action, Action::Delete));
+    // True when `child` deletes from a table that references `parent`'s.
+    let waits_for = |parent: &Target, child: &Target| {
+        child.policy.store == parent.policy.store
+            && !child.policy.table.same_table(&parent.policy.table)
+            && (parent.referenced_by.iter()).any(|fk| fk.child.same_table(&child.policy.table))
+    };
+    let mut out = Vec::with_capacity(left.len() + rest.len());
+    while !left.is_empty() {
+        let next = (left.iter())
+            .position(|p| !left.iter().any(|c| waits_for(p, c)))
+            .unwrap_or(0);
+        out.push(left.remove(next));
+    }
+    out.extend(rest);
+    out
 }
 
 /// The holds among `holds` that concern one table.

@@ -56,6 +56,21 @@ impl Ident {
     pub fn name(&self) -> &str {
         self.0.split_once('.').map_or(self.0.as_str(), |(_, n)| n)
     }
+
+    /// True when both name the same table as far as a database could tell them apart: the
+    /// same name in any case, in the same schema or with the schema left out on either side.
+    pub fn same_table(&self, other: &Ident) -> bool {
+        let schemas = match (self.schema(), other.schema()) {
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+            _ => true,
+        };
+        schemas && self.name().eq_ignore_ascii_case(other.name())
+    }
+
+    /// The alias under which a statement reads its own table a second time (`lethe_r`).
+    pub fn alias() -> Ident {
+        Ident("lethe_r".to_string())
+    }
 }
 
 impl fmt::Display for Ident {

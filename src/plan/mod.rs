@@ -7,7 +7,7 @@ mod objects;
 pub use item::Item;
 pub use objects::{plan_objects, Judge, ObjectTarget, Tally, Verdict};
 
-use crate::model::{Action, ActionKind, Effect, SourceKind};
+use crate::model::{Action, ActionKind, Effect, Mode, SourceKind};
 use crate::store::{Counts, ObjectStore, SqlStore, StoreError, Target};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -88,6 +88,14 @@ pub struct PolicyPlan {
     pub holds: Vec<HeldBy>,
     /// Records kept because their clock is NULL, unreadable, or has no related row.
     pub undated: u64,
+    /// Due records (held by no hold) kept because rows of other tables, or other rows of the
+    /// same table, still reference them through a foreign key.
+    #[serde(default)]
+    pub referenced: u64,
+    /// Per referencing table, the due records its rows keep, most first. A record referenced
+    /// from two tables counts for each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<ReferencedBy>,
     /// Records the selector matches.
     pub selected: u64,
     /// Rows in the table.
@@ -129,6 +137,15 @@ pub struct HeldBy {
     pub held: u64,
 }
 
+/// What the rows of one referencing table kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferencedBy {
+    /// The referencing table.
+    pub table: String,
+    /// Due records its rows reference.
+    pub referenced: u64,
+}
+
 /// How one column is masked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ColumnPlan {
@@ -154,8 +171,8 @@ pub async fn plan_policy(
         eligible: n(2),
         undated: n(3),
     };
-    let holds = target
-        .active_holds(as_of)
+    let active = target.active_holds(as_of);
+    let holds = active
         .iter()
         .enumerate()
         .map(|(i, h)| HeldBy {
@@ -165,6 +182,17 @@ pub async fn plan_policy(
             held: n(5 + i),
         })
         .collect();
+    // After the holds: kept because referenced, then per referencing table.
+    let referenced = n(5 + active.len());
+    let mut references: Vec<ReferencedBy> = (target.referencing_tables().iter())
+        .enumerate()
+        .map(|(i, (table, _))| ReferencedBy {
+            table: table.to_string(),
+            referenced: n(6 + active.len() + i),
+        })
+        .filter(|r| r.referenced > 0)
+        .collect();
+    references.sort_by(|a, b| b.referenced.cmp(&a.referenced));
     let columns = match &p.action {
         Action::Delete => BTreeMap::new(),
         Action::Anonymize(s) => s
@@ -185,6 +213,7 @@ pub async fn plan_policy(
         eligible = counts.eligible,
         held = n(4),
         undated = counts.undated,
+        referenced,
         "policy planned"
     );
     Ok(PolicyPlan {
@@ -199,6 +228,8 @@ pub async fn plan_policy(
         held: n(4),
         holds,
         undated: counts.undated,
+        referenced,
+        references,
         selected: counts.selected,
         total: counts.total,
         policy_hash: p.hash.clone(),
@@ -247,9 +278,18 @@ pub async fn make_plan(
     config_hash: &str,
 ) -> Result<Plan, StoreError> {
     let mut policies = Vec::with_capacity(work.items.len());
+    // The enforced deletes planned so far, which run before the policies after them.
+    let mut going: Vec<Target> = Vec::new();
     for item in work.items {
         policies.push(match item {
-            Item::Table(t) => plan_policy(work.sql(&t.policy.store)?, t, as_of).await?,
+            Item::Table(t) => {
+                let t = foresee(t, &going);
+                let planned = plan_policy(work.sql(&t.policy.store)?, &t, as_of).await?;
+                if matches!(t.policy.action, Action::Delete) && t.policy.mode == Mode::Enforce {
+                    going.push(t);
+                }
+                planned
+            }
             Item::Objects(t) => {
                 let judge = Judge {
                     store: work.object_store(&t.policy.store)?,
@@ -271,6 +311,21 @@ pub async fn make_plan(
         policies,
         residency: None,
     })
+}
+
+/// The target as a plan sees it: the deletes in `going` (earlier in the run) that act on
+/// tables referencing its table go first, so rows they remove no longer keep its rows.
+fn foresee(target: &Target, going: &[Target]) -> Target {
+    let mut t = target.clone();
+    t.going_first = (going.iter())
+        .filter(|g| {
+            g.policy.store == t.policy.store
+                && !g.policy.table.same_table(&t.policy.table)
+                && (t.referenced_by.iter()).any(|fk| fk.child.same_table(&g.policy.table))
+        })
+        .cloned()
+        .collect();
+    t
 }
 
 /// Errors reading a plan file.

@@ -355,6 +355,8 @@ pub async fn plan_objects(judge: &Judge<'_>) -> Result<PolicyPlan, StoreError> {
         held: tally.held,
         holds: tally.holds(t),
         undated: tally.undated,
+        referenced: 0,
+        references: Vec::new(),
         selected: tally.selected,
         total: tally.total,
         policy_hash: p.hash.clone(),

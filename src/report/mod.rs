@@ -1,7 +1,7 @@
 //! Reports for people (text, Markdown) and machines (JSON). Keys and counts only, never values.
 
 use crate::apply::ApplyReport;
-use crate::plan::{HeldBy, Plan};
+use crate::plan::{HeldBy, Plan, ReferencedBy};
 use chrono::SecondsFormat;
 use std::fmt::Write;
 
@@ -88,6 +88,7 @@ fn plan_body(
                     p.unit()
                 );
                 held_lines(&mut s, p.held, &p.holds, "  ");
+                referenced_line(&mut s, p.referenced, &p.references, "  ");
                 for (col, c) in &p.columns {
                     let _ = writeln!(s, "  {col}: {} ({})", c.strategy, c.effect);
                 }
@@ -117,23 +118,23 @@ fn plan_body(
                 plan.as_of_text(),
                 short(&plan.config_hash)
             );
-            let _ = writeln!(s, "| policy | target | action | keep | cutoff | eligible | held | undated (kept) | in scope | total |");
+            let _ = writeln!(s, "| policy | target | action | keep | cutoff | eligible | held | referenced (kept) | undated (kept) | in scope | total |");
             let _ = writeln!(
                 s,
-                "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"
+                "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
             );
             for p in &plan.policies {
-                let held = p.held;
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     md(&p.name),
                     md(&p.target),
                     p.action,
                     p.keep,
                     ts(&p.cutoff),
                     p.eligible,
-                    held,
+                    p.held,
+                    p.referenced,
                     p.undated,
                     p.selected,
                     p.total
@@ -148,6 +149,7 @@ fn plan_body(
                     let _ = writeln!(s, "Clause: {}\n", md(clause));
                 }
                 held_md(&mut s, &p.holds, "Held by ");
+                referenced_md(&mut s, p.referenced, &p.references);
                 for (col, c) in &p.columns {
                     let _ = writeln!(s, "- `{col}`: {} ({})", c.strategy, c.effect);
                 }
@@ -236,6 +238,7 @@ fn apply_body(r: &ApplyReport, format: Format) -> Result<String, ReportError> {
                     );
                 }
                 held_lines(&mut s, p.held, &p.holds, "  ");
+                referenced_line(&mut s, p.referenced, &p.references, "  ");
                 for e in &p.errors {
                     let _ = writeln!(s, "  error: {e}");
                 }
@@ -267,20 +270,21 @@ fn apply_body(r: &ApplyReport, format: Format) -> Result<String, ReportError> {
                     md(&f.reason)
                 );
             }
-            let _ = writeln!(s, "| policy | target | action | eligible | held | deleted | anonymized | failed | undated (kept) | remaining |");
+            let _ = writeln!(s, "| policy | target | action | eligible | held | referenced (kept) | deleted | anonymized | failed | undated (kept) | remaining |");
             let _ = writeln!(
                 s,
-                "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+                "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
             );
             for p in &r.policies {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     md(&p.name),
                     md(&p.target),
                     p.action,
                     p.eligible,
                     p.held,
+                    p.referenced,
                     p.deleted,
                     p.anonymized,
                     p.failed,
@@ -291,6 +295,10 @@ fn apply_body(r: &ApplyReport, format: Format) -> Result<String, ReportError> {
             for p in r.policies.iter().filter(|p| !p.holds.is_empty()) {
                 let _ = writeln!(s, "\n**{}** kept by legal holds:\n", md(&p.name));
                 held_md(&mut s, &p.holds, "");
+            }
+            for p in r.policies.iter().filter(|p| p.referenced > 0) {
+                let _ = writeln!(s, "\n**{}** kept because still referenced:\n", md(&p.name));
+                referenced_md(&mut s, p.referenced, &p.references);
             }
             for p in r.policies.iter().filter(|p| !p.errors.is_empty()) {
                 let _ = writeln!(s, "\n**{}** failed:\n", md(&p.name));
@@ -321,6 +329,34 @@ fn held_lines(s: &mut String, held: u64, holds: &[HeldBy], indent: &str) {
             h.held, h.hold, h.source, h.basis
         );
     }
+}
+
+/// `kept 8: referenced by invoices (7), contracts (1)`, when a foreign key kept some.
+fn referenced_line(s: &mut String, referenced: u64, by: &[ReferencedBy], indent: &str) {
+    if referenced > 0 {
+        let _ = writeln!(s, "{indent}kept {referenced}: {}", referenced_by(by));
+    }
+}
+
+/// The Markdown form of [`referenced_line`].
+fn referenced_md(s: &mut String, referenced: u64, by: &[ReferencedBy]) {
+    if referenced > 0 {
+        let _ = writeln!(
+            s,
+            "- Kept {}: {}",
+            records(referenced),
+            md(&referenced_by(by))
+        );
+    }
+}
+
+/// `referenced by invoices (7), contracts (1)`.
+fn referenced_by(by: &[ReferencedBy]) -> String {
+    let tables: Vec<String> = by
+        .iter()
+        .map(|r| format!("{} ({})", r.table, r.referenced))
+        .collect();
+    format!("referenced by {}", tables.join(", "))
 }
 
 /// One Markdown line per hold: name, source, basis and the records it kept.

@@ -9,7 +9,7 @@ mod statements;
 
 pub use link::{Ends, Link};
 pub use object::{connect_objects, ObjectStore};
-pub use schema::{Column, Family, Target};
+pub use schema::{Column, Family, ForeignKey, OnDelete, Target};
 pub use sql::{FetchedRow, KeyValue, Param, Query, SqlStore, StoreError};
 pub use statements::Counts;
 

@@ -46,6 +46,62 @@ pub struct Column {
     pub unsigned: bool,
 }
 
+crate::util::named_enum! {
+    /// What the database does to referencing rows when the row they reference is deleted.
+    pub enum OnDelete {
+        /// Deletes them too.
+        Cascade => "CASCADE",
+        /// Sets their referencing columns to NULL.
+        SetNull => "SET NULL",
+        /// Sets their referencing columns to their defaults.
+        SetDefault => "SET DEFAULT",
+        /// Refuses the delete at once.
+        Restrict => "RESTRICT",
+        /// Refuses the delete (at the end of the statement or transaction).
+        NoAction => "NO ACTION",
+    }
+}
+
+impl OnDelete {
+    /// The rule as the catalog spells it; anything unknown refuses, like `NO ACTION`.
+    fn from_rule(rule: &str) -> OnDelete {
+        match rule.trim().to_ascii_uppercase().as_str() {
+            "CASCADE" => OnDelete::Cascade,
+            "SET NULL" => OnDelete::SetNull,
+            "SET DEFAULT" => OnDelete::SetDefault,
+            "RESTRICT" => OnDelete::Restrict,
+            _ => OnDelete::NoAction,
+        }
+    }
+
+    /// True when a delete of the referenced row changes the referencing rows.
+    pub fn changes_children(self) -> bool {
+        matches!(
+            self,
+            OnDelete::Cascade | OnDelete::SetNull | OnDelete::SetDefault
+        )
+    }
+}
+
+/// A foreign key into a table, as the live schema has it: the rows of `child` whose columns
+/// equal a row's referenced columns reference that row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKey {
+    /// The referencing table (it may be the referenced table itself).
+    pub child: Ident,
+    /// Each referencing column with the referenced column it equals, in key order.
+    pub columns: Vec<(Ident, Ident)>,
+    /// What the database does to the referencing rows on a delete.
+    pub on_delete: OnDelete,
+}
+
+/// A foreign key as read, before SQLite's implicit primary key columns are filled in.
+struct ReadKey {
+    child: Ident,
+    columns: Vec<(Ident, Option<Ident>)>,
+    on_delete: OnDelete,
+}
+
 /// A policy checked against the live schema of its store: ready to build statements.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -68,6 +124,14 @@ pub struct Target {
     pub superseded_by: Vec<RetentionPolicy>,
     /// With `--shard I/N` on an integer key: only this shard's class of keys.
     pub shard: Option<crate::model::Shard>,
+    /// The foreign keys into the table (of a delete, or of an anonymization that a delete on
+    /// the same table supersedes). A due row that some row still references is kept.
+    pub referenced_by: Vec<ForeignKey>,
+    /// In a plan only: the delete policies of the same run that go before this one, on tables
+    /// that reference this one. The rows they will have deleted by then do not keep a row
+    /// here, so the plan counts what `apply` will meet; statements that change data never
+    /// assume it.
+    pub going_first: Vec<Target>,
 }
 
 /// Length of an `hmac` result (`hmac:` + 32 hex digits).
@@ -290,6 +354,8 @@ impl SqlStore {
                 holds: Vec::new(),
                 superseded_by: Vec::new(),
                 shard: None,
+                referenced_by: Vec::new(),
+                going_first: Vec::new(),
             })
         } else {
             Err(errs)
@@ -416,58 +482,134 @@ impl SqlStore {
         Ok(())
     }
 
+    /// The foreign keys into `table`, from the live schema: every table (itself included)
+    /// whose rows reference it, with the pairs of columns and the `ON DELETE` rule. A key whose
+    /// table or column names lethe cannot quote is an error: lethe could not tell which rows
+    /// it keeps.
+    pub async fn references(&self, table: &Ident) -> Result<Vec<ForeignKey>, StoreError> {
+        let mut q = Query::new(self.dialect);
+        match self.dialect {
+            Dialect::Sqlite => {
+                q.push("SELECT m.name, CAST(p.id AS TEXT), upper(p.on_delete), p.\"from\", p.\"to\" FROM sqlite_master m, pragma_foreign_key_list(m.name) p WHERE m.type = 'table' AND lower(p.\"table\") = lower(");
+                q.bind(super::Param::Text(table.name().to_string()))
+                    .push(") ORDER BY m.name, p.id, p.seq");
+            }
+            Dialect::Postgres => {
+                q.push("SELECT c.conrelid::regclass::text, c.conname::text, CASE c.confdeltype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL' WHEN 'd' THEN 'SET DEFAULT' WHEN 'r' THEN 'RESTRICT' ELSE 'NO ACTION' END, a.attname::text, af.attname::text FROM pg_constraint c CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(child_col, parent_col, n) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.child_col JOIN pg_attribute af ON af.attrelid = c.confrelid AND af.attnum = k.parent_col WHERE c.contype = 'f' AND c.conparentid = 0 AND c.confrelid = to_regclass(");
+                q.bind(super::Param::Text(self.dialect.quote(table)))
+                    .push(") ORDER BY 1, 2, k.n");
+            }
+            Dialect::MySql => {
+                q.push("SELECT CAST(CASE WHEN k.TABLE_SCHEMA = k.REFERENCED_TABLE_SCHEMA THEN k.TABLE_NAME ELSE CONCAT(k.TABLE_SCHEMA, '.', k.TABLE_NAME) END AS CHAR), CAST(k.CONSTRAINT_NAME AS CHAR), CAST(r.DELETE_RULE AS CHAR), CAST(k.COLUMN_NAME AS CHAR), CAST(k.REFERENCED_COLUMN_NAME AS CHAR) FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND r.TABLE_NAME = k.TABLE_NAME WHERE k.REFERENCED_TABLE_SCHEMA = ");
+                match table.schema() {
+                    Some(s) => q.bind(super::Param::Text(s.to_string())),
+                    None => q.push("DATABASE()"),
+                };
+                q.push(" AND k.REFERENCED_TABLE_NAME = ")
+                    .bind(super::Param::Text(table.name().to_string()))
+                    .push(" ORDER BY 1, 2, k.ORDINAL_POSITION");
+            }
+        }
+        let unreadable = |name: &str| StoreError::UnreadableReference {
+            table: table.to_string(),
+            name: crate::util::shorten(name),
+        };
+        let mut out: Vec<ReadKey> = Vec::new();
+        let mut last: Option<(String, String)> = None;
+        for row in self.fetch_texts(&q).await? {
+            let get = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+            let (child, constraint) = (get(0), get(1));
+            // Catalog names may be quoted ("Leads").
+            let cleaned: String = child.chars().filter(|c| *c != '"').collect();
+            let child_table = Ident::parse_table(&cleaned).map_err(|_| unreadable(&child))?;
+            let column = Ident::parse(&get(3)).map_err(|_| unreadable(&get(3)))?;
+            // SQLite leaves the referenced columns out of `REFERENCES customers`: the key then
+            // references the primary key, filled in below.
+            let referenced = match row.get(4).cloned().flatten() {
+                Some(c) => Some(Ident::parse(&c).map_err(|_| unreadable(&c))?),
+                None => None,
+            };
+            let same = last.as_ref() == Some(&(child.clone(), constraint.clone()));
+            match out.last_mut() {
+                Some(fk) if same => fk.columns.push((column, referenced)),
+                _ => out.push(ReadKey {
+                    child: child_table,
+                    columns: vec![(column, referenced)],
+                    on_delete: OnDelete::from_rule(&get(2)),
+                }),
+            }
+            last = Some((child, constraint));
+        }
+        if out
+            .iter()
+            .any(|fk| fk.columns.iter().any(|(_, r)| r.is_none()))
+        {
+            let primary = self.primary_key(table).await?;
+            for fk in &mut out {
+                for (i, (_, r)) in fk.columns.iter_mut().enumerate() {
+                    if r.is_none() {
+                        *r = primary.get(i).cloned();
+                    }
+                }
+            }
+        }
+        out.into_iter()
+            .map(|fk| {
+                let columns = fk
+                    .columns
+                    .into_iter()
+                    .map(|(c, r)| {
+                        r.map(|r| (c, r))
+                            .ok_or_else(|| unreadable(fk.child.as_str()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(ForeignKey {
+                    child: fk.child,
+                    columns,
+                    on_delete: fk.on_delete,
+                })
+            })
+            .collect()
+    }
+
+    /// The primary key columns of a SQLite table, in key order.
+    async fn primary_key(&self, table: &Ident) -> Result<Vec<Ident>, StoreError> {
+        let mut q = Query::new(self.dialect);
+        q.push("SELECT name FROM pragma_table_info(")
+            .bind(super::Param::Text(table.name().to_string()))
+            .push(") WHERE pk > 0 ORDER BY pk");
+        Ok(self
+            .fetch_texts(&q)
+            .await?
+            .into_iter()
+            .filter_map(|row| row.first().cloned().flatten())
+            .filter_map(|name| Ident::parse(&name).ok())
+            .collect())
+    }
+
     /// Tables whose rows a delete from `parent` changes through foreign keys (`ON DELETE
     /// CASCADE`, `SET NULL`, `SET DEFAULT`), following cascades down to five levels, each with
     /// its rule.
     pub async fn cascading_children(
         &self,
         parent: &Ident,
-    ) -> Result<Vec<(Ident, String)>, StoreError> {
-        let mut out: Vec<(Ident, String)> = Vec::new();
+    ) -> Result<Vec<(Ident, OnDelete)>, StoreError> {
+        let mut out: Vec<(Ident, OnDelete)> = Vec::new();
         let mut frontier = vec![parent.clone()];
         for _ in 0..5 {
             let mut next = Vec::new();
             for table in &frontier {
-                let mut q = Query::new(self.dialect);
-                match self.dialect {
-                    Dialect::Sqlite => {
-                        q.push("SELECT m.name, upper(p.on_delete) FROM sqlite_master m, pragma_foreign_key_list(m.name) p WHERE m.type = 'table' AND lower(p.\"table\") = lower(");
-                        q.bind(super::Param::Text(table.name().to_string()))
-                            .push(")");
-                    }
-                    Dialect::Postgres => {
-                        q.push("SELECT c.conrelid::regclass::text, CASE c.confdeltype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL' WHEN 'd' THEN 'SET DEFAULT' ELSE 'RESTRICT' END FROM pg_constraint c WHERE c.contype = 'f' AND c.confrelid = to_regclass(");
-                        q.bind(super::Param::Text(table.as_str().to_string()))
-                            .push(")");
-                    }
-                    Dialect::MySql => {
-                        q.push("SELECT CAST(TABLE_NAME AS CHAR), CAST(DELETE_RULE AS CHAR) FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME = ");
-                        q.bind(super::Param::Text(table.name().to_string()));
-                    }
-                }
-                for row in self.fetch_texts(&q).await? {
-                    let (Some(child), Some(rule)) = (
-                        row.first().cloned().flatten(),
-                        row.get(1).cloned().flatten(),
-                    ) else {
-                        continue;
-                    };
-                    if !matches!(rule.as_str(), "CASCADE" | "SET NULL" | "SET DEFAULT") {
+                for fk in self.references(table).await? {
+                    if !fk.on_delete.changes_children()
+                        || out.iter().any(|(c, _)| c == &fk.child)
+                        || &fk.child == parent
+                    {
                         continue;
                     }
-                    // Catalog names may be quoted ("Leads"); a name lethe cannot read is kept as
-                    // its letters, so that it still meets a hold on the same table.
-                    let cleaned: String = child.chars().filter(|c| *c != '"').collect();
-                    let Ok(child) = Ident::parse_table(&cleaned) else {
-                        continue;
-                    };
-                    if out.iter().any(|(c, _)| c == &child) || &child == parent {
-                        continue;
+                    if fk.on_delete == OnDelete::Cascade {
+                        next.push(fk.child.clone());
                     }
-                    if rule == "CASCADE" {
-                        next.push(child.clone());
-                    }
-                    out.push((child, rule));
+                    out.push((fk.child, fk.on_delete));
                 }
             }
             if next.is_empty() {

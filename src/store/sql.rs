@@ -31,6 +31,15 @@ pub enum StoreError {
     /// Work lethe refuses to do as asked: a cutoff out of range, a key that does not advance.
     #[error("{0}")]
     Refused(String),
+    /// A foreign key into a table has a table or column name lethe cannot quote, so a delete
+    /// from that table could not tell which of its rows are still referenced.
+    #[error("`{table}` is referenced through `{name}`, a name lethe cannot quote; rename it (letters, digits and `_`) so that lethe can tell which rows of `{table}` are still referenced")]
+    UnreadableReference {
+        /// The referenced table.
+        table: String,
+        /// The name, shortened.
+        name: String,
+    },
     /// The store could not be reached.
     #[error("cannot connect to store `{store}`: {message}")]
     Connect {

@@ -2,7 +2,7 @@
 //! dialect and every value is a bound parameter. Each statement that changes data repeats the
 //! full eligibility condition, so a row changed after planning is not touched.
 
-use super::schema::Target;
+use super::schema::{ForeignKey, Target};
 use super::sql::{KeyValue, Param, Query};
 use crate::model::Dialect;
 use crate::model::{Action, Clock, Condition, Hold, Ident, Strategy, Test, Value, Window};
@@ -324,20 +324,29 @@ impl Target {
         if let Some(p) = self.pending() {
             q.push(" AND ").append(&p);
         }
+        // A delete supersedes only what it deletes: a row it keeps because the row is still
+        // referenced is anonymized meanwhile.
+        let kept = match self.superseded_by.is_empty() {
+            true => None,
+            false => self.referenced(&self.referenced_by.iter().collect::<Vec<_>>(), as_of, false),
+        };
         for d in &self.superseded_by {
             let cutoff = d.keep.cutoff(as_of);
             q.push(" AND NOT COALESCE((")
                 .append(&self.selector_of(&d.selector))
                 .push(") AND (")
                 .append(&self.clock_due_of(&d.clock, cutoff))
-                .push("), 1 = 0)");
+                .push(")");
+            if let Some(k) = &kept {
+                q.push(" AND NOT ").append(k);
+            }
+            q.push(", 1 = 0)");
         }
         q
     }
 
-    /// The complete "act on this row now" condition: due, and held by no hold. Every statement
-    /// that changes data carries it, so a hold added after planning is honoured.
-    pub fn due(&self, as_of: DateTime<Utc>) -> Query {
+    /// Due, and held by no hold; whether some row still references it is not yet asked.
+    fn due_unkept(&self, as_of: DateTime<Utc>) -> Query {
         let mut q = self.due_unheld(as_of);
         if let Some(h) = self.any_hold(as_of) {
             q.push(" AND NOT ").append(&h);
@@ -345,37 +354,157 @@ impl Target {
         q
     }
 
+    /// The complete "act on this row now" condition: due, held by no hold and, for a delete,
+    /// referenced by no row. Every statement that changes data carries it, so a hold added
+    /// after planning is honoured and a row referenced meanwhile is kept, never a failed batch.
+    pub fn due(&self, as_of: DateTime<Utc>) -> Query {
+        self.due_seen(as_of, false)
+    }
+
+    /// [`Target::due`]; with `foreseen`, rows that the deletes going first will have removed
+    /// no longer keep a row (see [`Target::going_first`]).
+    fn due_seen(&self, as_of: DateTime<Utc>, foreseen: bool) -> Query {
+        let mut q = self.due_unkept(as_of);
+        if let Some(r) = self.referenced(&self.blocking(), as_of, foreseen) {
+            q.push(" AND NOT ").append(&r);
+        }
+        q
+    }
+
+    /// The foreign keys that keep a due row: every one into the table of a delete, whatever
+    /// its `ON DELETE` rule. An anonymization changes no key and is kept by none.
+    fn blocking(&self) -> Vec<&ForeignKey> {
+        match self.policy.action {
+            Action::Delete => self.referenced_by.iter().collect(),
+            Action::Anonymize(_) => Vec::new(),
+        }
+    }
+
+    /// The tables whose rows keep due rows of this one, in a fixed order, each with its keys.
+    pub fn referencing_tables(&self) -> Vec<(Ident, Vec<&ForeignKey>)> {
+        let mut out: Vec<(Ident, Vec<&ForeignKey>)> = Vec::new();
+        for fk in self.blocking() {
+            match out.iter_mut().find(|(t, _)| t.same_table(&fk.child)) {
+                Some((_, keys)) => keys.push(fk),
+                None => out.push((fk.child.clone(), vec![fk])),
+            }
+        }
+        out
+    }
+
+    /// Rows referenced through at least one of `keys`, or `None` for no key.
+    fn referenced(
+        &self,
+        keys: &[&ForeignKey],
+        as_of: DateTime<Utc>,
+        foreseen: bool,
+    ) -> Option<Query> {
+        let (first, rest) = keys.split_first()?;
+        if rest.is_empty() {
+            return Some(self.referenced_through(first, as_of, foreseen));
+        }
+        let mut q = self.q();
+        q.push("(");
+        for (i, fk) in keys.iter().enumerate() {
+            if i > 0 {
+                q.push(" OR ");
+            }
+            q.append(&self.referenced_through(fk, as_of, foreseen));
+        }
+        q.push(")");
+        Some(q)
+    }
+
+    /// `EXISTS` a row of the key's table that references this row through all the key's
+    /// columns. The policy's own table is read again under an alias (a row that references
+    /// itself keeps itself: InnoDB refuses to delete it); with `foreseen`, a row that a delete
+    /// going first removes does not count.
+    fn referenced_through(&self, fk: &ForeignKey, as_of: DateTime<Utc>, foreseen: bool) -> Query {
+        let own = fk.child.same_table(&self.policy.table);
+        let (from, child) = if own {
+            let alias = Ident::alias();
+            (
+                format!("{} AS {}", self.table(), self.dialect.quote(&alias)),
+                alias,
+            )
+        } else {
+            (self.dialect.quote(&fk.child), fk.child.clone())
+        };
+        let m: Vec<String> = (fk.columns.iter())
+            .map(|(c, p)| format!("{} = {}", self.dialect.col(&child, c), self.col(p)))
+            .collect();
+        let mut q = self.q();
+        q.push(&format!(
+            "EXISTS (SELECT 1 FROM {from} WHERE {}",
+            m.join(" AND ")
+        ));
+        let going: Vec<&Target> = (self.going_first.iter())
+            .filter(|g| foreseen && !own && g.policy.table.same_table(&fk.child))
+            .collect();
+        if !going.is_empty() {
+            q.push(" AND NOT (");
+            for (i, g) in going.iter().enumerate() {
+                if i > 0 {
+                    q.push(" OR ");
+                }
+                q.push("COALESCE((")
+                    .append(&g.due_seen(as_of, true))
+                    .push("), 1 = 0)");
+            }
+            q.push(")");
+        }
+        q.push(")");
+        q
+    }
+
     /// One query counting, in a single scan: total, selected, due, undated, held by any hold,
-    /// then held by each of `active_holds(as_of)` in order.
+    /// then held by each of `active_holds(as_of)` in order, then kept because referenced, then
+    /// referenced by each of `referencing_tables()` in order. The due and referenced counts
+    /// foresee the deletes going first.
     pub fn count(&self, as_of: DateTime<Utc>) -> Query {
         let mut q = self.q();
         q.push("SELECT COUNT(*), COUNT(CASE WHEN ")
             .append(&self.selector())
             .push(" THEN 1 END), COUNT(CASE WHEN ")
-            .append(&self.due(as_of))
+            .append(&self.due_seen(as_of, true))
             .push(" THEN 1 END), COUNT(CASE WHEN (")
             .append(&self.selector())
             .push(") AND (")
             .append(&self.clock_undated())
             .push(") THEN 1 END)");
+        let count_when = |q: &mut Query, due: &Query, then: &Query| {
+            q.push(", COUNT(CASE WHEN ")
+                .append(due)
+                .push(" AND ")
+                .append(then)
+                .push(" THEN 1 END)");
+        };
+        // Zero, typed like the other counts on every dialect.
+        let zero = ", COUNT(CASE WHEN 1 = 0 THEN 1 END)";
+        let due_unheld = self.due_unheld(as_of);
         match self.any_hold(as_of) {
             Some(any) => {
-                q.push(", COUNT(CASE WHEN ")
-                    .append(&self.due_unheld(as_of))
-                    .push(" AND ")
-                    .append(&any)
-                    .push(" THEN 1 END)");
+                count_when(&mut q, &due_unheld, &any);
                 for h in self.active_holds(as_of) {
-                    q.push(", COUNT(CASE WHEN ")
-                        .append(&self.due_unheld(as_of))
-                        .push(" AND ")
-                        .append(&self.hold_cover(h, as_of))
-                        .push(" THEN 1 END)");
+                    count_when(&mut q, &due_unheld, &self.hold_cover(h, as_of));
                 }
             }
             None => {
-                // Zero, typed like the other counts on every dialect.
-                q.push(", COUNT(CASE WHEN 1 = 0 THEN 1 END)");
+                q.push(zero);
+            }
+        }
+        let unkept = self.due_unkept(as_of);
+        match self.referenced(&self.blocking(), as_of, true) {
+            Some(any) => {
+                count_when(&mut q, &unkept, &any);
+                for (_, keys) in self.referencing_tables() {
+                    if let Some(r) = self.referenced(&keys, as_of, true) {
+                        count_when(&mut q, &unkept, &r);
+                    }
+                }
+            }
+            None => {
+                q.push(zero);
             }
         }
         q.push(&format!(" FROM {}", self.table()));

@@ -17,6 +17,7 @@ mod holds;
 mod hostile;
 mod objects;
 mod privacy;
+mod references;
 mod residency;
 mod schema;
 mod sql;
