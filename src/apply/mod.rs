@@ -186,8 +186,9 @@ pub struct PolicyOutcome {
     pub holds: Vec<crate::plan::HeldBy>,
     /// Records kept because their clock is unknown.
     pub undated: u64,
-    /// Due records kept because rows still reference them (counted again at the end).
-    #[serde(default)]
+    /// Due records kept because rows still reference them (counted again at the end); left
+    /// out when 0.
+    #[serde(default, skip_serializing_if = "crate::util::is_zero")]
     pub referenced: u64,
     /// Per referencing table: the due records its rows keep (at the end).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -200,7 +201,7 @@ pub struct PolicyOutcome {
     pub anonymized: u64,
     /// Object policies: object versions and delete markers removed (one per object in an
     /// unversioned store).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::util::is_zero")]
     pub versions: u64,
     /// Records that could not be handled (failed batch or unmaskable value).
     pub failed: u64,
@@ -222,10 +223,6 @@ pub struct PolicyOutcome {
 
 /// Told the policy name and duration of every committed batch (metrics).
 pub type OnBatch<'a> = dyn Fn(&str, std::time::Duration) + Sync + 'a;
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
 
 impl PolicyOutcome {
     /// True when some record could not be handled, an error stopped the policy, or the

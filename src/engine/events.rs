@@ -45,8 +45,8 @@ pub struct StartedPolicy {
     pub held: u64,
     /// The holds that keep some.
     pub holds: Vec<String>,
-    /// Due records kept because rows still reference them.
-    #[serde(default)]
+    /// Due records kept because rows still reference them; left out when 0.
+    #[serde(default, skip_serializing_if = "crate::util::is_zero")]
     pub referenced: u64,
 }
 
@@ -105,8 +105,8 @@ pub struct PolicyPlanned {
     pub holds: Vec<HeldBy>,
     /// Records kept because their clock is unknown.
     pub undated: u64,
-    /// Due records kept because rows still reference them.
-    #[serde(default)]
+    /// Due records kept because rows still reference them; left out when 0.
+    #[serde(default, skip_serializing_if = "crate::util::is_zero")]
     pub referenced: u64,
     /// Per referencing table, how many it keeps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

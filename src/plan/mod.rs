@@ -89,8 +89,8 @@ pub struct PolicyPlan {
     /// Records kept because their clock is NULL, unreadable, or has no related row.
     pub undated: u64,
     /// Due records (held by no hold) kept because rows of other tables, or other rows of the
-    /// same table, still reference them through a foreign key.
-    #[serde(default)]
+    /// same table, still reference them through a foreign key; left out when 0.
+    #[serde(default, skip_serializing_if = "crate::util::is_zero")]
     pub referenced: u64,
     /// Per referencing table, the due records its rows keep, most first. A record referenced
     /// from two tables counts for each.
@@ -192,7 +192,7 @@ pub async fn plan_policy(
         })
         .filter(|r| r.referenced > 0)
         .collect();
-    references.sort_by(|a, b| b.referenced.cmp(&a.referenced));
+    references.sort_by_key(|r| std::cmp::Reverse(r.referenced));
     let columns = match &p.action {
         Action::Delete => BTreeMap::new(),
         Action::Anonymize(s) => s

@@ -157,19 +157,13 @@ impl SqlStore {
             }
             Dialect::Postgres => {
                 q.push("SELECT column_name::text, CASE WHEN data_type = 'USER-DEFINED' THEN udt_name::text ELSE data_type::text END, CASE WHEN is_nullable = 'YES' THEN '0' ELSE '1' END, character_maximum_length::text FROM information_schema.columns WHERE table_schema = ");
-                match table.schema() {
-                    Some(s) => q.bind(super::Param::Text(s.to_string())),
-                    None => q.push("current_schema()"),
-                };
+                self.push_schema(&mut q, table);
                 q.push(" AND table_name = ")
                     .bind(super::Param::Text(table.name().to_string()));
             }
             Dialect::MySql => {
                 q.push("SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR), CASE WHEN IS_NULLABLE = 'YES' THEN '0' ELSE '1' END, CAST(CHARACTER_MAXIMUM_LENGTH AS CHAR), CAST(COLUMN_TYPE AS CHAR) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ");
-                match table.schema() {
-                    Some(s) => q.bind(super::Param::Text(s.to_string())),
-                    None => q.push("DATABASE()"),
-                };
+                self.push_schema(&mut q, table);
                 q.push(" AND TABLE_NAME = ")
                     .bind(super::Param::Text(table.name().to_string()));
             }
@@ -211,20 +205,14 @@ impl SqlStore {
                 q.push(
                     "SELECT table_name::text FROM information_schema.tables WHERE table_schema = ",
                 );
-                match table.schema() {
-                    Some(s) => q.bind(super::Param::Text(s.to_string())),
-                    None => q.push("current_schema()"),
-                };
+                self.push_schema(&mut q, table);
                 q.push(" AND lower(table_name) = lower(")
                     .bind(super::Param::Text(table.name().to_string()))
                     .push(")");
             }
             Dialect::MySql => {
                 q.push("SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ");
-                match table.schema() {
-                    Some(s) => q.bind(super::Param::Text(s.to_string())),
-                    None => q.push("DATABASE()"),
-                };
+                self.push_schema(&mut q, table);
                 q.push(" AND LOWER(TABLE_NAME) = LOWER(")
                     .bind(super::Param::Text(table.name().to_string()))
                     .push(")");
@@ -364,6 +352,22 @@ impl SqlStore {
 }
 
 impl SqlStore {
+    /// The table's schema as a bound value, or the connection's own (`current_schema()` on
+    /// PostgreSQL, `DATABASE()` on MariaDB/MySQL).
+    fn push_schema(&self, q: &mut Query, table: &Ident) {
+        match table.schema() {
+            Some(s) => {
+                q.bind(super::Param::Text(s.to_string()));
+            }
+            None => {
+                q.push(match self.dialect {
+                    Dialect::MySql => "DATABASE()",
+                    _ => "current_schema()",
+                });
+            }
+        }
+    }
+
     /// Checks a clock and a selector against a table's columns: shared by policies and holds.
     async fn check_rows(
         &self,
@@ -501,10 +505,7 @@ impl SqlStore {
             }
             Dialect::MySql => {
                 q.push("SELECT CAST(CASE WHEN k.TABLE_SCHEMA = k.REFERENCED_TABLE_SCHEMA THEN k.TABLE_NAME ELSE CONCAT(k.TABLE_SCHEMA, '.', k.TABLE_NAME) END AS CHAR), CAST(k.CONSTRAINT_NAME AS CHAR), CAST(r.DELETE_RULE AS CHAR), CAST(k.COLUMN_NAME AS CHAR), CAST(k.REFERENCED_COLUMN_NAME AS CHAR) FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND r.TABLE_NAME = k.TABLE_NAME WHERE k.REFERENCED_TABLE_SCHEMA = ");
-                match table.schema() {
-                    Some(s) => q.bind(super::Param::Text(s.to_string())),
-                    None => q.push("DATABASE()"),
-                };
+                self.push_schema(&mut q, table);
                 q.push(" AND k.REFERENCED_TABLE_NAME = ")
                     .bind(super::Param::Text(table.name().to_string()))
                     .push(" ORDER BY 1, 2, k.ORDINAL_POSITION");

@@ -7,8 +7,8 @@
 //! (2026-03-31T12:00:00Z) the cutoffs are: `leads-delete` 2025-12-31T12:00:00Z (SQLite binds
 //! epoch seconds, 1767182400.0), `leads-anonymize` 2026-03-01T12:00:00Z (1772366400.0),
 //! `visits-anonymize` 2026-03-31T00:00:00Z (1774915200.0), `customers-delete`
-//! 2019-03-31T12:00:00Z (1554033600.0) and the `tax` hold's window 2016-03-31T12:00:00Z
-//! (1459425600.0).
+//! 2019-03-31T12:00:00Z (1554033600.0), the `tax` hold's window 2016-03-31T12:00:00Z
+//! (1459425600.0), and `accounts-delete` and `invoices-delete` 2025-03-31T12:00:00Z.
 
 use super::*;
 use crate::model::Dialect::{MySql, Postgres, Sqlite};
@@ -233,16 +233,7 @@ fn fk(child: &str, columns: &[(&str, &str)]) -> ForeignKey {
 /// Accounts deleted a year after they closed, unless still referenced: by invoices, by
 /// orders through two columns, or by another account of the same table.
 fn referenced_target(dialect: Dialect) -> Target {
-    let mut t = target(
-        dialect,
-        policy(
-            "accounts-delete",
-            "accounts",
-            Clock::Column(id("closed_at")),
-            "1y",
-            Action::Delete,
-        ),
-    );
+    let mut t = yearly_delete(dialect, "accounts", "closed_at");
     t.referenced_by = vec![
         fk("invoices", &[("account_id", "id")]),
         fk("orders", &[("account_id", "id"), ("region", "region")]),
@@ -254,16 +245,14 @@ fn referenced_target(dialect: Dialect) -> Target {
 /// Invoices deleted a year after they were paid: in a run with `referenced_target`, they go
 /// first.
 fn invoices_target(dialect: Dialect) -> Target {
-    target(
-        dialect,
-        policy(
-            "invoices-delete",
-            "invoices",
-            Clock::Column(id("paid_at")),
-            "1y",
-            Action::Delete,
-        ),
-    )
+    yearly_delete(dialect, "invoices", "paid_at")
+}
+
+/// `<table>-delete`: rows of `table` deleted a year after their `clock` column.
+fn yearly_delete(dialect: Dialect, table: &str, clock: &str) -> Target {
+    let name = format!("{table}-delete");
+    let clock = Clock::Column(id(clock));
+    target(dialect, policy(&name, table, clock, "1y", Action::Delete))
 }
 
 #[test]

@@ -44,6 +44,12 @@ macro_rules! named_enum {
 
 pub(crate) use named_enum;
 
+/// True for 0: a count left out of a file or report where it is 0, so that files written
+/// before the count existed read back and write out the same bytes.
+pub fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// A user-supplied text for an error message: at most 60 characters, then `...`.
 pub fn shorten(s: &str) -> String {
     const MAX: usize = 60;

@@ -146,7 +146,8 @@ async fn referenced_rows_are_kept_and_counted(b: Backend) {
     let r = apply(&db, &cfg);
     let out = &r["policies"][0];
     assert_eq!(out["deleted"], 4, "{b:?}: {r}");
-    assert_eq!(out["referenced"], 0, "{b:?}: {r}");
+    // Left out when 0, like every count a later version added.
+    assert_eq!(out.get("referenced"), None, "{b:?}: {r}");
     assert_eq!(out["remaining"], 0, "{b:?}: {r}");
     assert_eq!(db.ids("customers").await, [7]);
     db.drop_db().await;
