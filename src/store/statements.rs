@@ -326,9 +326,10 @@ impl Target {
         }
         // A delete supersedes only what it deletes: a row it keeps because the row is still
         // referenced is anonymized meanwhile.
-        let kept = match self.superseded_by.is_empty() {
-            true => None,
-            false => self.referenced(&self.referenced_by.iter().collect::<Vec<_>>(), as_of, false),
+        let kept = if self.superseded_by.is_empty() {
+            None
+        } else {
+            self.referenced(&self.referenced_by.iter().collect::<Vec<_>>(), as_of, false)
         };
         for d in &self.superseded_by {
             let cutoff = d.keep.cutoff(as_of);
