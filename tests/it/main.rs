@@ -7,15 +7,18 @@
 mod support;
 
 mod architecture;
+mod audit_export;
 mod cli;
 mod compat;
 mod config_errors;
 mod crash;
 mod daemon;
 mod deploy;
+mod grants;
 mod holds;
 mod hostile;
 mod objects;
+mod period_report;
 mod privacy;
 mod residency;
 mod schema;
