@@ -1,51 +1,24 @@
-//! The crash campaign as tests: the real binary killed with SIGKILL at seeded random moments of
-//! apply (delete and anonymize, PostgreSQL and MariaDB, a legal hold in force), run again, and
-//! the table compared with an expectation computed here, independently of lethe (the HMAC is
-//! recomputed with the `hmac` crate). `scripts/crash-campaign.sh` runs many more kill points.
-//!
-//! `LETHE_CRASH_POINTS` sets the kill points per case (default 2), `LETHE_CRASH_SEED` the seed.
+//! `apply` on a table killed at seeded moments (delete and anonymize, PostgreSQL and MariaDB, a
+//! legal hold in force), and the store's sessions ended mid-run. The helpers (policy, rows,
+//! expectation, partial checks) serve the daemon's crash cases too.
 
+use super::{kill, points, survived, Rng};
 use crate::support::{run, Backend, TestDb, HMAC_KEY};
 use hmac::{Hmac, Mac};
 use lethe::store::{Query, SqlStore};
 use sha2::Sha256;
 use std::time::Duration;
 
-const AS_OF: &str = "2026-06-15T12:00:00Z";
+pub const AS_OF: &str = "2026-06-15T12:00:00Z";
 /// Due rows 1..=DUE; every tenth is held (customer 7); DUE+1..=DUE+50 are not due yet.
-const DUE: i64 = 3000;
+pub const DUE: i64 = 3000;
+/// When the rows that are not yet due at `AS_OF` were created.
+const NEW: &str = "2026-06-10 00:00:00";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Act {
+pub enum Act {
     Delete,
     Anonymize,
-}
-
-/// A small seeded generator (SplitMix64): the same seed gives the same kill moments.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
-fn points() -> u64 {
-    std::env::var("LETHE_CRASH_POINTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2)
-}
-
-fn seed() -> u64 {
-    std::env::var("LETHE_CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_261_202)
 }
 
 /// The pseudonym, computed without lethe: `hmac:` and the first 16 bytes of HMAC-SHA256 in hex.
@@ -59,7 +32,7 @@ fn email(id: i64) -> String {
     format!("crash-{id}@example.test")
 }
 
-fn policy(act: Act) -> String {
+pub fn policy(act: Act) -> String {
     let action = match act {
         Act::Delete => "action: delete".to_string(),
         Act::Anonymize => "action:\n  anonymize:\n    email: hmac\n    full_name: \"null\"".into(),
@@ -69,9 +42,10 @@ fn policy(act: Act) -> String {
     )
 }
 
-async fn seed_rows(db: &TestDb) {
+/// `new`: when the rows that are not yet due were created (`YYYY-MM-DD HH:MM:SS` UTC).
+pub async fn seed_rows(db: &TestDb, new: &str) {
     let old = db.ts("2026-01-01 00:00:00");
-    let new = db.ts("2026-06-10 00:00:00");
+    let new = db.ts(new);
     let mut rows = Vec::new();
     for id in 1..=DUE + 50 {
         let customer = if id % 10 == 0 { 7 } else { 1 };
@@ -91,7 +65,7 @@ async fn seed_rows(db: &TestDb) {
 }
 
 /// Every row as (id, full_name, email).
-async fn table(db: &TestDb) -> Vec<(i64, Option<String>, Option<String>)> {
+pub async fn table(db: &TestDb) -> Vec<(i64, Option<String>, Option<String>)> {
     table_via(db, &db.store).await
 }
 
@@ -120,7 +94,7 @@ async fn table_via(db: &TestDb, store: &SqlStore) -> Vec<(i64, Option<String>, O
 }
 
 /// The first difference between two tables, for a short message.
-fn first_difference(
+pub fn first_difference(
     have: &[(i64, Option<String>, Option<String>)],
     want: &[(i64, Option<String>, Option<String>)],
 ) -> Option<String> {
@@ -134,7 +108,7 @@ fn first_difference(
 }
 
 /// What the table must hold once the work is done, computed from the seed alone.
-fn expected(act: Act) -> Vec<(i64, Option<String>, Option<String>)> {
+pub fn expected(act: Act) -> Vec<(i64, Option<String>, Option<String>)> {
     (1..=DUE + 50)
         .filter_map(|id| {
             let due = id <= DUE && id % 10 != 0;
@@ -150,7 +124,7 @@ fn expected(act: Act) -> Vec<(i64, Option<String>, Option<String>)> {
 
 /// Checks the invariants after a kill: no row that is held or not yet due changed, and every
 /// row is either untouched or exactly in its final form (no half-masked row).
-fn check_partial(act: Act, rows: &[(i64, Option<String>, Option<String>)], what: &str) {
+pub fn check_partial(act: Act, rows: &[(i64, Option<String>, Option<String>)], what: &str) {
     let want = expected(act);
     let want_of = |id: i64| want.iter().find(|r| r.0 == id);
     for id in 1..=DUE + 50 {
@@ -193,7 +167,7 @@ fn check_partial(act: Act, rows: &[(i64, Option<String>, Option<String>)], what:
 }
 
 /// Waits until the first batch of a run is in.
-async fn first_batch(db: &TestDb, act: Act) {
+pub async fn first_batch(db: &TestDb, act: Act) {
     let changed = match act {
         Act::Delete => format!("SELECT {} FROM leads", db.text("COUNT(*)")),
         Act::Anonymize => format!(
@@ -212,13 +186,13 @@ async fn first_batch(db: &TestDb, act: Act) {
 }
 
 async fn campaign(b: Backend, act: Act) {
-    let mut rng = Rng(seed() ^ (b as u64) << 8 ^ act as u64);
+    let mut rng = Rng::for_case((b as u64) << 8 ^ act as u64);
     for point in 0..points() {
         let Some(db) = TestDb::new(b).await else {
             return;
         };
         db.crm_schema().await;
-        seed_rows(&db).await;
+        seed_rows(&db, NEW).await;
         let cfg = db.policies("", &[("p.yaml", &policy(act))]);
         let what = format!("{b:?} {act:?} kill point {point}");
         let mut child = db.spawn_apply(&cfg, AS_OF);
@@ -226,8 +200,7 @@ async fn campaign(b: Backend, act: Act) {
         first_batch(&db, act).await;
         let wait = rng.next() % 400;
         tokio::time::sleep(Duration::from_millis(wait)).await;
-        let _ = child.kill();
-        let _ = child.wait();
+        kill(&mut child);
         tokio::time::sleep(Duration::from_millis(300)).await;
         let at_kill = table(&db).await;
         check_partial(act, &at_kill, &what);
@@ -246,10 +219,7 @@ async fn campaign(b: Backend, act: Act) {
         assert_eq!(p["eligible"], 0, "{what}: {p}");
         let v = run(db.lethe(&cfg).args(["audit", "verify"]));
         assert_eq!(v.code, 0, "{what}: audit verify\n{}", v.stdout);
-        eprintln!(
-            "crash campaign: {what}, killed {wait} ms after the first batch ({}): survived",
-            if mid_run { "mid-run" } else { "after the work" }
-        );
+        survived(&what, wait, "the first batch", mid_run);
         db.drop_db().await;
     }
 }
@@ -288,7 +258,7 @@ async fn sessions_end(b: Backend, act: Act, state_on_postgres: bool) {
         return;
     };
     db.crm_schema().await;
-    seed_rows(&db).await;
+    seed_rows(&db, NEW).await;
     let cfg = db.policies("", &[("p.yaml", &policy(act))]);
     if state_on_postgres {
         db.state_on_postgres(&cfg);
