@@ -12,6 +12,13 @@
 #   PostgreSQL): started again, it takes the lease at once and finishes the work.
 # Every case ends with `lethe audit verify`. The suite runs 2 kill points per case; this runs more.
 #
+# The faults run once each, printed as `fault: ...: survived`: the store's sessions ended, the
+# store's PostgreSQL server restarted or crashed after the first batch (a private cluster the test
+# starts, never the shared server), and the disk under a SQLite state database full (a small
+# tmpfs; mounting needs root) before the run and after its first batch. Each ends with exit 0 or
+# 1 (a full disk: 1, saying so), nothing held, undue or half done changed, no false `remaining`,
+# and a rerun that finishes the work with a trail that verifies.
+#
 #   scripts/crash-campaign.sh [POINTS_PER_CASE]     (default 6: 54 kill points in all)
 #
 # LETHE_CRASH_SEED fixes the moments (default: the current time, printed). The servers are

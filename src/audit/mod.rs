@@ -45,6 +45,14 @@ pub enum AuditError {
     /// An event could not be written as JSON.
     #[error("cannot encode the `{0}` event: {1}")]
     Encode(&'static str, String),
+    /// An event could not be appended (a full disk, a lost connection): the trail lacks it.
+    #[error("cannot write the `{kind}` event to the audit trail: {why}")]
+    Append {
+        /// The event's kind.
+        kind: String,
+        /// Why (shown in the message, so not a `source`).
+        why: Box<AuditError>,
+    },
 }
 
 impl From<sqlx::Error> for AuditError {
@@ -214,6 +222,20 @@ impl StateDb {
 
     /// Appends one event to the chain, atomically with respect to other writers.
     pub async fn append(
+        &self,
+        run_id: &str,
+        kind: &str,
+        payload: &Json,
+    ) -> Result<Event, AuditError> {
+        self.write_event(run_id, kind, payload)
+            .await
+            .map_err(|e| AuditError::Append {
+                kind: kind.to_string(),
+                why: Box::new(e),
+            })
+    }
+
+    async fn write_event(
         &self,
         run_id: &str,
         kind: &str,

@@ -3,7 +3,7 @@
 //! expectation, partial checks) serve the daemon's crash cases too.
 
 use super::{kill, points, survived, Rng};
-use crate::support::{run, Backend, TestDb, HMAC_KEY};
+use crate::support::{run, set_state, Backend, PrivatePostgres, SmallDisk, TestDb, HMAC_KEY};
 use hmac::{Hmac, Mac};
 use lethe::store::{Query, SqlStore};
 use sha2::Sha256;
@@ -325,4 +325,312 @@ async fn store_sessions_end_during_anonymize_mariadb() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_state_and_lease_sessions_end_postgres() {
     sessions_end(Backend::Postgres, Act::Delete, true).await;
+}
+
+/// Makes every batch statement on `leads` last 10 ms longer (a statement trigger that sleeps), so
+/// that a fault after the first batch falls mid-run.
+async fn slow_batches(db: &TestDb) {
+    db.exec(
+        "CREATE FUNCTION lethe_t_slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.01); RETURN NULL; END $$;
+         CREATE TRIGGER lethe_t_slow AFTER UPDATE OR DELETE ON leads FOR EACH STATEMENT EXECUTE FUNCTION lethe_t_slow();",
+    )
+    .await;
+}
+
+/// A finished background run: exit code, stdout, stderr, how long it took.
+struct Ended {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Waits for a background run, at most `limit`: a run still going then is killed and the test
+/// fails (a hang).
+fn ended_within(child: std::process::Child, limit: Duration, what: &str) -> Ended {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => {
+            let out = out.unwrap();
+            Ended {
+                code: out.status.code(),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        }
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+            panic!("{what}: lethe apply did not end within {limit:?}: it hangs");
+        }
+    }
+}
+
+/// Due rows (not held) still untouched: what a true `remaining` says.
+fn still_due(rows: &[(i64, Option<String>, Option<String>)]) -> u64 {
+    rows.iter()
+        .filter(|(id, name, mail)| {
+            *id <= DUE
+                && id % 10 != 0
+                && name.as_deref() == Some(format!("Name {id}").as_str())
+                && mail.as_deref() == Some(email(*id).as_str())
+        })
+        .count() as u64
+}
+
+/// No value of a row (an email address, a name) in what lethe printed.
+fn no_values(text: &str, what: &str) {
+    assert!(
+        !text.contains("@example.test"),
+        "{what}: an email address in the output:\n{text}"
+    );
+    assert!(
+        !(1..=9).any(|d| text.contains(&format!("Name {d}"))),
+        "{what}: a name in the output:\n{text}"
+    );
+}
+
+/// The policy's `remaining` in a report is a true count of what the table still holds due, or
+/// unknown (`null`, or no report at all): never a number that was not counted.
+fn remaining_is_true(
+    stdout: &str,
+    rows: &[(i64, Option<String>, Option<String>)],
+    what: &str,
+) -> String {
+    let Ok(report) = serde_json::from_str::<serde_json::Value>(stdout) else {
+        return "no report".into();
+    };
+    let remaining = &report["policies"][0]["remaining"];
+    if remaining.is_null() {
+        return "remaining unknown".into();
+    }
+    assert_eq!(
+        remaining.as_u64(),
+        Some(still_due(rows)),
+        "{what}: the report's remaining is not what the table holds: {report}"
+    );
+    format!("remaining {remaining}")
+}
+
+/// The end of every fault: the next run finishes the work, a run after it finds nothing due and
+/// the audit trail verifies.
+async fn rerun_finishes(
+    db: &TestDb,
+    store: &SqlStore,
+    cfg: &std::path::Path,
+    act: Act,
+    what: &str,
+) {
+    let r = run(db
+        .lethe(cfg)
+        .args(["apply", "--yes", "--format", "json", "--as-of", AS_OF]));
+    assert_eq!(r.code, 0, "{what}: rerun\n{}\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.json()["policies"][0]["remaining"],
+        0,
+        "{what}: rerun\n{}",
+        r.stdout
+    );
+    let diff = first_difference(&table_via(db, store).await, &expected(act));
+    assert_eq!(diff, None, "{what}: after the rerun");
+    let v = run(db.lethe(cfg).args(["audit", "verify"]));
+    assert_eq!(v.code, 0, "{what}: audit verify\n{}", v.stdout);
+}
+
+/// A fault: the store's PostgreSQL server restarts (`fast`: it ends every session and shuts
+/// down cleanly; `immediate`: it crashes and recovers) after the first batch. The server is a
+/// cluster of the test's own, never the shared one. The run ends within 60 s with exit 0 (it
+/// reconnected) or 1; nothing held, undue or half done changed; the report's `remaining` is the
+/// table's true count or unknown; the next run finishes the work and the trail verifies.
+async fn server_restarts(act: Act, mode: &str, state_on_server: bool) {
+    let Some(pg) = PrivatePostgres::start() else {
+        return;
+    };
+    let Some(db) = TestDb::on_private(&pg).await else {
+        return;
+    };
+    db.crm_schema().await;
+    seed_rows(&db, NEW).await;
+    slow_batches(&db).await;
+    let cfg = db.policies("", &[("p.yaml", &policy(act))]);
+    if state_on_server {
+        db.state_on_postgres(&cfg);
+        assert_eq!(run(db.lethe(&cfg).arg("check")).code, 0);
+    }
+    let what = format!("PostgreSQL {act:?} restart -m {mode} (state on it: {state_on_server})");
+    let began = std::time::Instant::now();
+    let child = db
+        .apply_command(&cfg, AS_OF)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    first_batch(&db, act).await;
+    let away = pg.restart(mode);
+    let end = ended_within(child, Duration::from_secs(60), &what);
+    let took = began.elapsed();
+    assert!(
+        matches!(end.code, Some(0) | Some(1)),
+        "{what}: exit {:?}\n{}\n{}",
+        end.code,
+        end.stdout,
+        end.stderr
+    );
+    no_values(&format!("{}{}", end.stdout, end.stderr), &what);
+    let after = SqlStore::connect("after", &db.url).await.unwrap();
+    let rows = table_via(&db, &after).await;
+    check_partial(act, &rows, &what);
+    let left = still_due(&rows);
+    let remaining = remaining_is_true(&end.stdout, &rows, &what);
+    rerun_finishes(&db, &after, &cfg, act, &what).await;
+    eprintln!(
+        "fault: {what}, server away {} ms, first run exit {:?} after {} ms with {left} due left ({remaining}): survived",
+        away.as_millis(),
+        end.code,
+        took.as_millis()
+    );
+    after.close().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_restarts_during_delete() {
+    server_restarts(Act::Delete, "fast", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_crashes_during_anonymize() {
+    server_restarts(Act::Anonymize, "immediate", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_of_store_and_state_restarts() {
+    server_restarts(Act::Delete, "fast", true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_of_store_and_state_crashes() {
+    server_restarts(Act::Anonymize, "immediate", true).await;
+}
+
+/// Rows the audit trail records as changed (`batch.done`), and whether every enforcing run
+/// has its end event.
+fn recorded(db: &TestDb, cfg: &std::path::Path) -> (u64, bool) {
+    let events = db.audit_events(cfg);
+    let changed = (events.iter())
+        .filter(|e| e["kind"] == "batch.done")
+        .map(|e| e["payload"]["changed"].as_u64().unwrap())
+        .sum();
+    let started = events.iter().filter(|e| e["kind"] == "run.started").count();
+    let ended = (events.iter())
+        .filter(|e| e["kind"] == "run.finished" || e["kind"] == "run.refused")
+        .count();
+    (changed, started == ended)
+}
+
+/// A fault: the disk under a SQLite state database is full, before the run or after its first
+/// batch. The run fails closed (exit 1) saying that the state database cannot be written, with
+/// no value of a row in its output; no row changed that the audit trail does not record, but
+/// for at most the one batch in flight, whose run then shows as unfinished. Once the space is
+/// freed, the next run finishes the work and the trail verifies.
+async fn disk_full(mid_run: bool) {
+    let Some(disk) = SmallDisk::mount(16 * 1024) else {
+        return;
+    };
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let act = Act::Delete;
+    db.crm_schema().await;
+    seed_rows(&db, NEW).await;
+    slow_batches(&db).await;
+    let cfg = db.policies("", &[("p.yaml", &policy(act))]);
+    set_state(
+        &cfg,
+        &format!("sqlite://{}", disk.path().join("state.db").display()),
+    );
+    let check = run(db.lethe(&cfg).arg("check"));
+    assert_eq!(check.code, 0, "check\n{}\n{}", check.stdout, check.stderr);
+    let what = format!(
+        "full disk under the SQLite state database ({})",
+        if mid_run {
+            "after the first batch"
+        } else {
+            "before the run"
+        }
+    );
+    let began = std::time::Instant::now();
+    let end = if mid_run {
+        let child = db
+            .apply_command(&cfg, AS_OF)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        first_batch(&db, act).await;
+        disk.fill();
+        ended_within(child, Duration::from_secs(60), &what)
+    } else {
+        disk.fill();
+        let r = run(db
+            .lethe(&cfg)
+            .args(["apply", "--yes", "--format", "json", "--as-of", AS_OF]));
+        Ended {
+            code: Some(r.code),
+            stdout: r.stdout,
+            stderr: r.stderr,
+        }
+    };
+    let took = began.elapsed();
+    assert_eq!(end.code, Some(1), "{what}\n{}\n{}", end.stdout, end.stderr);
+    no_values(&format!("{}{}", end.stdout, end.stderr), &what);
+    let error = end
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    assert!(
+        error.contains("state database") && error.contains("disk is full"),
+        "{what}: the error does not say the state database is full:\n{}",
+        end.stderr
+    );
+    assert!(
+        !mid_run || error.contains("cannot write the") && error.contains("audit trail"),
+        "{what}: the error does not say the audit trail could not be written:\n{}",
+        end.stderr
+    );
+    let rows = table(&db).await;
+    check_partial(act, &rows, &what);
+    let done = (DUE - DUE / 10) as u64 - still_due(&rows);
+    disk.free();
+    let (logged, all_ended) = recorded(&db, &cfg);
+    assert!(
+        done == logged || (done == logged + 20 && !all_ended),
+        "{what}: {done} rows deleted, the audit trail records {logged} (every run ended: {all_ended})"
+    );
+    if !mid_run {
+        assert_eq!(done, 0, "{what}: rows deleted");
+    }
+    rerun_finishes(&db, &db.store, &cfg, act, &what).await;
+    eprintln!(
+        "fault: {what}, exit {:?} after {} ms, {done} rows deleted and {logged} recorded, error `{error}`: survived",
+        end.code,
+        took.as_millis()
+    );
+    db.drop_db().await;
+    drop(disk);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_full_under_state_before_the_run() {
+    disk_full(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_full_under_state_mid_run() {
+    disk_full(true).await;
 }
