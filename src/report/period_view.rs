@@ -23,21 +23,40 @@ pub fn period(r: &PeriodReport, format: Format) -> Result<String, ReportError> {
     })
 }
 
-fn day(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
+/// `2026-05-01 to 2026-05-07` for whole days (UTC), else the instants.
+fn span(r: &PeriodReport) -> String {
+    let midnight = |t: &chrono::DateTime<chrono::Utc>| t.time() == chrono::NaiveTime::MIN;
+    if midnight(&r.since) && midnight(&r.until) {
+        let last = r.until - chrono::Duration::days(1);
+        format!(
+            "{} to {} (UTC)",
+            r.since.format("%Y-%m-%d"),
+            last.format("%Y-%m-%d")
+        )
+    } else {
+        format!(
+            "{} to {} (UTC, the end excluded)",
+            r.since.format("%Y-%m-%d %H:%M"),
+            r.until.format("%Y-%m-%d %H:%M")
+        )
+    }
 }
 
 fn title(r: &PeriodReport) -> String {
-    format!("Retention report {} to {}", day(&r.since), day(&r.until))
+    format!("Retention report {}", span(r))
 }
 
 /// `7 (fiscal-retention 5, hold-3 2)`, or `0`.
 fn held(holds: &BTreeMap<String, u64>) -> String {
     let total: u64 = holds.values().sum();
-    if holds.is_empty() {
+    let each: Vec<String> = holds
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(h, n)| format!("{h} {n}"))
+        .collect();
+    if each.is_empty() {
         return total.to_string();
     }
-    let each: Vec<String> = holds.iter().map(|(h, n)| format!("{h} {n}")).collect();
     format!("{total} ({})", each.join(", "))
 }
 
@@ -61,7 +80,7 @@ fn runs_line(r: &PeriodReport) -> String {
 
 fn text(r: &PeriodReport) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "lethe report: {} to {}", day(&r.since), day(&r.until));
+    let _ = writeln!(s, "lethe report: {}", span(r));
     let _ = writeln!(s, "{}", chain_line(r));
     let _ = writeln!(s, "{}\n", runs_line(r));
     for p in &r.policies {

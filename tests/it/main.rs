@@ -8,6 +8,7 @@ mod support;
 
 mod architecture;
 mod audit_export;
+mod browser;
 mod cli;
 mod compat;
 mod config_errors;
