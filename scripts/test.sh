@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs lethe's whole test suite against real servers: SQLite (in-process), PostgreSQL and
 # MariaDB on loopback, and two S3 servers started for this run: moto (S3 semantics: versioning,
-# Object Lock, tagging) and Garage (a production S3 store). Provisions whatever is missing
+# Object Lock, tagging) and Garage (a production S3 store); headless Chromium renders the HTML
+# reports. Provisions whatever is missing
 # (apt-get for the databases, pip for moto, cargo for Garage; the tools are cached outside the
 # checkout in $LETHE_TOOLS), idempotently. Under CI=true a missing server fails the run; it
 # never skips.
@@ -138,11 +139,18 @@ garage_up() {
   export LETHE_TEST_GARAGE_URL=$GARAGE_ENDPOINT LETHE_TEST_GARAGE_KEY=$GARAGE_KEY_ID LETHE_TEST_GARAGE_SECRET=$GARAGE_SECRET
 }
 
+# Headless Chromium renders the HTML reports as a reader's browser would (tests/it/browser.rs).
+chromium_up() {
+  command -v chromium >/dev/null || apt_install chromium || return 1
+  export LETHE_TEST_CHROMIUM=${LETHE_TEST_CHROMIUM:-$(command -v chromium)}
+}
+
 pg_up || { say "PostgreSQL unavailable"; if [ "${CI:-}" = true ]; then exit 1; fi; }
 my_up || { say "MariaDB unavailable"; if [ "${CI:-}" = true ]; then exit 1; fi; }
 moto_up || { say "moto (S3) unavailable"; if [ "${CI:-}" = true ]; then exit 1; fi; }
 garage_up || { say "Garage (S3) unavailable"; if [ "${CI:-}" = true ]; then exit 1; fi; }
+chromium_up || { say "Chromium unavailable"; if [ "${CI:-}" = true ]; then exit 1; fi; }
 
-say "servers: PostgreSQL ${LETHE_TEST_POSTGRES_URL##*@}, MariaDB ${LETHE_TEST_MYSQL_URL##*@}, moto ${LETHE_TEST_S3_URL:-(none)}, Garage ${LETHE_TEST_GARAGE_URL:-(none)}"
+say "servers: PostgreSQL ${LETHE_TEST_POSTGRES_URL##*@}, MariaDB ${LETHE_TEST_MYSQL_URL##*@}, moto ${LETHE_TEST_S3_URL:-(none)}, Garage ${LETHE_TEST_GARAGE_URL:-(none)}, Chromium ${LETHE_TEST_CHROMIUM:-(none)}"
 say "running cargo test"
 cargo test --locked --all-targets "$@"

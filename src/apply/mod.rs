@@ -390,7 +390,7 @@ async fn record_batch(
             failed,
         })
         .await
-        .map_err(|e| StoreError::Trail(format!("cannot record batch in the audit trail: {e}")))
+        .map_err(|e| StoreError::Trail(e.to_string()))
 }
 
 /// `batch.done`: one batch committed.

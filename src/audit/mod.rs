@@ -45,6 +45,14 @@ pub enum AuditError {
     /// An event could not be written as JSON.
     #[error("cannot encode the `{0}` event: {1}")]
     Encode(&'static str, String),
+    /// An event could not be appended (a full disk, a lost connection): the trail lacks it.
+    #[error("cannot write the `{kind}` event to the audit trail: {why}")]
+    Append {
+        /// The event's kind.
+        kind: String,
+        /// Why (shown in the message, so not a `source`).
+        why: Box<AuditError>,
+    },
 }
 
 impl From<sqlx::Error> for AuditError {
@@ -79,18 +87,60 @@ fn chain_hash(prev: &str, seq: i64, run_id: &str, at: &str, kind: &str, payload:
 /// An event as stored: seq, run id, at, kind, payload, previous hash, hash.
 type EventRow = (i64, String, String, String, String, String, String);
 
-/// An event from its stored row; a payload that is not JSON is kept as text.
-fn event((seq, run_id, at, kind, payload, prev_hash, hash): EventRow) -> Event {
-    let payload = serde_json::from_str(&payload).unwrap_or(Json::String(payload));
-    Event {
-        seq,
-        run_id,
-        at,
-        kind,
-        payload,
-        prev_hash,
-        hash,
+/// An event exactly as stored, its payload the JSON text that was hashed: what an export
+/// gives, so that a reader can recompute every hash on their own
+/// (SHA-256 of `prev_hash`, `seq`, `run_id`, `at`, `kind` and `payload`, joined by newlines).
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// The run it belongs to.
+    pub run_id: String,
+    /// When it was written (RFC 3339, UTC).
+    pub at: String,
+    /// What happened.
+    pub kind: String,
+    /// Details, as the JSON text that was hashed.
+    pub payload: String,
+    /// Hash of the previous event.
+    pub prev_hash: String,
+    /// Hash of this event.
+    pub hash: String,
+}
+
+impl From<EventRow> for StoredEvent {
+    fn from((seq, run_id, at, kind, payload, prev_hash, hash): EventRow) -> Self {
+        StoredEvent {
+            seq,
+            run_id,
+            at,
+            kind,
+            payload,
+            prev_hash,
+            hash,
+        }
     }
+}
+
+impl From<StoredEvent> for Event {
+    /// A payload that is not JSON is kept as text.
+    fn from(e: StoredEvent) -> Self {
+        let payload = serde_json::from_str(&e.payload).unwrap_or(Json::String(e.payload));
+        Event {
+            seq: e.seq,
+            run_id: e.run_id,
+            at: e.at,
+            kind: e.kind,
+            payload,
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+        }
+    }
+}
+
+/// An event from its stored row.
+fn event(row: EventRow) -> Event {
+    StoredEvent::from(row).into()
 }
 
 /// The result of `verify`.
@@ -177,6 +227,20 @@ impl StateDb {
         kind: &str,
         payload: &Json,
     ) -> Result<Event, AuditError> {
+        self.write_event(run_id, kind, payload)
+            .await
+            .map_err(|e| AuditError::Append {
+                kind: kind.to_string(),
+                why: Box::new(e),
+            })
+    }
+
+    async fn write_event(
+        &self,
+        run_id: &str,
+        kind: &str,
+        payload: &Json,
+    ) -> Result<Event, AuditError> {
         let payload_text = payload.to_string();
         let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         let insert = "INSERT INTO lethe_audit (seq, run_id, at, kind, payload, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -241,14 +305,23 @@ impl StateDb {
         }
     }
 
-    /// Events with `seq > after`, at most `limit`, in chain order.
-    pub async fn events(&self, after: i64, limit: i64) -> Result<Vec<Event>, AuditError> {
-        Ok(self
-            .raw_page(after, limit)
-            .await?
-            .into_iter()
-            .map(event)
-            .collect())
+    /// Hands every event, exactly as stored and in chain order, to `f`, reading the trail in
+    /// pages: memory does not grow with its length. Stops at the first error of `f`.
+    pub async fn scan<E: From<AuditError>>(
+        &self,
+        mut f: impl FnMut(&StoredEvent) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut after = 0;
+        loop {
+            let page = self.raw_page(after, 1000).await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = last.0;
+            for row in page {
+                f(&StoredEvent::from(row))?;
+            }
+        }
     }
 
     /// Run-level events (`run.*`), newest last, at most `limit` runs back.

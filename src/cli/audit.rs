@@ -2,10 +2,12 @@
 
 use super::{Cli, Code, Output};
 use crate::report::Format;
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::fmt::Write as _;
+use std::io::Write as _;
 
 /// Arguments of `lethe audit`.
 #[derive(Debug, clap::Args)]
@@ -25,8 +27,23 @@ enum Action {
     List,
     /// Recompute the hash chain; exit 1 if any event was altered, removed or reordered.
     Verify,
-    /// Write every event as JSON lines.
-    Export,
+    /// Write the events, with their chain hashes, as JSON Lines (the default) or CSV.
+    Export(Export),
+}
+
+/// Arguments of `lethe audit export`.
+#[derive(Debug, clap::Args)]
+struct Export {
+    /// CSV with a header row (`seq,run_id,at,kind,payload,prev_hash,hash`; the payload as its
+    /// JSON text) instead of JSON Lines.
+    #[arg(long)]
+    csv: bool,
+    /// Only events written at or after this date (from its start, UTC) or instant.
+    #[arg(long, value_name = "DATE", value_parser = crate::model::parse_since)]
+    since: Option<DateTime<Utc>>,
+    /// Only events written before the end of this date (UTC), or before this instant.
+    #[arg(long, value_name = "DATE", value_parser = crate::model::parse_until)]
+    until: Option<DateTime<Utc>>,
 }
 
 /// Runs `lethe audit`.
@@ -104,20 +121,108 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
                 Code::Failure
             })
         }
-        Action::Export => {
-            let mut s = String::new();
-            let mut after = 0;
-            loop {
-                let page = db.events(after, 1000).await?;
-                let Some(last) = page.last() else { break };
-                after = last.seq;
-                for e in &page {
-                    s.push_str(&serde_json::to_string(e)?);
-                    s.push('\n');
-                }
-            }
-            args.output.emit(&s)?;
+        Action::Export(export) => {
+            write_export(&db, export, args.output.out.as_deref()).await?;
             Ok(Code::Ok)
         }
+    }
+}
+
+/// Where an export goes: CSV records or JSON lines.
+enum Sink {
+    Csv(Box<csv::Writer<std::io::BufWriter<Box<dyn std::io::Write>>>>),
+    Lines(std::io::BufWriter<Box<dyn std::io::Write>>),
+}
+
+/// Streams the trail page by page (memory does not grow with its length) to `out` or stdout.
+async fn write_export(
+    db: &crate::audit::StateDb,
+    export: &Export,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let sink: Box<dyn std::io::Write> = match out {
+        Some(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    anyhow::anyhow!("cannot create folder `{}`: {e}", parent.display())
+                })?;
+            }
+            let file = std::fs::File::create(path)
+                .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))?;
+            Box::new(file)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let sink = std::io::BufWriter::new(sink);
+    let mut sink = if export.csv {
+        Sink::Csv(Box::new(csv::Writer::from_writer(sink)))
+    } else {
+        Sink::Lines(sink)
+    };
+    let written = async {
+        if let Sink::Csv(w) = &mut sink {
+            w.write_record([
+                "seq",
+                "run_id",
+                "at",
+                "kind",
+                "payload",
+                "prev_hash",
+                "hash",
+            ])?;
+        }
+        db.scan(|e| {
+            let at = DateTime::parse_from_rfc3339(&e.at).map(|t| t.with_timezone(&Utc));
+            let within = |t: DateTime<Utc>| {
+                export.since.is_none_or(|s| t >= s) && export.until.is_none_or(|u| t < u)
+            };
+            // An event whose time cannot be read is never left out of a filtered export.
+            if at.is_ok_and(|t| !within(t)) {
+                return Ok(());
+            }
+            match &mut sink {
+                Sink::Csv(w) => {
+                    let seq = e.seq.to_string();
+                    w.write_record([
+                        seq.as_str(),
+                        &e.run_id,
+                        &e.at,
+                        &e.kind,
+                        &e.payload,
+                        &e.prev_hash,
+                        &e.hash,
+                    ])?;
+                }
+                Sink::Lines(w) => {
+                    serde_json::to_writer(&mut *w, &crate::audit::Event::from(e.clone()))?;
+                    w.write_all(b"\n")?;
+                }
+            }
+            anyhow::Ok(())
+        })
+        .await?;
+        match &mut sink {
+            Sink::Csv(w) => w.flush()?,
+            Sink::Lines(w) => w.flush()?,
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    match written {
+        // A closed pipe (`lethe audit export | head`) ends the output quietly.
+        Err(e)
+            if out.is_none()
+                && e.downcast_ref::<std::io::Error>()
+                    .or_else(|| {
+                        e.downcast_ref::<csv::Error>().and_then(|c| match c.kind() {
+                            csv::ErrorKind::Io(io) => Some(io),
+                            _ => None,
+                        })
+                    })
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(())
+        }
+        other => other,
     }
 }

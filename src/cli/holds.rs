@@ -202,11 +202,21 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
             // Names match regardless of case, as a hold matches its table: `LEADS` holds `leads`.
             let table = live.table_named(&table).await?.unwrap_or(table);
             let columns = live.columns(&table).await?.unwrap_or_default();
+            // Column names too: `--match CUSTOMER_ID=7` holds by the live `customer_id`.
             let selector = raw
                 .iter()
                 .map(|(c, v)| {
-                    let family = columns.get(c.as_str()).map(|col| col.family);
-                    Ok((c.clone(), typed(c, v, family)?))
+                    let live = columns.get_key_value(c.as_str()).or_else(|| {
+                        columns
+                            .iter()
+                            .find(|(n, _)| n.eq_ignore_ascii_case(c.as_str()))
+                    });
+                    let c = match live {
+                        Some((name, _)) => Ident::parse(name).unwrap_or_else(|_| c.clone()),
+                        None => c.clone(),
+                    };
+                    let family = live.map(|(_, col)| col.family);
+                    Ok((c.clone(), typed(&c, v, family)?))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let probe = Hold {

@@ -14,6 +14,7 @@ mod daemon;
 mod demo;
 mod holds;
 mod plan;
+mod report;
 mod residency;
 mod schema;
 
@@ -95,6 +96,7 @@ Typical use:
   lethe daemon                    run every policy on its schedule, serve /metrics
   lethe residency                 is every store in the EEA or an adequate country?
   lethe audit verify              check the hash chain of the audit trail
+  lethe report --format html      what was deleted, held and refused, per night (with charts)
   lethe schema                    JSON Schema of the configuration files, for editors
 
 Exit codes: 0 success, 1 runtime failure, 2 invalid configuration or usage,
@@ -145,6 +147,9 @@ pub enum Command {
     Residency(residency::Args),
     /// List runs, verify the hash chain, or export the audit trail.
     Audit(audit::Args),
+    /// A period report from the audit trail: per policy and per night deleted, anonymized,
+    /// held, failed; refusals, holds, residency; HTML with charts for a DPO's records.
+    Report(report::Args),
     /// Build a demo CRM database (SQLite, fake Dutch-looking data) and folder, and plan against them.
     Demo(demo::Args),
     /// Print the JSON Schema of lethe.yaml, RetentionPolicy and LegalHold documents, with which
@@ -222,6 +227,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Holds(a) => holds::run(&cli, a).await,
         Command::Residency(a) => residency::run(&cli, a).await,
         Command::Audit(a) => audit::run(&cli, a).await,
+        Command::Report(a) => report::run(&cli, a).await,
         Command::Demo(a) => demo::run(&cli, a).await,
         Command::Schema(a) => schema::run(&cli, a).await,
     }

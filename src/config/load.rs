@@ -261,9 +261,42 @@ pub(super) fn refuse_tags(path: &Path, doc: &str, shift: u64, errs: &mut Diagnos
     use serde_saphyr::granit_parser::Parser;
     // The first few are enough to show; finding each one's column reads its line.
     const SHOWN: usize = 10;
+    use serde_saphyr::granit_parser::ErrorKind;
     let mut found = 0;
+    let mut refuse = |line: u64, column: u64, message: String| {
+        errs.push(ConfigError {
+            file: path.to_path_buf(),
+            line: line + shift,
+            column,
+            message,
+        })
+    };
+    // A `%TAG` directive declares tag handles: refused at its line, like the tags it enables.
+    for (i, text) in doc.lines().enumerate() {
+        if text.starts_with("%TAG") {
+            found += 1;
+            refuse(
+                i as u64 + 1,
+                1,
+                "YAML `%TAG` directive is not accepted: lethe takes no YAML tags; write plain values".into(),
+            );
+        }
+    }
     for event in Parser::new_from_str(doc) {
-        let Ok((event, span)) = event else { break };
+        let (event, span) = match event {
+            Ok(event) => event,
+            Err(e) => {
+                if matches!(e.kind(), ErrorKind::UndeclaredTagHandle) {
+                    found += 1;
+                    refuse(
+                        e.marker().line() as u64,
+                        e.marker().col() as u64 + 1,
+                        "YAML tag with an undeclared handle; YAML tags are not accepted, write the plain value".into(),
+                    );
+                }
+                break;
+            }
+        };
         if let Some(tag) = event.tag() {
             found += 1;
             if found > SHOWN {
@@ -278,15 +311,14 @@ pub(super) fn refuse_tags(path: &Path, doc: &str, shift: u64, errs: &mut Diagnos
                     column = before[..i].chars().count();
                 }
             }
-            errs.push(ConfigError {
-                file: path.to_path_buf(),
-                line: line as u64 + shift,
-                column: column as u64 + 1,
-                message: format!(
+            refuse(
+                line as u64,
+                column as u64 + 1,
+                format!(
                     "YAML tag `{}` is not accepted; write the plain value (tags change a value's meaning out of a reviewer's sight)",
                     shorten(&written)
                 ),
-            });
+            );
         }
     }
     found > 0

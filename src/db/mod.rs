@@ -341,6 +341,9 @@ fn describe_sqlite(code: i32) -> String {
         1299 => "a NOT NULL constraint refused the change",
         275 => "a check constraint refused the change",
         3091 => "a value does not fit its column's type (STRICT table)",
+        // SQLITE_IOERR_SHMSIZE: the `-shm` file of a WAL database could not grow, which on a
+        // full disk stops even reads.
+        4874 => "the disk is full (the database's shared-memory file cannot grow)",
         _ => match code & 0xff {
             19 => "a constraint refused the change",
             5 => "the database is busy (locked by another connection)",
@@ -489,6 +492,8 @@ mod tests {
         assert!(describe_sqlite(2067).starts_with("a unique constraint"));
         assert!(describe_sqlite(5).starts_with("the database is busy"));
         assert!(describe_sqlite(261).starts_with("the database is busy"));
+        assert!(describe_sqlite(13).starts_with("the disk is full"));
+        assert!(describe_sqlite(4874).starts_with("the disk is full"));
     }
 
     #[test]

@@ -145,18 +145,28 @@ impl Hold {
 
 /// Parses `until`: a date (held through that whole day, UTC) or an RFC 3339 instant.
 pub fn parse_until(s: &str) -> Result<DateTime<Utc>, String> {
+    date_or_instant(s, 1, "2027-06-30")
+}
+
+/// Parses a period's start: a date (from its first instant, UTC) or an RFC 3339 instant.
+pub fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
+    date_or_instant(s, 0, "2026-11-01")
+}
+
+/// An RFC 3339 instant, or the start of a date `days` days later (UTC).
+fn date_or_instant(s: &str, days: u64, example: &str) -> Result<DateTime<Utc>, String> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .ok()
-        .and_then(|d| d.succ_opt())
+        .and_then(|d| d.checked_add_days(chrono::Days::new(days)))
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc())
         .ok_or_else(|| {
             format!(
-                "invalid date `{}`; expected a date such as `2027-06-30` or an instant such as `2027-06-30T17:00:00Z`",
+                "invalid date `{}`; expected a date such as `{example}` or an instant such as `{example}T17:00:00Z`",
                 crate::util::shorten(s)
             )
         })

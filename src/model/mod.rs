@@ -10,7 +10,7 @@ mod object;
 mod shard;
 mod store;
 
-pub use hold::{parse_until, Hold, HoldSource, Scope, SourceKind, Window};
+pub use hold::{parse_since, parse_until, Hold, HoldSource, Scope, SourceKind, Window};
 pub use ident::Ident;
 pub use keep::Keep;
 pub use object::{KeyTemplate, ObjectClock, ObjectPolicy};

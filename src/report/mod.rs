@@ -1,5 +1,12 @@
 //! Reports for people (text, Markdown) and machines (JSON). Keys and counts only, never values.
 
+mod chart;
+mod period;
+mod period_view;
+
+pub use period::{PeriodBuilder, PeriodReport};
+pub use period_view::period;
+
 use crate::apply::ApplyReport;
 use crate::plan::{HeldBy, Plan, ReferencedBy};
 use chrono::SecondsFormat;
@@ -466,9 +473,14 @@ fn residency_section(r: &crate::residency::Report, format: Format) -> String {
     s
 }
 
-/// A self-contained HTML page from a Markdown report. Free text in the reports is escaped when
-/// the Markdown is written; here, raw HTML is dropped except lethe's own `<details>` blocks.
+/// A self-contained HTML page from a Markdown report.
 fn html_page(title: &str, markdown: &str) -> String {
+    page(title, &markdown_html(markdown))
+}
+
+/// HTML from a Markdown report. Free text in the reports is escaped when the Markdown is
+/// written; here, raw HTML is dropped except lethe's own `<details>` blocks.
+fn markdown_html(markdown: &str) -> String {
     use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
     let ours = |h: &str| {
         [
@@ -492,9 +504,14 @@ fn html_page(title: &str, markdown: &str) -> String {
     });
     let mut body = String::new();
     pulldown_cmark::html::push_html(&mut body, events);
+    body
+}
+
+/// A self-contained HTML page (no script, no external asset) around `body`.
+fn page(title: &str, body: &str) -> String {
     let title = html_escape(title);
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{title}</title>\n<style>\nbody {{ font-family: system-ui, sans-serif; max-width: 70rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}\ntable {{ border-collapse: collapse; margin: 1rem 0; }}\nth, td {{ border: 1px solid #ccc; padding: .3rem .6rem; text-align: left; }}\ntd:nth-child(n+6) {{ text-align: right; }}\ncode, pre {{ background: #f4f4f4; }}\npre {{ padding: .6rem; overflow-x: auto; }}\n</style>\n</head>\n<body>\n{body}</body>\n</html>\n"
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{title}</title>\n<style>\nbody {{ font-family: system-ui, sans-serif; max-width: 70rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}\ntable {{ border-collapse: collapse; margin: 1rem 0; }}\nth, td {{ border: 1px solid #ccc; padding: .3rem .6rem; text-align: left; }}\ntd:nth-child(n+6) {{ text-align: right; }}\ncode, pre {{ background: #f4f4f4; }}\npre {{ padding: .6rem; overflow-x: auto; }}\nfigure {{ margin: 1rem 0; }}\nsvg {{ max-width: 100%; height: auto; }}\n</style>\n</head>\n<body>\n{body}</body>\n</html>\n"
     )
 }
 

@@ -31,7 +31,7 @@ async fn seed_old(db: &TestDb, from: i64, to: i64) {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -40,7 +40,7 @@ fn free_port() -> u16 {
 }
 
 /// A plain HTTP/1.1 GET: status and body.
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
+pub(crate) fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
@@ -56,12 +56,12 @@ fn get(port: u16, path: &str) -> Option<(u16, String)> {
 }
 
 /// The value of one metric line (exact name and labels), if present.
-fn metric(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
-fn spawn_daemon(db: &TestDb, cfg: &Path, port: u16) -> Child {
+pub(crate) fn spawn_daemon(db: &TestDb, cfg: &Path, port: u16) -> Child {
     Command::new(assert_cmd::cargo::cargo_bin("lethe"))
         .current_dir(db.dir.path())
         .arg("--config")
@@ -73,7 +73,7 @@ fn spawn_daemon(db: &TestDb, cfg: &Path, port: u16) -> Child {
         .expect("start lethe daemon")
 }
 
-fn sigterm(child: &Child) {
+pub(crate) fn sigterm(child: &Child) {
     let ok = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -83,7 +83,7 @@ fn sigterm(child: &Child) {
 }
 
 /// Waits for the process to exit, at most `limit`; returns its code and stderr.
-fn wait_exit(mut child: Child, limit: Duration) -> (i32, String) {
+pub(crate) fn wait_exit(mut child: Child, limit: Duration) -> (i32, String) {
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -105,7 +105,7 @@ fn wait_exit(mut child: Child, limit: Duration) -> (i32, String) {
 }
 
 /// Polls `/metrics` until `check` holds (at most 30 s); returns the last scrape.
-fn scrape_until(port: u16, what: &str, check: impl Fn(&str) -> bool) -> String {
+pub(crate) fn scrape_until(port: u16, what: &str, check: impl Fn(&str) -> bool) -> String {
     let start = Instant::now();
     loop {
         if let Some((200, body)) = get(port, "/metrics") {
@@ -122,13 +122,13 @@ fn scrape_until(port: u16, what: &str, check: impl Fn(&str) -> bool) -> String {
     }
 }
 
-async fn set_last_fire(state: &str, policy: &str, at: &str) {
+pub(crate) async fn set_last_fire(state: &str, policy: &str, at: &str) {
     let db = lethe::audit::StateDb::open(state).await.unwrap();
     let t = chrono::DateTime::parse_from_rfc3339(at).unwrap().to_utc();
     db.set_last_fire(policy, t).await.unwrap();
 }
 
-fn state_url(db: &TestDb) -> String {
+pub(crate) fn state_url(db: &TestDb) -> String {
     format!("sqlite://{}", db.dir.path().join("state.db").display())
 }
 

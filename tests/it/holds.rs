@@ -526,15 +526,16 @@ async fn hold_spellings_and_text_numbers(b: Backend) {
 
 on_every_backend!(hold_spellings_and_text_numbers);
 
-/// `holds add --table LEADS` finds `leads`: table names match regardless of case, as holds match
-/// their tables everywhere else, and the hold holds.
+/// `holds add --table LEADS --match CUSTOMER_ID=2` finds `leads.customer_id`: table and column
+/// names match regardless of case, as holds match their tables everywhere else, and the hold
+/// holds.
 async fn hold_table_in_other_case(b: Backend) {
     let Some(db) = TestDb::new(b).await else {
         return;
     };
     seed(&db).await;
     let cfg = db.policies("", &[("p.yaml", DELETE_OLD)]);
-    let add = add_hold(&db, &cfg, "LEADS", "customer_id=2", "case 1");
+    let add = add_hold(&db, &cfg, "LEADS", "CUSTOMER_ID=2", "case 1");
     assert_eq!(add.code, 0, "{b:?}: {}", add.stderr);
     let p = plan_json(&db, &cfg);
     // Customer 2: leads 1, 6, 11, 16.

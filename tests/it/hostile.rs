@@ -436,10 +436,10 @@ fn cases() -> Vec<Case> {
             },
             args: CHECK,
             // Documents are read one by one, so the directive stays in a document of its own:
-            // the tag's handle is undeclared where it is used. Refused at its place either way.
+            // the tag's handle is undeclared where it is used. Refused at both places.
             expected: &[
-                "leads.yaml:2:1: did not find expected <document start>",
-                "leads.yaml:9:7: the handle wasn't declared",
+                "leads.yaml:1:1: YAML `%TAG` directive is not accepted",
+                "leads.yaml:9:7: YAML tag with an undeclared handle; YAML tags are not accepted",
             ],
         },
         Case {

@@ -7,15 +7,19 @@
 mod support;
 
 mod architecture;
+mod audit_export;
+mod browser;
 mod cli;
 mod compat;
 mod config_errors;
 mod crash;
 mod daemon;
 mod deploy;
+mod grants;
 mod holds;
 mod hostile;
 mod objects;
+mod period_report;
 mod privacy;
 mod references;
 mod residency;

@@ -261,6 +261,9 @@ async fn probe(b: Backend, state_on_postgres: bool) {
         "{}",
         export.stdout
     );
+    let csv = run(db.lethe(&cfg).args(["audit", "export", "--csv"]));
+    assert_eq!(csv.code, 0, "{}", csv.stderr);
+    assert_private("audit export --csv", &csv);
     let verify = run(db.lethe(&cfg).args(["audit", "verify"]));
     assert_eq!(verify.code, 0, "{}", verify.stderr);
     let state = if state_on_postgres {

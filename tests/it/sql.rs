@@ -900,19 +900,13 @@ fn assert_remaining_unknown(
             .any(|e| e.as_str().unwrap().contains("verification failed")),
         "{p}"
     );
-    let export = run(db.lethe(cfg).args(["audit", "export"]));
-    assert_eq!(export.code, 0, "{}", export.stderr);
-    let events: Vec<serde_json::Value> = export
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = db.audit_events(cfg);
     let last = |kind: &str| {
         events
             .iter()
             .rev()
             .find(|e| e["kind"] == kind)
-            .unwrap_or_else(|| panic!("no {kind} in {}", export.stdout))
+            .unwrap_or_else(|| panic!("no {kind} in {events:?}"))
             .clone()
     };
     let finished = last("run.finished");

@@ -9,6 +9,9 @@ use lethe::store::{Query, SqlStore};
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
+mod fault;
+pub use fault::{PrivatePostgres, SmallDisk};
+
 /// Which server a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -46,7 +49,7 @@ pub struct TestDb {
     admin: Option<(SqlStore, String)>,
 }
 
-fn server_missing(what: &str, why: &str) -> Option<TestDb> {
+fn server_missing<T>(what: &str, why: &str) -> Option<T> {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{what} is required under CI=true but not reachable: {why}. Run ./scripts/test.sh");
     }
@@ -60,7 +63,6 @@ impl TestDb {
     /// Creates an isolated database, or `None` (loudly) when the server is absent outside CI.
     pub async fn new(backend: Backend) -> Option<TestDb> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let name = format!("lethe_t_{}", suffix());
         match backend {
             Backend::Sqlite => {
                 let path = dir.path().join("crm.db");
@@ -89,27 +91,50 @@ impl TestDb {
                     ),
                 };
                 let admin_url = std::env::var(var).unwrap_or_else(|_| default.into());
-                let admin = match SqlStore::connect("admin", &admin_url).await {
-                    Ok(a) => a,
-                    Err(e) => return server_missing(server, &e.to_string()),
-                };
-                admin
-                    .execute_script(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .expect("create database");
-                let url = replace_db(&admin_url, &name);
-                let store = SqlStore::connect("crm", &url)
-                    .await
-                    .expect("connect test database");
-                Some(TestDb {
-                    backend,
-                    url,
-                    store,
-                    dir,
-                    admin: Some((admin, name)),
-                })
+                TestDb::on_server(backend, server, &admin_url, dir).await
             }
         }
+    }
+
+    /// A fresh database on the test's own PostgreSQL cluster.
+    pub async fn on_private(pg: &PrivatePostgres) -> Option<TestDb> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        TestDb::on_server(
+            Backend::Postgres,
+            "a private PostgreSQL",
+            &pg.admin_url,
+            dir,
+        )
+        .await
+    }
+
+    /// Creates an isolated database on the server `admin_url` connects to.
+    async fn on_server(
+        backend: Backend,
+        server: &str,
+        admin_url: &str,
+        dir: TempDir,
+    ) -> Option<TestDb> {
+        let name = format!("lethe_t_{}", suffix());
+        let admin = match SqlStore::connect("admin", admin_url).await {
+            Ok(a) => a,
+            Err(e) => return server_missing(server, &e.to_string()),
+        };
+        admin
+            .execute_script(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create database");
+        let url = replace_db(admin_url, &name);
+        let store = SqlStore::connect("crm", &url)
+            .await
+            .expect("connect test database");
+        Some(TestDb {
+            backend,
+            url,
+            store,
+            dir,
+            admin: Some((admin, name)),
+        })
     }
 
     /// Drops the database (call at the end of a test).
@@ -245,36 +270,58 @@ impl TestDb {
 
     /// Moves the state database of the policies folder `cfg` to PostgreSQL: this test database.
     pub fn state_on_postgres(&self, cfg: &Path) {
-        let settings = std::fs::read_to_string(cfg.join("lethe.yaml")).expect("read lethe.yaml");
-        let settings: Vec<String> = settings
-            .lines()
-            .map(|l| {
-                if l.starts_with("state:") {
-                    format!("state: {}", self.url)
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect();
-        std::fs::write(cfg.join("lethe.yaml"), settings.join("\n")).expect("write lethe.yaml");
+        set_state(cfg, &self.url);
+    }
+
+    /// `lethe apply --yes --format json --as-of AS_OF`, to start in the background.
+    pub fn apply_command(&self, config: &Path, as_of: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("lethe"));
+        cmd.current_dir(self.dir.path())
+            .arg("--config")
+            .arg(config)
+            .args(["apply", "--yes", "--format", "json", "--as-of", as_of]);
+        cmd
     }
 
     /// Starts `lethe apply --yes --format json --as-of AS_OF` in the background (stdout piped).
     pub fn spawn_apply(&self, config: &Path, as_of: &str) -> std::process::Child {
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("lethe"))
-            .current_dir(self.dir.path())
-            .arg("--config")
-            .arg(config)
-            .args(["apply", "--yes", "--format", "json", "--as-of", as_of])
+        self.apply_command(config, as_of)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("start lethe apply")
+    }
+
+    /// Every event of the audit trail (`lethe audit export`).
+    pub fn audit_events(&self, config: &Path) -> Vec<serde_json::Value> {
+        let export = run(self.lethe(config).args(["audit", "export"]));
+        assert_eq!(export.code, 0, "audit export\n{}", export.stderr);
+        export
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("an event as JSON"))
+            .collect()
     }
 
     /// The `lethe` binary with `--config` set, run inside the scratch folder.
     pub fn lethe(&self, config: &Path) -> assert_cmd::Command {
         lethe_in(self.dir.path(), config)
     }
+}
+
+/// Points the state database of the policies folder `cfg` at `url`.
+pub fn set_state(cfg: &Path, url: &str) {
+    let settings = std::fs::read_to_string(cfg.join("lethe.yaml")).expect("read lethe.yaml");
+    let settings: Vec<String> = settings
+        .lines()
+        .map(|l| {
+            if l.starts_with("state:") {
+                format!("state: {url}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(cfg.join("lethe.yaml"), settings.join("\n")).expect("write lethe.yaml");
 }
 
 /// The `lethe` binary run in `cwd` with `--config`.

@@ -50,6 +50,7 @@ fn command_name(cli: &Cli) -> &'static str {
         Command::Holds(_) => "holds",
         Command::Residency(_) => "residency",
         Command::Audit(_) => "audit",
+        Command::Report(_) => "report",
         Command::Demo(_) => "demo",
         Command::Schema(_) => "schema",
     }

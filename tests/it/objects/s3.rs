@@ -8,6 +8,7 @@ use aws_sdk_s3::types::{
     ObjectIdentifier, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
+use std::collections::BTreeMap;
 
 /// Which S3 server a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +175,44 @@ impl TestBucket {
             .await
             .expect("list versions");
         (r.versions().len(), r.delete_markers().len())
+    }
+
+    /// Every version (`v:ID`) and delete marker (`m:ID`) of each key under `prefix`, all pages.
+    pub async fn all_versions(&self, prefix: &str) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let r = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker)
+                .set_version_id_marker(version_marker)
+                .send()
+                .await
+                .expect("list versions");
+            let versions = r.versions().iter().map(|v| (v.key(), "v", v.version_id()));
+            let markers = r
+                .delete_markers()
+                .iter()
+                .map(|m| (m.key(), "m", m.version_id()));
+            for (key, kind, id) in versions.chain(markers) {
+                let id = format!("{kind}:{}", id.unwrap_or("null"));
+                out.entry(key.unwrap_or_default().to_string())
+                    .or_default()
+                    .push(id);
+            }
+            if r.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = r.next_key_marker().map(String::from);
+            version_marker = r.next_version_id_marker().map(String::from);
+        }
+        for ids in out.values_mut() {
+            ids.sort();
+        }
+        out
     }
 
     /// The store entry for lethe.yaml (under `stores:`), at `endpoint` (the server or a proxy).

@@ -4,6 +4,7 @@
 
 use super::s3::{Server, TestBucket};
 use crate::support::{lethe_in, run, Run};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use tempfile::TempDir;
@@ -128,6 +129,31 @@ impl Store {
                 out
             }
             Inner::S3(b) => b.keys(prefix).await,
+        }
+    }
+
+    /// What each key under `prefix` holds now, for before/after comparisons: a file's
+    /// modification time in nanoseconds; every version (`v:ID`) and delete marker (`m:ID`) of a
+    /// bucket's key.
+    pub async fn snapshot(&self, prefix: &str) -> BTreeMap<String, Vec<String>> {
+        match &self.inner {
+            Inner::Dir { root, .. } => {
+                let mut keys = Vec::new();
+                walk(root, "", &mut keys);
+                keys.into_iter()
+                    .filter(|k| k.starts_with(prefix))
+                    // A file deleted since the walk (lethe may be at work) is gone.
+                    .filter_map(|k| {
+                        let meta = std::fs::symlink_metadata(root.join(&k)).ok()?;
+                        let since = meta
+                            .modified()
+                            .unwrap()
+                            .duration_since(SystemTime::UNIX_EPOCH);
+                        Some((k, vec![since.unwrap().as_nanos().to_string()]))
+                    })
+                    .collect()
+            }
+            Inner::S3(b) => b.all_versions(prefix).await,
         }
     }
 
