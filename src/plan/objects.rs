@@ -64,7 +64,8 @@ pub enum Verdict {
     Held(Vec<usize>),
     /// Due, but a version is under S3 Object Lock: kept, never bypassed.
     Locked(Lock),
-    /// Due: every version and delete marker goes.
+    /// Due (by its clock, or with only delete markers left): every version and delete marker
+    /// goes.
     Due,
 }
 
@@ -85,6 +86,8 @@ pub struct Judge<'a> {
 enum Clocked {
     Outside,
     Undated,
+    /// Only delete markers are left: due whatever the clock.
+    NoData,
     At(DateTime<Utc>),
     Contract(String),
 }
@@ -99,23 +102,25 @@ impl Judge<'_> {
         if e.unnamed {
             return Ok(Clocked::Undated);
         }
-        let linked = match &p.clock {
-            ObjectClock::Contract { on, .. } => {
-                let value = p.template.as_ref().and_then(|t| t.capture(&e.key, &on.0));
-                match value {
-                    Some(v) => return Ok(Clocked::Contract(v.to_string())),
-                    None => return Ok(Clocked::Outside),
-                }
-            }
-            _ => p.template.as_ref().map(|t| {
-                t.variables()
-                    .first()
-                    .and_then(|v| t.capture(&e.key, v))
-                    .is_some()
-            }),
+        // With a template, a key is in scope when it carries the linked variable: a contract
+        // clock's `on`, otherwise the template's first one.
+        let linked = match (&p.template, &p.clock) {
+            (Some(t), ObjectClock::Contract { on, .. }) => t.capture(&e.key, &on.0).map(Some),
+            (Some(t), _) => (t.variables().first())
+                .and_then(|v| t.capture(&e.key, v))
+                .map(|_| None),
+            (None, ObjectClock::Contract { .. }) => None,
+            (None, _) => Some(None),
         };
-        if linked == Some(false) {
+        let Some(value) = linked else {
             return Ok(Clocked::Outside);
+        };
+        // Nothing but delete markers: no data left to date, and the key name goes.
+        if e.only_markers() {
+            return Ok(Clocked::NoData);
+        }
+        if let Some(v) = value {
+            return Ok(Clocked::Contract(v.to_string()));
         }
         let at = match &p.clock {
             ObjectClock::LastModified => e.versions.first().and_then(|v| v.last_modified),
@@ -194,6 +199,7 @@ impl Judge<'_> {
                     verdicts.push(Verdict::Undated);
                     continue;
                 }
+                Clocked::NoData => true,
                 Clocked::At(t) => t < cutoff,
                 Clocked::Contract(v) => match ends.get(&v) {
                     None => {

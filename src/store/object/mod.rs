@@ -41,6 +41,11 @@ impl Entry {
     pub fn newest_data(&self) -> Option<&Version> {
         self.versions.iter().find(|v| !v.marker)
     }
+
+    /// Only delete markers are left (a versioned bucket): the key holds no data.
+    pub fn only_markers(&self) -> bool {
+        !self.versions.is_empty() && self.versions.iter().all(|v| v.marker)
+    }
 }
 
 /// What a store supports, read once per run.
@@ -274,6 +279,24 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_markers_means_no_data() {
+        let v = |marker| Version {
+            id: Some("v".into()),
+            last_modified: None,
+            marker,
+        };
+        let entry = |versions| Entry {
+            key: "k".into(),
+            unnamed: false,
+            versions,
+        };
+        assert!(entry(vec![v(true), v(true)]).only_markers());
+        assert!(!entry(vec![v(true), v(false)]).only_markers());
+        assert!(!entry(vec![v(false)]).only_markers());
+        assert!(!entry(vec![]).only_markers());
+    }
 
     #[test]
     fn times_in_metadata() {

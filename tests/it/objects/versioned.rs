@@ -2,7 +2,7 @@
 //! Lock (Garage has neither, a folder has one version of each file).
 
 use super::stores::{Store, DATE_KEY};
-use super::{cvs_policy, day};
+use super::{cvs_policy, day, folder, policy};
 use chrono::{Duration, Utc};
 
 /// Every version and delete marker of a due key goes; a key whose newest version is recent
@@ -128,5 +128,177 @@ async fn object_lock_is_a_hold_with_its_date() {
         "{}",
         text.stdout
     );
+    s.drop_store().await;
+}
+
+/// Puts `key` dated yesterday on every clock: metadata and tag `uploaded-at`, and its write.
+async fn put_recent(s: &Store, key: &str) {
+    let b = s.bucket();
+    let recent = day(1);
+    b.client
+        .put_object()
+        .bucket(&b.bucket)
+        .key(key)
+        .metadata(DATE_KEY, &recent)
+        .tagging(format!("{DATE_KEY}={recent}"))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The named counts of a report's policy (a count left out is 0).
+fn counts<const N: usize>(report: &serde_json::Value, fields: [&str; N]) -> [u64; N] {
+    fields.map(|f| report[f].as_u64().unwrap_or(0))
+}
+
+/// Leaves `key` with nothing but two delete markers: a recent version, deleted twice by the
+/// application, then the version itself removed by id (as a lifecycle rule, or an apply killed
+/// between its requests, leaves it).
+async fn lone_markers(s: &Store, key: &str) {
+    let b = s.bucket();
+    put_recent(s, key).await;
+    s.remove(key).await;
+    s.remove(key).await;
+    let listed = b
+        .client
+        .list_object_versions()
+        .bucket(&b.bucket)
+        .prefix(key)
+        .send()
+        .await
+        .unwrap();
+    for v in listed.versions() {
+        b.client
+            .delete_object()
+            .bucket(&b.bucket)
+            .key(key)
+            .set_version_id(v.version_id().map(String::from))
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(b.versions(key).await, (0, 2), "{key}");
+}
+
+/// A key with only delete markers left holds no data: it is due whatever the clock (a clock on
+/// its data cannot be read, and a marker's own date says nothing), and its markers go. A key
+/// with a recent data version stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_with_only_delete_markers_goes_whatever_the_clock() {
+    for clock in [
+        "{ metadata: uploaded-at }",
+        "{ tag: uploaded-at }",
+        "{ last_modified: true }",
+    ] {
+        let Some(s) = Store::versioned_moto(false).await else {
+            return;
+        };
+        let b = s.bucket();
+        let dir = tempfile::tempdir().unwrap();
+        lone_markers(&s, "cvs/gone.pdf").await;
+        put_recent(&s, "cvs/new.pdf").await;
+        let cfg = cvs_policy(
+            dir.path(),
+            &s.store_yaml("uploads"),
+            &format!("prefix: cvs/\nclock: {clock}"),
+        );
+        let (_, a) = s.apply_ok(dir.path(), &cfg);
+        let fields = ["eligible", "deleted", "versions", "undated", "remaining"];
+        assert_eq!(counts(&a, fields), [1, 1, 2, 0, 0], "{clock}: {a}");
+        assert_eq!(b.versions("cvs/gone.pdf").await, (0, 0), "{clock}");
+        assert_eq!(b.versions("cvs/new.pdf").await, (1, 0), "{clock}");
+        s.drop_store().await;
+    }
+}
+
+/// A lethe hold still wins: a key with only delete markers under a held prefix stays, and is
+/// counted as held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_key_with_only_delete_markers_stays() {
+    let Some(s) = Store::versioned_moto(false).await else {
+        return;
+    };
+    let b = s.bucket();
+    let dir = tempfile::tempdir().unwrap();
+    lone_markers(&s, "cvs/case-3/gone.pdf").await;
+    lone_markers(&s, "cvs/other/gone.pdf").await;
+    let cfg = folder(
+        dir.path(),
+        &s.store_yaml("uploads"),
+        &[
+            (
+                "cvs.yaml",
+                &policy("cvs", "uploads", "prefix: cvs/\nclock: { metadata: uploaded-at }"),
+            ),
+            (
+                "hold.yaml",
+                "kind: LegalHold\nname: case-3\nstore: uploads\nprefix: cvs/case-3/\nbasis: dispute 3\n",
+            ),
+        ],
+    );
+    let (_, a) = s.apply_ok(dir.path(), &cfg);
+    assert_eq!(
+        counts(&a, ["deleted", "held", "remaining"]),
+        [1, 1, 0],
+        "{a}"
+    );
+    assert_eq!(a["holds"][0]["held"], 1, "{a}");
+    assert_eq!(b.versions("cvs/case-3/").await, (0, 2));
+    assert_eq!(b.versions("cvs/other/").await, (0, 0));
+    s.drop_store().await;
+}
+
+/// A reviewed plan counts keys with only delete markers as due, and the apply pinned to it
+/// removes them: the plan and the apply agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_plan_and_its_apply_agree_on_delete_markers() {
+    let Some(s) = Store::versioned_moto(false).await else {
+        return;
+    };
+    let b = s.bucket();
+    let dir = tempfile::tempdir().unwrap();
+    lone_markers(&s, "cvs/a.pdf").await;
+    lone_markers(&s, "cvs/b.pdf").await;
+    s.put_meta("cvs/c.pdf", &[(DATE_KEY, &day(400))]).await;
+    let cfg = cvs_policy(
+        dir.path(),
+        &s.store_yaml("uploads"),
+        "prefix: cvs/\nclock: { metadata: uploaded-at }",
+    );
+    let plan_file = dir.path().join("plan.json");
+    let plan = s.lethe(
+        dir.path(),
+        &cfg,
+        &[
+            "plan",
+            "--format",
+            "json",
+            "--plan-file",
+            plan_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let p = &plan.json()["policies"][0];
+    assert_eq!(counts(p, ["eligible", "undated"]), [3, 0], "{p}");
+    let pinned = s.lethe(
+        dir.path(),
+        &cfg,
+        &[
+            "apply",
+            "--yes",
+            "--format",
+            "json",
+            "--plan",
+            plan_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(pinned.code, 0, "{}\n{}", pinned.stdout, pinned.stderr);
+    let a = &pinned.json()["policies"][0];
+    assert_eq!(
+        counts(a, ["deleted", "versions", "remaining"]),
+        [3, 5, 0],
+        "2 + 2 delete markers and 1 version: {a}"
+    );
+    assert_eq!(b.versions("cvs/").await, (0, 0));
     s.drop_store().await;
 }
