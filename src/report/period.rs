@@ -67,6 +67,8 @@ pub struct PolicyTotals {
     pub held: BTreeMap<String, u64>,
     /// Undated records at its last run.
     pub undated: u64,
+    /// Due records kept at its last run because rows that stay still reference them.
+    pub referenced: u64,
     /// Still due after its last run (`None`: unknown).
     pub remaining: Option<u64>,
 }
@@ -93,6 +95,8 @@ pub struct NightFigures {
     pub held: BTreeMap<String, u64>,
     /// Undated at the night's last run.
     pub undated: u64,
+    /// Kept as still referenced at the night's last run.
+    pub referenced: u64,
 }
 
 /// A refused run.
@@ -273,6 +277,7 @@ impl PeriodBuilder {
                 night.failed += p.failed;
                 night.held = held.clone();
                 night.undated = p.undated;
+                night.referenced = p.referenced;
                 let total = self
                     .policies
                     .entry(p.name.clone())
@@ -287,6 +292,7 @@ impl PeriodBuilder {
                 total.failed += p.failed;
                 total.held = held;
                 total.undated = p.undated;
+                total.referenced = p.referenced;
                 total.remaining = p.remaining;
             }
             "run.refused" => {

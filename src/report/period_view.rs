@@ -87,12 +87,13 @@ fn text(r: &PeriodReport) -> String {
         let _ = writeln!(s, "{}  [{}]  {} runs", p.name, p.target, p.runs);
         let _ = writeln!(
             s,
-            "  deleted {}   anonymized {}   failed {}   held {}   undated {}   remaining {}",
+            "  deleted {}   anonymized {}   failed {}   held {}   undated {}   referenced {}   remaining {}",
             p.deleted,
             p.anonymized,
             p.failed,
             held(&p.held),
             p.undated,
+            p.referenced,
             remaining(p.remaining)
         );
     }
@@ -170,7 +171,7 @@ fn markdown(r: &PeriodReport) -> (String, String) {
     for p in &r.policies {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             md(&p.name),
             md(&p.target),
             p.runs,
@@ -179,27 +180,29 @@ fn markdown(r: &PeriodReport) -> (String, String) {
             p.failed,
             md(&held(&p.held)),
             p.undated,
+            p.referenced,
             remaining(p.remaining)
         );
     }
     let _ = writeln!(s, "\n## Per night\n");
     let _ = writeln!(
         s,
-        "| night | policy | deleted | anonymized | failed | held | undated (kept) |"
+        "| night | policy | deleted | anonymized | failed | held | undated (kept) | referenced (kept) |"
     );
-    let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | --- | ---: |");
+    let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |");
     for n in &r.nights {
         for (name, f) in &n.policies {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 n.date,
                 md(name),
                 f.deleted,
                 f.anonymized,
                 f.failed,
                 md(&held(&f.held)),
-                f.undated
+                f.undated,
+                f.referenced
             );
         }
     }

@@ -124,6 +124,7 @@ async fn a_week_of_runs_in_every_format() {
     assert_eq!(p["deleted"], 56, "{p}");
     assert_eq!(p["runs"], 7, "{p}");
     assert_eq!(p["remaining"], 0, "{p}");
+    assert_eq!(p["referenced"], 0, "{p}");
     assert_eq!(j["holds_added"][0]["reason"], "case 12", "{j}");
     assert_eq!(j["holds_released"][0]["hold"], "hold-1", "{j}");
     assert_eq!(j["residency"][0]["store"], "crm", "{j}");
