@@ -499,12 +499,12 @@ impl SqlStore {
                     .push(") ORDER BY m.name, p.id, p.seq");
             }
             Dialect::Postgres => {
-                q.push("SELECT c.conrelid::regclass::text, c.conname::text, CASE c.confdeltype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL' WHEN 'd' THEN 'SET DEFAULT' WHEN 'r' THEN 'RESTRICT' ELSE 'NO ACTION' END, a.attname::text, af.attname::text FROM pg_constraint c CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(child_col, parent_col, n) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.child_col JOIN pg_attribute af ON af.attrelid = c.confrelid AND af.attnum = k.parent_col WHERE c.contype = 'f' AND c.conparentid = 0 AND c.confrelid = to_regclass(");
+                q.push("SELECT c.conrelid::regclass::text, c.conname::text, CASE c.confdeltype WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL' WHEN 'd' THEN 'SET DEFAULT' WHEN 'r' THEN 'RESTRICT' ELSE 'NO ACTION' END, a.attname::text, af.attname::text FROM pg_constraint c CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(child_col, parent_col, n) JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.child_col JOIN pg_attribute af ON af.attrelid = c.confrelid AND af.attnum = k.parent_col WHERE c.contype = 'f' AND (c.conparentid = 0 OR EXISTS (SELECT 1 FROM pg_constraint pc WHERE pc.oid = c.conparentid AND pc.conrelid = c.conrelid)) AND c.confrelid = to_regclass(");
                 q.bind(super::Param::Text(self.dialect.quote(table)))
                     .push(") ORDER BY 1, 2, k.n");
             }
             Dialect::MySql => {
-                q.push("SELECT CAST(CASE WHEN k.TABLE_SCHEMA = k.REFERENCED_TABLE_SCHEMA THEN k.TABLE_NAME ELSE CONCAT(k.TABLE_SCHEMA, '.', k.TABLE_NAME) END AS CHAR), CAST(k.CONSTRAINT_NAME AS CHAR), CAST(r.DELETE_RULE AS CHAR), CAST(k.COLUMN_NAME AS CHAR), CAST(k.REFERENCED_COLUMN_NAME AS CHAR) FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND r.TABLE_NAME = k.TABLE_NAME WHERE k.REFERENCED_TABLE_SCHEMA = ");
+                q.push("SELECT CAST(CASE WHEN k.TABLE_SCHEMA = DATABASE() THEN k.TABLE_NAME ELSE CONCAT(k.TABLE_SCHEMA, '.', k.TABLE_NAME) END AS CHAR), CAST(k.CONSTRAINT_NAME AS CHAR), CAST(r.DELETE_RULE AS CHAR), CAST(k.COLUMN_NAME AS CHAR), CAST(k.REFERENCED_COLUMN_NAME AS CHAR) FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND r.TABLE_NAME = k.TABLE_NAME WHERE k.REFERENCED_TABLE_SCHEMA = ");
                 self.push_schema(&mut q, table);
                 q.push(" AND k.REFERENCED_TABLE_NAME = ")
                     .bind(super::Param::Text(table.name().to_string()))

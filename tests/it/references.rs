@@ -221,3 +221,55 @@ async fn children_go_first_in_the_same_run(b: Backend) {
 }
 
 on_every_backend!(children_go_first_in_the_same_run);
+
+/// PostgreSQL keeps a foreign key into a partitioned table as one catalog row per referenced
+/// partition: a policy on a leaf partition sees the references into it, from a referencing
+/// table that is partitioned too. The referenced rows are kept, and once a hold covers the
+/// referencing table, the cascading key into it is refused before anything changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn references_into_a_leaf_partition_are_seen_postgres() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    db.exec(
+        "CREATE TABLE customers (id BIGINT NOT NULL, closed_at TIMESTAMPTZ NULL, PRIMARY KEY (id))
+           PARTITION BY RANGE (id);
+         CREATE TABLE customers_low PARTITION OF customers FOR VALUES FROM (0) TO (100);
+         CREATE TABLE customers_high PARTITION OF customers FOR VALUES FROM (100) TO (200);
+         CREATE TABLE orders (id BIGINT NOT NULL, customer_id BIGINT NOT NULL, PRIMARY KEY (id),
+           FOREIGN KEY (customer_id) REFERENCES customers (id) ON DELETE CASCADE)
+           PARTITION BY RANGE (id);
+         CREATE TABLE orders_a PARTITION OF orders FOR VALUES FROM (0) TO (1000);
+         CREATE TABLE orders_b PARTITION OF orders FOR VALUES FROM (1000) TO (2000);
+         INSERT INTO customers (id, closed_at) VALUES (1, '2025-01-01+00'), (2, '2025-01-01+00'),
+           (3, '2025-01-01+00'), (150, '2025-01-01+00');
+         INSERT INTO orders (id, customer_id) VALUES (10, 1), (1500, 2), (11, 150);",
+    )
+    .await;
+    let policy = CUSTOMERS.replace("table: customers", "table: customers_low");
+    let cfg = db.policies("", &[("c.yaml", &policy)]);
+    let p = plan(&db, &cfg)["policies"][0].clone();
+    assert_eq!(p["eligible"], 1, "{p}");
+    assert_eq!(p["referenced"], 2, "{p}");
+    let r = apply(&db, &cfg);
+    assert_eq!(r["policies"][0]["deleted"], 1, "{r}");
+    assert_eq!(db.ids("customers").await, [1, 2, 150]);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM orders").await,
+        3,
+        "no order cascaded"
+    );
+
+    let hold = "kind: LegalHold\nname: order-dispute\nbasis: case 9\nstore: crm\ntable: orders\n";
+    std::fs::write(cfg.join("h.yaml"), hold).unwrap();
+    let refused = run(db.lethe(&cfg).args(["plan", "--as-of", AS_OF]));
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("`orders` references it with ON DELETE CASCADE"),
+        "{}",
+        refused.stderr
+    );
+    db.drop_db().await;
+}
