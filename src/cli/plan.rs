@@ -45,6 +45,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let prepared = super::prepare(cli, &args.selection.policies, true, None, as_of).await?;
     let db = &prepared.db;
     let mut plan = plan::make_plan(&prepared.work(), prepared.as_of, &prepared.config.hash).await?;
+    plan::forecast(&prepared.work(), &mut plan).await?;
     let residency = crate::residency::check_live(
         &prepared.config.settings.stores,
         &prepared.config.settings.residency,

@@ -110,6 +110,48 @@ pub struct PolicyPlan {
     /// The agreement clause or legal text the policy implements (from the policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clause: Option<String>,
+    /// `lethe plan` on a table: how many more records become due in the coming days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<Forecast>,
+}
+
+/// The days ahead a forecast looks.
+pub const FORECAST_DAYS: [u32; 3] = [7, 30, 90];
+
+/// Records that become due within the next 7, 30 and 90 days, beyond those due now: counted
+/// with the policy's own statement at those instants, so holds count as they will stand then
+/// (a hold that ends within 30 days frees its records in the 30- and 90-day figures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forecast {
+    /// Within 7 days.
+    pub days_7: u64,
+    /// Within 30 days.
+    pub days_30: u64,
+    /// Within 90 days.
+    pub days_90: u64,
+}
+
+/// Adds a forecast to every table policy of `plan` (made from `work`, in its order). Object
+/// policies get none: it would list their stores again for every horizon.
+pub async fn forecast(work: &Work<'_>, plan: &mut Plan) -> Result<(), StoreError> {
+    let as_of = plan.as_of;
+    for (item, p) in work.items.iter().zip(plan.policies.iter_mut()) {
+        let Item::Table(t) = item else { continue };
+        let store = work.sql(&t.policy.store)?;
+        let mut later = [0; 3];
+        for (n, days) in later.iter_mut().zip(FORECAST_DAYS) {
+            let at = as_of + chrono::Duration::days(i64::from(days));
+            let c = store.fetch_counts(&t.count(at)).await?;
+            let due = c.get(2).copied().unwrap_or(0).max(0) as u64;
+            *n = due.saturating_sub(p.eligible);
+        }
+        p.forecast = Some(Forecast {
+            days_7: later[0],
+            days_30: later[1],
+            days_90: later[2],
+        });
+    }
+    Ok(())
 }
 
 impl PolicyPlan {
@@ -236,6 +278,7 @@ pub async fn plan_policy(
         statement: target.shown_statement(as_of),
         purpose: p.purpose.clone(),
         clause: p.clause.clone(),
+        forecast: None,
     })
 }
 

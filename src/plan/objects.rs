@@ -369,5 +369,6 @@ pub async fn plan_objects(judge: &Judge<'_>) -> Result<PolicyPlan, StoreError> {
         statement: t.shown_statement(judge.store),
         purpose: p.purpose.clone(),
         clause: p.clause.clone(),
+        forecast: None,
     })
 }

@@ -96,6 +96,9 @@ fn plan_body(
                 );
                 held_lines(&mut s, p.held, &p.holds, "  ");
                 referenced_line(&mut s, p.referenced, &p.references, "  ");
+                if let Some(f) = &p.forecast {
+                    let _ = writeln!(s, "  {}", forecast_text(f));
+                }
                 for (col, c) in &p.columns {
                     let _ = writeln!(s, "  {col}: {} ({})", c.strategy, c.effect);
                 }
@@ -157,6 +160,9 @@ fn plan_body(
                 }
                 held_md(&mut s, &p.holds, "Held by ");
                 referenced_md(&mut s, p.referenced, &p.references);
+                if let Some(f) = &p.forecast {
+                    let _ = writeln!(s, "- {}", forecast_text(f));
+                }
                 for (col, c) in &p.columns {
                     let _ = writeln!(s, "- `{col}`: {} ({})", c.strategy, c.effect);
                 }
@@ -316,6 +322,15 @@ fn apply_body(r: &ApplyReport, format: Format) -> Result<String, ReportError> {
             s
         }
     })
+}
+
+/// `due next: 12 more within 7 days, 40 within 30 days, 95 within 90 days`.
+fn forecast_text(f: &crate::plan::Forecast) -> String {
+    let [d7, d30, d90] = crate::plan::FORECAST_DAYS;
+    format!(
+        "due next: {} more within {d7} days, {} within {d30} days, {} within {d90} days",
+        f.days_7, f.days_30, f.days_90
+    )
 }
 
 /// The records still due after a run, or `unknown` when the recount could not be made.

@@ -15,6 +15,7 @@ mod config_errors;
 mod crash;
 mod daemon;
 mod deploy;
+mod forecast;
 mod grants;
 mod holds;
 mod hostile;
