@@ -38,7 +38,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     })
     .await?;
     let chain = db.verify().await?;
-    let report = builder.finish(&chain);
+    let report = builder
+        .finish(&chain)
+        .with_forecast(forecast(cli).await.as_ref().map_err(|e| format!("{e:#}")));
     args.output
         .emit(&crate::report::period(&report, args.output.format)?)?;
     Ok(if report.chain.intact {
@@ -46,4 +48,13 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     } else {
         Code::Failure
     })
+}
+
+/// A fresh plan with its forecast, counted on the live stores now.
+async fn forecast(cli: &Cli) -> anyhow::Result<crate::plan::Plan> {
+    let prepared = super::prepare(cli, &[], false, None, Utc::now()).await?;
+    let mut plan =
+        crate::plan::make_plan(&prepared.work(), prepared.as_of, &prepared.config.hash).await?;
+    crate::plan::forecast(&prepared.work(), &mut plan).await?;
+    Ok(plan)
 }

@@ -33,6 +33,25 @@ pub struct PeriodReport {
     pub holds_released: Vec<HoldChange>,
     /// Per store, the residency verdicts the period's runs recorded, with how many runs each.
     pub residency: Vec<ResidencyLine>,
+    /// Per table policy, what becomes due next, counted on the live stores when the report was
+    /// made.
+    pub forecast: Vec<PolicyForecast>,
+    /// Why there is no forecast, when the stores could not be counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast_unavailable: Option<String>,
+}
+
+/// One policy's forecast.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyForecast {
+    /// Policy name.
+    pub name: String,
+    /// `store.table`.
+    pub target: String,
+    /// Due now.
+    pub eligible: u64,
+    /// Beyond those, due within 7, 30 and 90 days.
+    pub next: crate::plan::Forecast,
 }
 
 /// The audit trail's check.
@@ -218,6 +237,8 @@ impl PeriodBuilder {
                 holds_added: Vec::new(),
                 holds_released: Vec::new(),
                 residency: Vec::new(),
+                forecast: Vec::new(),
+                forecast_unavailable: None,
             },
             nights: BTreeMap::new(),
             policies: BTreeMap::new(),
@@ -388,6 +409,28 @@ impl PeriodBuilder {
 }
 
 impl PeriodReport {
+    /// Adds the forecast of a fresh plan, or why there is none.
+    pub fn with_forecast(mut self, plan: Result<&crate::plan::Plan, String>) -> PeriodReport {
+        match plan {
+            Ok(plan) => {
+                self.forecast = plan
+                    .policies
+                    .iter()
+                    .filter_map(|p| {
+                        p.forecast.map(|next| PolicyForecast {
+                            name: p.name.clone(),
+                            target: p.target.clone(),
+                            eligible: p.eligible,
+                            next,
+                        })
+                    })
+                    .collect();
+            }
+            Err(why) => self.forecast_unavailable = Some(why),
+        }
+        self
+    }
+
     /// Per night, the records changed (deleted and anonymized) over all policies.
     pub fn changed_per_night(&self) -> Vec<(NaiveDate, u64, u64)> {
         self.nights

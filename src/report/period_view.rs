@@ -136,6 +136,18 @@ fn text(r: &PeriodReport) -> String {
     for h in &r.holds_released {
         let _ = writeln!(s, "hold released {} {}: {}", h.at, h.hold, h.reason);
     }
+    for f in &r.forecast {
+        let _ = writeln!(
+            s,
+            "forecast {}: due now {}; {}",
+            f.name,
+            f.eligible,
+            super::forecast_text(&f.next)
+        );
+    }
+    if let Some(why) = &r.forecast_unavailable {
+        let _ = writeln!(s, "forecast unavailable: {why}");
+    }
     for l in &r.residency {
         let _ = writeln!(
             s,
@@ -245,6 +257,39 @@ fn markdown(r: &PeriodReport) -> (String, String) {
                 md(&h.reason),
                 md(h.until.as_deref().unwrap_or(""))
             );
+        }
+    }
+    let _ = writeln!(s, "\n## Due next\n");
+    let [d7, d30, d90] = crate::plan::FORECAST_DAYS;
+    match &r.forecast_unavailable {
+        Some(why) => {
+            let _ = writeln!(s, "Forecast unavailable: {}", md(why));
+        }
+        None if r.forecast.is_empty() => {
+            let _ = writeln!(s, "No table policy to forecast.");
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "Counted on the live stores when this report was made, with holds as they will stand then.\n"
+            );
+            let _ = writeln!(
+                s,
+                "| policy | target | due now | within {d7} days | within {d30} days | within {d90} days |"
+            );
+            let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: |");
+            for f in &r.forecast {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | +{} | +{} | +{} |",
+                    md(&f.name),
+                    md(&f.target),
+                    f.eligible,
+                    f.next.days_7,
+                    f.next.days_30,
+                    f.next.days_90
+                );
+            }
         }
     }
     let _ = writeln!(s, "\n## Residency\n");

@@ -129,6 +129,15 @@ async fn a_week_of_runs_in_every_format() {
     assert_eq!(j["holds_released"][0]["hold"], "hold-1", "{j}");
     assert_eq!(j["residency"][0]["store"], "crm", "{j}");
     assert_eq!(j["residency"][0]["runs"], 8, "{j}");
+    // Counted on the live table now: what is left is held by dispute-7, so nothing comes due.
+    assert_eq!(j["forecast"][0]["name"], "stale-leads", "{j}");
+    assert_eq!(j["forecast"][0]["eligible"], 0, "{j}");
+    assert_eq!(
+        j["forecast"][0]["next"],
+        serde_json::json!({"days_7": 0, "days_30": 0, "days_90": 0}),
+        "{j}"
+    );
+    assert!(j.get("forecast_unavailable").is_none(), "{j}");
 
     // A shorter period: nights 3 and 4 only.
     let (from, to) = (night(3).to_string(), night(4).to_string());
@@ -144,6 +153,11 @@ async fn a_week_of_runs_in_every_format() {
     assert!(text.contains("deleted 56"), "{text}");
     let md = report(&[&week[..], &["--format", "markdown"]].concat());
     assert!(md.contains("## Per night"), "{md}");
+    assert!(md.contains("## Due next"), "{md}");
+    assert!(
+        md.contains("| stale-leads | crm.leads | 0 | +0 | +0 | +0 |"),
+        "{md}"
+    );
     assert!(md.contains("| stale-leads | crm.leads | 7 | 56 |"), "{md}");
     let html = report(&[&week[..], &["--format", "html"]].concat());
     assert_eq!(html.matches("<svg").count(), 2, "two charts");
