@@ -175,10 +175,10 @@ fn markdown(r: &PeriodReport) -> (String, String) {
 
     let mut s = String::new();
     let _ = writeln!(s, "## Per policy\n");
-    let _ = writeln!(s, "| policy | target | runs | deleted | anonymized | failed | held at the last run | undated (kept) | remaining |");
+    let _ = writeln!(s, "| policy | target | runs | deleted | anonymized | failed | held at the last run | undated (kept) | referenced (kept) | remaining |");
     let _ = writeln!(
         s,
-        "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |"
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"
     );
     for p in &r.policies {
         let _ = writeln!(

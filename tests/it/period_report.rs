@@ -159,6 +159,15 @@ async fn a_week_of_runs_in_every_format() {
         "{md}"
     );
     assert!(md.contains("| stale-leads | crm.leads | 7 | 56 |"), "{md}");
+    // Every row has as many cells as its header.
+    for table in md.split("\n\n").filter(|t| t.starts_with('|')) {
+        let cells = |line: &str| line.matches(" | ").count();
+        let mut lines = table.lines();
+        let header = cells(lines.next().unwrap());
+        for line in lines {
+            assert_eq!(cells(line), header, "{line} under a header of {header}");
+        }
+    }
     let html = report(&[&week[..], &["--format", "html"]].concat());
     assert_eq!(html.matches("<svg").count(), 2, "two charts");
     assert!(html.contains("Records changed per night"));
