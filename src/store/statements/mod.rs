@@ -2,7 +2,7 @@
 //! dialect and every value is a bound parameter. Each statement that changes data repeats the
 //! full eligibility condition, so a row changed after planning is not touched.
 
-use super::schema::{ForeignKey, Target};
+use super::schema::Target;
 use super::sql::{KeyValue, Param, Query};
 use crate::model::Dialect;
 use crate::model::{Action, Clock, Condition, Hold, Ident, Strategy, Test, Value, Window};
@@ -188,90 +188,6 @@ impl Target {
         q
     }
 
-    /// For anonymize: rows where at least one column is not yet in its anonymized form.
-    pub fn pending(&self) -> Option<Query> {
-        let Action::Anonymize(strategies) = &self.policy.action else {
-            return None;
-        };
-        let mut q = self.q();
-        q.push("(");
-        for (i, (name, strategy)) in strategies.iter().enumerate() {
-            if i > 0 {
-                q.push(" OR ");
-            }
-            q.append(&self.column_pending(name, strategy));
-        }
-        q.push(")");
-        Some(q)
-    }
-
-    /// One column is not yet in its masked form: it holds a value, and that value is not what
-    /// the strategy leaves (see [`crate::anonymize::is_masked`], which says the same in
-    /// process). Masked is per column: a column already masked is never masked again.
-    fn column_pending(&self, name: &Ident, strategy: &Strategy) -> Query {
-        let mut q = self.q();
-        let c = self.col(name);
-        match strategy {
-            Strategy::Null => {
-                q.push(&format!("{c} IS NOT NULL"));
-            }
-            Strategy::Redact(text) => {
-                q.push(&format!("({c} IS NOT NULL AND {c} <> "))
-                    .bind(Param::Text(text.clone()))
-                    .push(")");
-            }
-            Strategy::Hmac => {
-                // A pseudonym: `hmac:` and 32 hex digits.
-                let len = match self.dialect {
-                    Dialect::MySql => "CHAR_LENGTH",
-                    _ => "LENGTH",
-                };
-                q.push(&format!(
-                    "({c} IS NOT NULL AND NOT ({c} LIKE 'hmac:%' AND {len}({c}) = {}))",
-                    crate::anonymize::HMAC_LEN
-                ));
-            }
-            Strategy::TruncateIp => {
-                let t = self.ip_text(name);
-                // Truncated forms: IPv4 ending in `.0`; IPv6 `a:b:c::` (ends in `::`, at most four colons).
-                q.push(&format!(
-                    "({c} IS NOT NULL AND NOT ({t} LIKE '%.0' OR ({t} LIKE '%::' AND {t} NOT LIKE '%:%:%:%:%:%')))"
-                ));
-            }
-            Strategy::Year | Strategy::Month => {
-                let tr = self.truncate_date(&c, strategy == &Strategy::Year);
-                q.push(&format!(
-                    "({c} IS NOT NULL AND ({tr} IS NULL OR {c} <> {tr}))"
-                ));
-            }
-        }
-        q
-    }
-
-    fn ip_text(&self, name: &Ident) -> String {
-        let c = self.col(name);
-        if self.inet_columns.contains(name) {
-            format!("host({c})")
-        } else {
-            c
-        }
-    }
-
-    fn truncate_date(&self, c: &str, year: bool) -> String {
-        match (self.dialect, year) {
-            (Dialect::Postgres, true) => format!("date_trunc('year', {c})"),
-            (Dialect::Postgres, false) => format!("date_trunc('month', {c})"),
-            (Dialect::MySql, true) => format!("MAKEDATE(YEAR({c}), 1)"),
-            (Dialect::MySql, false) => {
-                format!("DATE_SUB(DATE({c}), INTERVAL DAYOFMONTH({c}) - 1 DAY)")
-            }
-            (Dialect::Sqlite, y) => {
-                let m = if y { "start of year" } else { "start of month" };
-                format!("CASE WHEN length({c}) = 10 THEN date({c}, '{m}') ELSE datetime({c}, '{m}') END")
-            }
-        }
-    }
-
     /// The holds that hold anything at `as_of`, in a fixed order.
     pub fn active_holds(&self, as_of: DateTime<Utc>) -> Vec<&Hold> {
         self.holds.iter().filter(|h| h.active_at(as_of)).collect()
@@ -369,92 +285,6 @@ impl Target {
         if let Some(r) = self.referenced(&self.blocking(), as_of, foreseen) {
             q.push(" AND NOT ").append(&r);
         }
-        q
-    }
-
-    /// The foreign keys that keep a due row: every one into the table of a delete, whatever
-    /// its `ON DELETE` rule. An anonymization changes no key and is kept by none.
-    fn blocking(&self) -> Vec<&ForeignKey> {
-        match self.policy.action {
-            Action::Delete => self.referenced_by.iter().collect(),
-            Action::Anonymize(_) => Vec::new(),
-        }
-    }
-
-    /// The tables whose rows keep due rows of this one, in a fixed order, each with its keys.
-    pub fn referencing_tables(&self) -> Vec<(Ident, Vec<&ForeignKey>)> {
-        let mut out: Vec<(Ident, Vec<&ForeignKey>)> = Vec::new();
-        for fk in self.blocking() {
-            match out.iter_mut().find(|(t, _)| t.same_table(&fk.child)) {
-                Some((_, keys)) => keys.push(fk),
-                None => out.push((fk.child.clone(), vec![fk])),
-            }
-        }
-        out
-    }
-
-    /// Rows referenced through at least one of `keys`, or `None` for no key.
-    fn referenced(
-        &self,
-        keys: &[&ForeignKey],
-        as_of: DateTime<Utc>,
-        foreseen: bool,
-    ) -> Option<Query> {
-        let (first, rest) = keys.split_first()?;
-        if rest.is_empty() {
-            return Some(self.referenced_through(first, as_of, foreseen));
-        }
-        let mut q = self.q();
-        q.push("(");
-        for (i, fk) in keys.iter().enumerate() {
-            if i > 0 {
-                q.push(" OR ");
-            }
-            q.append(&self.referenced_through(fk, as_of, foreseen));
-        }
-        q.push(")");
-        Some(q)
-    }
-
-    /// `EXISTS` a row of the key's table that references this row through all the key's
-    /// columns. The policy's own table is read again under an alias (a row that references
-    /// itself keeps itself: InnoDB refuses to delete it); with `foreseen`, a row that a delete
-    /// going first removes does not count.
-    fn referenced_through(&self, fk: &ForeignKey, as_of: DateTime<Utc>, foreseen: bool) -> Query {
-        let own = fk.child.same_table(&self.policy.table);
-        let (from, child) = if own {
-            let alias = Ident::alias();
-            (
-                format!("{} AS {}", self.table(), self.dialect.quote(&alias)),
-                alias,
-            )
-        } else {
-            (self.dialect.quote(&fk.child), fk.child.clone())
-        };
-        let m: Vec<String> = (fk.columns.iter())
-            .map(|(c, p)| format!("{} = {}", self.dialect.col(&child, c), self.col(p)))
-            .collect();
-        let mut q = self.q();
-        q.push(&format!(
-            "EXISTS (SELECT 1 FROM {from} WHERE {}",
-            m.join(" AND ")
-        ));
-        let going: Vec<&Target> = (self.going_first.iter())
-            .filter(|g| foreseen && !own && g.policy.table.same_table(&fk.child))
-            .collect();
-        if !going.is_empty() {
-            q.push(" AND NOT (");
-            for (i, g) in going.iter().enumerate() {
-                if i > 0 {
-                    q.push(" OR ");
-                }
-                q.push("COALESCE((")
-                    .append(&g.due_seen(as_of, true))
-                    .push("), 1 = 0)");
-            }
-            q.push(")");
-        }
-        q.push(")");
         q
     }
 
@@ -836,6 +666,7 @@ fn value(v: &Value) -> Param {
     }
 }
 
+mod masks;
+mod references;
 #[cfg(test)]
-#[path = "statements_tests.rs"]
 mod tests;
