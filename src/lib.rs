@@ -13,6 +13,8 @@
 //! - [`engine`] prepares a configuration into checked work (stores, schemas, holds, cascades,
 //!   shards, order) and enforces it (plan, pins, guards, batches, audit).
 //! - [`report`] renders plans and runs as text, Markdown, HTML and JSON.
+//! - [`certificate`] makes deletion certificates: per subject, a fresh scan of every policy
+//!   that reaches it, the runs that did the deleting and the audit chain head, signed.
 //! - [`apply`] executes a plan in bounded, re-checked batches behind guards.
 //! - [`plan`] evaluates every policy at one evaluation instant and counts what it would do.
 //! - [`audit`] keeps the state database: the append-only, hash-chained audit trail, the
@@ -28,11 +30,12 @@
 //!   durations, identifiers, actions, strategies and store specifications.
 //! - [`db`] is the database plumbing shared by stores and the state database: pools and
 //!   error sanitising.
-//! - [`util`] holds leaf helpers: text, hashing, host names.
+//! - [`util`] holds leaf helpers: text, hashing, Ed25519 signatures, host names.
 
 pub mod anonymize;
 pub mod apply;
 pub mod audit;
+pub mod certificate;
 pub mod cli;
 pub mod config;
 pub mod daemon;

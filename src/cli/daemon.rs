@@ -78,6 +78,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         shutdown: rx.clone(),
         stop,
         alerted: residency.violating().map(|s| s.store.clone()).collect(),
+        pending: Default::default(),
     };
     daemon::run_loop(&mut worker, &schedules, Clock::System, rx).await;
     let _ = server.await;

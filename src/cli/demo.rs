@@ -125,6 +125,14 @@ pub async fn build(dir: &Path) -> anyhow::Result<PathBuf> {
         std::fs::write(&key, secret)
             .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", key.display()))?;
     }
+    let signing = dir.join("signing.pem");
+    if !signing.exists() {
+        let pem = crate::certificate::Signer::generate()
+            .and_then(|s| s.private_pem())
+            .map_err(|e| anyhow::anyhow!("cannot make the demo signing key: {e}"))?;
+        std::fs::write(&signing, pem)
+            .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", signing.display()))?;
+    }
     let mut conn = SqliteConnectOptions::new()
         .filename(&db)
         .create_if_missing(true)
@@ -288,8 +296,12 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         args.dir.join("files").display()
     );
     outln!(
-        "hmac key:      {} (generated once, kept outside the policies)\n",
+        "hmac key:      {} (generated once, kept outside the policies)",
         args.dir.join("hmac.key").display()
+    );
+    outln!(
+        "signing key:   {} (Ed25519; signs deletion certificates)\n",
+        args.dir.join("signing.pem").display()
     );
     let code = super::plan::run(cli, &super::plan::Args::for_demo()).await?;
     // Under `cargo run` (which sets CARGO), suggest commands the user can type as they are.
@@ -313,6 +325,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
   {lethe}{cfg} holds list               the legal holds; `holds add` sets one
   {lethe}{cfg} audit                    the runs; `audit verify` checks the hash chain
   {lethe}{cfg} residency                where every store is, and whether that is allowed
+  {lethe}{cfg} certificate --subject customer_id=2   a signed certificate of deletion, after apply
   {lethe}{cfg} daemon                   every policy on its schedule, with /metrics (docs/operate/daemon.md)
 Edit the policies in {config}/ and plan again; `demo` again restores the data."
     );

@@ -9,6 +9,7 @@ macro_rules! outln {
 
 mod apply;
 mod audit;
+mod certificate;
 mod check;
 mod daemon;
 mod demo;
@@ -97,6 +98,7 @@ Typical use:
   lethe residency                 is every store in the EEA or an adequate country?
   lethe audit verify              check the hash chain of the audit trail
   lethe report --format html      what was deleted, held and refused, per night (with charts)
+  lethe certificate --subject customer_id=42   a signed certificate of deletion for a customer
   lethe schema                    JSON Schema of the configuration files, for editors
 
 Exit codes: 0 success, 1 runtime failure, 2 invalid configuration or usage,
@@ -150,6 +152,9 @@ pub enum Command {
     /// A period report from the audit trail: per policy and per night deleted, anonymized,
     /// held, failed; refusals, holds, residency; HTML with charts for a DPO's records.
     Report(report::Args),
+    /// A signed deletion certificate for one subject (`--subject customer_id=42`), from a fresh
+    /// scan of every policy that reaches it; `verify FILE` checks one.
+    Certificate(certificate::Args),
     /// Build a demo CRM database (SQLite, fake Dutch-looking data) and folder, and plan against them.
     Demo(demo::Args),
     /// Print the JSON Schema of lethe.yaml, RetentionPolicy and LegalHold documents, with which
@@ -228,6 +233,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Residency(a) => residency::run(&cli, a).await,
         Command::Audit(a) => audit::run(&cli, a).await,
         Command::Report(a) => report::run(&cli, a).await,
+        Command::Certificate(a) => certificate::run(&cli, a).await,
         Command::Demo(a) => demo::run(&cli, a).await,
         Command::Schema(a) => schema::run(&cli, a).await,
     }

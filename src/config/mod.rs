@@ -84,6 +84,10 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Where stores may be (`residency:`).
     pub residency: crate::residency::Rules,
+    /// The file of the key that signs deletion certificates, checked to hold one.
+    pub signing_key_file: Option<std::path::PathBuf>,
+    /// Where the daemon writes the certificates it issues by itself, if it does.
+    pub certificates_dir: Option<std::path::PathBuf>,
 }
 
 impl Config {

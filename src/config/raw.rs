@@ -44,6 +44,13 @@ pub struct RawSettings {
     /// A file that holds the key of the `hmac` strategy, instead of `hmac_key`.
     #[schemars(with = "Option<String>")]
     pub hmac_key_file: Option<S<String>>,
+    /// A file holding the Ed25519 key that signs deletion certificates: PKCS#8 PEM, as
+    /// `openssl genpkey -algorithm ed25519 -out signing.pem` writes it. Default: none
+    /// (`lethe certificate` cannot sign).
+    #[schemars(with = "Option<String>")]
+    pub signing_key_file: Option<S<String>>,
+    /// Deletion certificates the daemon issues by itself, once per subject. Default: none.
+    pub certificates: Option<RawCertificates>,
     /// Limits: the default guard of every policy, and `run_max_rows` for the whole run.
     pub guard: Option<RawGuard>,
     /// Default rows per batch of every policy, 1 to 50000. Default: 1000.
@@ -61,6 +68,21 @@ pub struct RawSettings {
     pub daemon: Option<RawDaemon>,
     /// Where stores may be, checked by `lethe residency` and before every run.
     pub residency: Option<RawResidency>,
+}
+
+/// `certificates:` in `lethe.yaml`: deletion certificates the daemon issues by itself.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Certificates")]
+pub struct RawCertificates {
+    /// The folder certificates are written to (JSON and HTML, one pair per subject); a
+    /// relative path is read from the working directory. Required.
+    #[schemars(with = "String")]
+    pub dir: S<String>,
+    /// When a certificate is issued: `contract-end`, once every record of a subject that
+    /// became due after its contracts ended is gone (held records may remain). Required.
+    #[schemars(with = "String", extend("enum" = ["contract-end"]))]
+    pub on: S<String>,
 }
 
 /// `residency:` in `lethe.yaml`: where stores may be.

@@ -304,6 +304,42 @@ pub(super) fn build_settings(
         Some(r) => build_residency(path, r, &stores, errs),
         None => crate::residency::Rules::default(),
     };
+    let signing_key_file = raw.signing_key_file.and_then(|f| {
+        let file = secret_path(dir, &f.value);
+        match crate::util::sign::Signer::from_file(&file) {
+            Ok(_) => Some(file),
+            Err(e) => {
+                errs.push(ConfigError::at(
+                    path,
+                    &f.referenced,
+                    format!("signing_key_file: {e}"),
+                ));
+                None
+            }
+        }
+    });
+    let certificates_dir = raw.certificates.and_then(|c| {
+        if c.on.value != "contract-end" {
+            errs.push(ConfigError::at(
+                path,
+                &c.on.referenced,
+                format!(
+                    "unknown `on: {}`; expected `contract-end` (a certificate once every due record of a subject is gone)",
+                    shorten(&c.on.value)
+                ),
+            ));
+            return None;
+        }
+        if signing_key_file.is_none() && errs.len() == before {
+            errs.push(ConfigError::at(
+                path,
+                &c.dir.referenced,
+                "`certificates` needs `signing_key_file`: every certificate is signed".into(),
+            ));
+            return None;
+        }
+        Some(std::path::PathBuf::from(&c.dir.value))
+    });
     (errs.len() == before).then_some(Settings {
         state_url: Secret::new(state_url),
         stores,
@@ -315,6 +351,8 @@ pub(super) fn build_settings(
         schedule,
         listen,
         residency,
+        signing_key_file,
+        certificates_dir,
     })
 }
 
@@ -393,13 +431,19 @@ pub(super) fn check_key(
     Some(Secret::new(key))
 }
 
-pub(super) fn read_secret_file(dir: &Path, file: &str) -> Result<String, String> {
+/// Where a secret file named in `lethe.yaml` is: as written when absolute or present from the
+/// working directory, else next to `lethe.yaml`.
+fn secret_path(dir: &Path, file: &str) -> std::path::PathBuf {
     let p = Path::new(file);
-    let p = if p.is_absolute() || p.exists() {
+    if p.is_absolute() || p.exists() {
         p.to_path_buf()
     } else {
         dir.join(p)
-    };
+    }
+}
+
+pub(super) fn read_secret_file(dir: &Path, file: &str) -> Result<String, String> {
+    let p = secret_path(dir, file);
     let cannot =
         |e: &dyn std::fmt::Display| format!("cannot read secret file `{}`: {e}", p.display());
     let bytes = crate::util::read_regular(&p, MAX_SECRET_BYTES).map_err(|e| match e {

@@ -49,6 +49,7 @@ pub struct Metrics {
     lease_busy: Counter,
     errors: Counter,
     residency: Gauge,
+    certificates: Counter,
 }
 
 impl Default for Metrics {
@@ -76,6 +77,7 @@ impl Metrics {
             lease_busy: Counter::default(),
             errors: Counter::default(),
             residency: Gauge::default(),
+            certificates: Counter::default(),
         };
         registry.register(
             "lethe_runs",
@@ -136,6 +138,11 @@ impl Metrics {
             "lethe_residency_violations",
             "Stores outside the EEA and the allowed adequate countries at the last residency check",
             m.residency.clone(),
+        );
+        registry.register(
+            "lethe_certificates_issued",
+            "Deletion certificates the daemon issued by itself (`certificates:` in lethe.yaml)",
+            m.certificates.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -244,6 +251,11 @@ impl Metrics {
     /// Counts a scheduled run that could not start.
     pub fn run_error(&self) {
         self.errors.inc();
+    }
+
+    /// Counts certificates the daemon issued.
+    pub fn certificates_issued(&self, n: u64) {
+        self.certificates.inc_by(n);
     }
 
     /// Records the number of stores in violation at the last residency check.

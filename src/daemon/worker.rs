@@ -34,7 +34,13 @@ pub struct EngineWorker {
     pub stop: Arc<AtomicBool>,
     /// The stores in violation when the residency alert last went out.
     pub alerted: Vec<String>,
+    /// Subjects a certificate pass found with records not all gone, and when: skipped for a
+    /// day, so that a subject kept for long does not crowd out the others.
+    pub pending: BTreeMap<crate::certificate::Subject, DateTime<Utc>>,
 }
+
+/// Subjects a certificate pass scans at most.
+const CERTIFY_PER_PASS: usize = 500;
 
 impl Worker for EngineWorker {
     async fn last_fires(&mut self) -> Result<BTreeMap<String, DateTime<Utc>>, String> {
@@ -129,9 +135,54 @@ impl EngineWorker {
             return Outcome::Done;
         }
         match self.run_policies(&due, &names, lease).await {
-            Ok(()) => Outcome::Done,
+            Ok(()) => {
+                if !self.stop.load(Ordering::SeqCst) {
+                    if let Err(e) = self.certify().await {
+                        error!(error = %e, "the certificate pass failed; it runs again after the next run");
+                    }
+                }
+                Outcome::Done
+            }
             Err(e) => Outcome::Error(e),
         }
+    }
+
+    /// With `certificates:` in lethe.yaml: after a run, a certificate for every subject whose
+    /// contracts ended long enough ago and whose due records are all gone, once per subject.
+    async fn certify(&mut self) -> Result<(), String> {
+        let config = config::load(&self.config_dir, &self.env).map_err(|e| format!("{e:#}"))?;
+        let (Some(dir), Some(key)) = (
+            config.settings.certificates_dir.clone(),
+            config.settings.signing_key_file.clone(),
+        ) else {
+            return Ok(());
+        };
+        let signer = crate::certificate::Signer::from_file(&key).map_err(|e| e.to_string())?;
+        let prepared = engine::prepare(config, &[], false, None, Utc::now())
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        let day_ago = prepared.as_of - chrono::Duration::days(1);
+        self.pending.retain(|_, at| *at > day_ago);
+        let skip = self.pending.keys().cloned().collect();
+        let done = engine::certify_due(&prepared, &signer, &dir, CERTIFY_PER_PASS, &skip)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        for file in &done.issued {
+            info!(file = %file.display(), "deletion certificate issued");
+        }
+        self.health
+            .metrics
+            .certificates_issued(done.issued.len() as u64);
+        if !done.pending.is_empty() {
+            info!(
+                subjects = done.pending.len(),
+                "subjects past their contract end with records not all gone yet: no certificate yet"
+            );
+        }
+        for s in done.pending {
+            self.pending.insert(s, prepared.as_of);
+        }
+        Ok(())
     }
 
     /// Prepares the due policies once (policies, holds, guards and modes as they are now: a

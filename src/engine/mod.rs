@@ -2,10 +2,14 @@
 //! policies -> plan -> apply -> audit: [`prepare`] turns a validated configuration into checked
 //! work, once per run; [`enforce`] runs that work under the caller's lease.
 
+mod certify;
 mod enforce;
 pub mod events;
 mod prepare;
 
+pub use certify::{
+    certificate_stem, certify_due, due_subjects, issue, CertificateIssued, Certified, Issued,
+};
 pub use enforce::{enforce, record_plan, Confirm, Enforce};
 pub use prepare::{holds_on, prepare, Prepared};
 

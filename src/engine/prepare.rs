@@ -325,6 +325,7 @@ async fn prepare_objects(
                 .collect(),
             link,
             policy: p,
+            only: None,
         });
     }
     if !problems.is_empty() {

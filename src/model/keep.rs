@@ -69,6 +69,22 @@ impl Keep {
             .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 
+    /// The instant `keep` after `clock`: when a record with that clock becomes due (the
+    /// latest instant, if out of range).
+    pub fn after(&self, clock: DateTime<Utc>) -> DateTime<Utc> {
+        let n = self.amount;
+        match self.unit {
+            Unit::Hours => clock.checked_add_signed(Duration::hours(n.into())),
+            Unit::Days => clock.checked_add_signed(Duration::days(n.into())),
+            Unit::Weeks => clock.checked_add_signed(Duration::weeks(n.into())),
+            Unit::Months => clock.checked_add_months(Months::new(n)),
+            Unit::Years => n
+                .checked_mul(12)
+                .and_then(|m| clock.checked_add_months(Months::new(m))),
+        }
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
     fn checked_cutoff(&self, as_of: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let n = self.amount;
         match self.unit {

@@ -72,7 +72,7 @@ impl RetentionPolicy {
 }
 
 /// How the daemon runs a policy on its schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// Delete or anonymize what is due.

@@ -189,6 +189,22 @@ impl KeyTemplate {
             .collect()
     }
 
+    /// The literal head of the keys whose `var` is `value`: the template up to its first
+    /// other variable, with `var` written as `value` (`exports/{customer_id}/` with 42:
+    /// `exports/42/`). Every such key starts with it; a listing under it may also meet keys
+    /// with a longer value, which [`KeyTemplate::capture`] tells apart.
+    pub fn head_with(&self, var: &str, value: &str) -> String {
+        let mut head = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Lit(l) => head.push_str(l),
+                Part::Var(v) if v == var => head.push_str(value),
+                Part::Var(_) => break,
+            }
+        }
+        head
+    }
+
     /// The value of `var` when the key starts with the template, else `None`.
     pub fn capture<'k>(&self, key: &'k str, var: &str) -> Option<&'k str> {
         let mut rest = key;
@@ -235,6 +251,10 @@ mod tests {
         assert_eq!(t.capture("exports/42", "customer_id"), None);
         assert_eq!(t.capture("exports//x", "customer_id"), None);
         assert_eq!(t.capture("other/42/x", "customer_id"), None);
+        assert_eq!(t.head_with("customer_id", "42"), "exports/42/");
+        let t = KeyTemplate::parse("cv/{kind}/{customer_id}-").unwrap();
+        assert_eq!(t.head_with("customer_id", "7"), "cv/");
+        assert_eq!(t.head_with("kind", "x"), "cv/x/");
         let t = KeyTemplate::parse("cv-{customer_id}.pdf").unwrap();
         assert_eq!(t.capture("cv-7.pdf", "customer_id"), Some("7"));
         assert_eq!(t.capture("cv-7.txt", "customer_id"), None);

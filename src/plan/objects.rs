@@ -23,6 +23,9 @@ pub struct ObjectTarget {
     pub holds: Vec<Hold>,
     /// The checked related table of a contract clock.
     pub link: Option<Link>,
+    /// For a deletion certificate: only keys whose template variable (first) has this value
+    /// (second) are in scope.
+    pub only: Option<(String, String)>,
 }
 
 impl ObjectTarget {
@@ -115,6 +118,11 @@ impl Judge<'_> {
         let Some(value) = linked else {
             return Ok(Clocked::Outside);
         };
+        if let (Some((var, only)), Some(t)) = (&self.target.only, &p.template) {
+            if t.capture(&e.key, var) != Some(only.as_str()) {
+                return Ok(Clocked::Outside);
+            }
+        }
         // Nothing but delete markers: no data left to date, and the key name goes.
         if e.only_markers() {
             return Ok(Clocked::NoData);

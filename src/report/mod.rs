@@ -1,9 +1,11 @@
 //! Reports for people (text, Markdown) and machines (JSON). Keys and counts only, never values.
 
+mod certificate;
 mod chart;
 mod period;
 mod period_view;
 
+pub use certificate::{certificate_html, certificate_text, verdict};
 pub use period::{PeriodBuilder, PeriodReport};
 pub use period_view::period;
 

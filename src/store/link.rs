@@ -151,6 +151,67 @@ impl SqlStore {
     }
 }
 
+/// The dated rows of one subject: how many rows a value has, how many carry a readable time,
+/// and the latest of those times.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Latest {
+    /// Rows with the value.
+    pub rows: u64,
+    /// Of those, rows whose time is known.
+    pub dated: u64,
+    /// The latest known time, when there is one.
+    pub latest: Option<DateTime<Utc>>,
+}
+
+impl SqlStore {
+    /// For the rows of `table` whose `column` equals `value`: how many there are, how many have
+    /// a known `time`, and the latest of those (to the second).
+    pub async fn latest(
+        &self,
+        table: &Ident,
+        column: &Ident,
+        value: Param,
+        time: &Ident,
+    ) -> Result<Latest, StoreError> {
+        let d = self.dialect;
+        let t = d.col(table, time);
+        // Only known times count: NULL, unreadable text and MariaDB's zero dates do not.
+        let known = format!(
+            "MAX(CASE WHEN {} THEN NULL ELSE {} END)",
+            d.unknown_time(&t),
+            d.time_expr(&t)
+        );
+        let epoch = match d {
+            crate::model::Dialect::Postgres => {
+                format!("CAST(EXTRACT(EPOCH FROM {known}) AS BIGINT)")
+            }
+            crate::model::Dialect::MySql => format!("CAST(UNIX_TIMESTAMP({known}) AS SIGNED)"),
+            crate::model::Dialect::Sqlite => format!("CAST({known} AS INTEGER)"),
+        };
+        let mut q = Query::new(d);
+        q.push(&format!(
+            "SELECT COUNT(*), COUNT(CASE WHEN {} THEN NULL ELSE 1 END), {epoch} FROM {} WHERE {} = ",
+            d.unknown_time(&t),
+            d.quote(table),
+            d.col(table, column)
+        ));
+        q.bind(value);
+        Ok(latest(&self.fetch_counts(&q).await?))
+    }
+}
+
+fn latest(c: &[i64]) -> Latest {
+    let n = |i: usize| c.get(i).copied().unwrap_or(0).max(0) as u64;
+    let dated = n(1);
+    Latest {
+        rows: n(0),
+        dated,
+        latest: (dated > 0)
+            .then(|| c.get(2).and_then(|s| DateTime::from_timestamp(*s, 0)))
+            .flatten(),
+    }
+}
+
 fn text_type(d: crate::model::Dialect) -> &'static str {
     match d {
         crate::model::Dialect::MySql => "CHAR",

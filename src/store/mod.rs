@@ -7,7 +7,7 @@ mod schema;
 mod sql;
 mod statements;
 
-pub use link::{Ends, Link};
+pub use link::{Ends, Latest, Link};
 pub use object::{connect_objects, ObjectStore};
 pub use schema::{Column, Family, ForeignKey, OnDelete, Target};
 pub use sql::{FetchedRow, KeyValue, Param, Query, SqlStore, StoreError};

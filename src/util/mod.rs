@@ -1,5 +1,7 @@
-//! Leaf helpers with no knowledge of lethe's domain: text shortening, hashing, the host name
-//! and connection URLs for messages.
+//! Leaf helpers with no knowledge of lethe's domain: text shortening, hashing, Ed25519
+//! signatures, the host name and connection URLs for messages.
+
+pub mod sign;
 
 use sha2::{Digest, Sha256};
 

@@ -11,7 +11,7 @@ const HOLD: &str = "kind: LegalHold\nname: dispute-7\nbasis: litigation with cus
 
 /// The Chromium binary: `LETHE_TEST_CHROMIUM`, else `chromium` on the PATH. Absent, the test
 /// fails under `CI=true` and says so loudly otherwise.
-fn chromium() -> Option<PathBuf> {
+pub(crate) fn chromium() -> Option<PathBuf> {
     let found = std::env::var_os("LETHE_TEST_CHROMIUM")
         .map(PathBuf::from)
         .or_else(|| {
@@ -58,7 +58,7 @@ fn chromium_on(browser: &Path, page: &Path, args: &[&str]) -> (String, String) {
 }
 
 /// Loads `page`, checks the console and the DOM, and keeps a screenshot.
-fn render(browser: &Path, page: &Path, name: &str, svgs: usize) {
+pub(crate) fn render(browser: &Path, page: &Path, name: &str, svgs: usize) {
     let (dom, log) = chromium_on(browser, page, &["--dump-dom"]);
     for bad in [
         "CONSOLE",

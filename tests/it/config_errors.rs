@@ -278,7 +278,8 @@ const CHILD: &str = "LETHE_IT_POLICIES_CHILD";
 
 /// The repository's own `policies/` folder loads, in a fresh clone too (no `var/` folder).
 ///
-/// Its `lethe.yaml` reads `hmac_key_file: ${LETHE_HMAC_KEY_FILE:-var/demo/hmac.key}`. Changing
+/// Its `lethe.yaml` reads `hmac_key_file: ${LETHE_HMAC_KEY_FILE:-var/demo/hmac.key}` (and the
+/// signing key likewise). Changing
 /// the environment of this multi-threaded test process is unsound, so the test runs itself again
 /// as a child process with `LETHE_HMAC_KEY_FILE` pointing at a scratch key, every other
 /// `LETHE_*` removed, in an empty working folder; the child calls `lethe::config::load`.
@@ -313,6 +314,16 @@ fn repository_policies_load() {
         key.display(),
         written.err()
     );
+    let signing = scratch.path().join("signing.pem");
+    let pem = lethe::certificate::Signer::generate().and_then(|s| s.private_pem());
+    assert!(pem.is_ok(), "signing key: {:?}", pem.err());
+    let written = std::fs::write(&signing, pem.unwrap_or_default());
+    assert!(
+        written.is_ok(),
+        "write {}: {:?}",
+        signing.display(),
+        written.err()
+    );
     let exe = std::env::current_exe();
     assert!(exe.is_ok(), "current_exe: {:?}", exe.err());
     let Ok(exe) = exe else { return };
@@ -331,7 +342,9 @@ fn repository_policies_load() {
             cmd.env_remove(k.as_ref());
         }
     }
-    cmd.env("LETHE_HMAC_KEY_FILE", &key).env(CHILD, "1");
+    cmd.env("LETHE_HMAC_KEY_FILE", &key)
+        .env("LETHE_SIGNING_KEY_FILE", &signing)
+        .env(CHILD, "1");
     let out = cmd.output();
     assert!(out.is_ok(), "cannot run the child test: {:?}", out.err());
     let Ok(out) = out else { return };

@@ -9,6 +9,7 @@ mod support;
 mod architecture;
 mod audit_export;
 mod browser;
+mod certificate;
 mod cli;
 mod compat;
 mod config_errors;

@@ -51,6 +51,7 @@ fn command_name(cli: &Cli) -> &'static str {
         Command::Residency(_) => "residency",
         Command::Audit(_) => "audit",
         Command::Report(_) => "report",
+        Command::Certificate(_) => "certificate",
         Command::Demo(_) => "demo",
         Command::Schema(_) => "schema",
     }

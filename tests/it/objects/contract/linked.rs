@@ -74,6 +74,53 @@ pub async fn contract_end_reaches_the_customers_files(kind: Kind) {
             "exports/top.csv"
         ]
     );
+    // Certificates from a fresh listing: customer 1's files are gone; customer 4's stay, not
+    // yet due (one contract ended 10 days ago, keep 90 days); `exports/abc/` is not customer 4's.
+    let key = db.dir.path().join("signing.pem");
+    let pem = lethe::certificate::Signer::generate()
+        .unwrap()
+        .private_pem()
+        .unwrap();
+    std::fs::write(&key, pem).unwrap();
+    let settings = cfg.join("lethe.yaml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    std::fs::write(
+        &settings,
+        format!("signing_key_file: {}\n{text}", key.display()),
+    )
+    .unwrap();
+    let certs = db.dir.path().join("certs");
+    for (subject, complete, remaining, status) in [
+        ("customer_id=1", true, 0, "deleted"),
+        ("customer_id=4", false, 1, "not_yet_due"),
+    ] {
+        let c = s.lethe(
+            db.dir.path(),
+            &cfg,
+            &[
+                "certificate",
+                "--subject",
+                subject,
+                "--dir",
+                certs.to_str().unwrap(),
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(c.code, 0, "{subject}: {}\n{}", c.stdout, c.stderr);
+        let c = &c.json()["certificate"];
+        let f = &c["policies"][0];
+        assert_eq!(
+            (
+                c["complete"].as_bool(),
+                f["remaining"].as_u64(),
+                f["status"].as_str()
+            ),
+            (Some(complete), Some(remaining), Some(status)),
+            "{kind:?} {subject}: {c}"
+        );
+        assert_eq!(f["unit"], "objects");
+    }
     // An end date kept as text is refused outside SQLite: any text would compare with the cutoff.
     db.exec("CREATE TABLE deals (customer_id int, ended text)")
         .await;
