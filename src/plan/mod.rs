@@ -131,24 +131,29 @@ pub struct Forecast {
     pub days_90: u64,
 }
 
-/// Adds a forecast to every table policy of `plan` (made from `work`, in its order). Object
-/// policies get none: it would list their stores again for every horizon.
+/// Adds a forecast to every policy of `plan` (made from `work`, in its order): a table policy
+/// counts with its own statement at each horizon; an object policy lists its keys once more
+/// and judges each at every horizon.
 pub async fn forecast(work: &Work<'_>, plan: &mut Plan) -> Result<(), StoreError> {
     let as_of = plan.as_of;
     for (item, p) in work.items.iter().zip(plan.policies.iter_mut()) {
-        let Item::Table(t) = item else { continue };
-        let store = work.sql(&t.policy.store)?;
-        let mut later = [0; 3];
-        for (n, days) in later.iter_mut().zip(FORECAST_DAYS) {
-            let at = as_of + chrono::Duration::days(i64::from(days));
-            let c = store.fetch_counts(&t.count(at)).await?;
-            let due = c.get(2).copied().unwrap_or(0).max(0) as u64;
-            *n = due.saturating_sub(p.eligible);
-        }
-        p.forecast = Some(Forecast {
-            days_7: later[0],
-            days_30: later[1],
-            days_90: later[2],
+        p.forecast = Some(match item {
+            Item::Table(t) => {
+                let store = work.sql(&t.policy.store)?;
+                let mut later = [0; 3];
+                for (n, days) in later.iter_mut().zip(FORECAST_DAYS) {
+                    let at = as_of + chrono::Duration::days(i64::from(days));
+                    let c = store.fetch_counts(&t.count(at)).await?;
+                    let due = c.get(2).copied().unwrap_or(0).max(0) as u64;
+                    *n = due.saturating_sub(p.eligible);
+                }
+                Forecast {
+                    days_7: later[0],
+                    days_30: later[1],
+                    days_90: later[2],
+                }
+            }
+            Item::Objects(t) => objects::forecast_objects(&work.judge(t, as_of)?).await?,
         });
     }
     Ok(())
@@ -308,6 +313,21 @@ impl<'a> Work<'a> {
             .ok_or_else(|| StoreError::NotConnected(name.to_string()))
     }
 
+    /// The judge of an object policy's keys at `as_of` (Object Lock judged at the real time).
+    pub fn judge(
+        &self,
+        t: &'a ObjectTarget,
+        as_of: DateTime<Utc>,
+    ) -> Result<Judge<'a>, StoreError> {
+        Ok(Judge {
+            store: self.object_store(&t.policy.store)?,
+            sql: self.stores,
+            target: t,
+            as_of,
+            now: Utc::now(),
+        })
+    }
+
     /// Every policy's name and guard, in plan order.
     pub fn guards(&self) -> Vec<(&'a str, crate::model::Guard)> {
         self.items.iter().map(|i| (i.name(), i.guard())).collect()
@@ -333,16 +353,7 @@ pub async fn make_plan(
                 }
                 planned
             }
-            Item::Objects(t) => {
-                let judge = Judge {
-                    store: work.object_store(&t.policy.store)?,
-                    sql: work.stores,
-                    target: t,
-                    as_of,
-                    now: Utc::now(),
-                };
-                plan_objects(&judge).await?
-            }
+            Item::Objects(t) => plan_objects(&work.judge(t, as_of)?).await?,
         });
     }
     Ok(Plan {

@@ -86,7 +86,9 @@ pub struct Judge<'a> {
     pub now: DateTime<Utc>,
 }
 
-enum Clocked {
+/// A key's clock, read once per listing and judged at one or more instants.
+#[derive(Clone)]
+pub(super) enum Clocked {
     Outside,
     Undated,
     /// Only delete markers are left: due whatever the clock.
@@ -170,11 +172,25 @@ impl Judge<'_> {
 
     /// Judges a page of entries. A lookup that fails stops the policy (fail closed).
     pub async fn page(&self, entries: &[Entry]) -> Result<Vec<Verdict>, StoreError> {
-        let cutoff = self.cutoff();
-        let clocks: Vec<Clocked> = stream::iter(entries.iter().map(|e| self.clock(e)))
+        let clocks = self.clocks(entries).await?;
+        self.judge(entries, clocks).await
+    }
+
+    /// Reads the clock of every entry of a page (HEAD and tagging requests a few at a time).
+    pub(super) async fn clocks(&self, entries: &[Entry]) -> Result<Vec<Clocked>, StoreError> {
+        stream::iter(entries.iter().map(|e| self.clock(e)))
             .buffered(LOOKUPS_IN_FLIGHT)
             .try_collect()
-            .await?;
+            .await
+    }
+
+    /// Judges a page whose clocks were read, at this judge's instant.
+    pub(super) async fn judge(
+        &self,
+        entries: &[Entry],
+        clocks: Vec<Clocked>,
+    ) -> Result<Vec<Verdict>, StoreError> {
+        let cutoff = self.cutoff();
         // A contract clock: one query for the page's values.
         let mut ends = HashMap::new();
         if let Some(link) = &self.target.link {
@@ -336,6 +352,39 @@ impl Tally {
         }
         out
     }
+}
+
+/// How many more keys of an object policy become due within each of [`super::FORECAST_DAYS`]:
+/// one more listing, each page's clocks read once and judged at `as_of` and at each horizon
+/// (holds and Object Lock retention as they will stand then).
+pub async fn forecast_objects(judge: &Judge<'_>) -> Result<super::Forecast, StoreError> {
+    let t = judge.target;
+    let mut lister = judge.store.lister(&t.policy.prefix, t.features.versioned);
+    let later: Vec<Judge<'_>> = (super::FORECAST_DAYS.iter())
+        .map(|d| {
+            let ahead = chrono::Duration::days(i64::from(*d));
+            Judge {
+                as_of: judge.as_of + ahead,
+                now: judge.now + ahead,
+                ..*judge
+            }
+        })
+        .collect();
+    let due = |v: &[Verdict]| v.iter().filter(|v| **v == Verdict::Due).count() as u64;
+    let (mut now, mut then) = (0, [0u64; 3]);
+    while let Some(page) = lister.next_page().await? {
+        let clocks = judge.clocks(&page).await?;
+        now += due(&judge.judge(&page, clocks.clone()).await?);
+        for (n, j) in then.iter_mut().zip(&later) {
+            *n += due(&j.judge(&page, clocks.clone()).await?);
+        }
+    }
+    let [d7, d30, d90] = then.map(|n| n.saturating_sub(now));
+    Ok(super::Forecast {
+        days_7: d7,
+        days_30: d30,
+        days_90: d90,
+    })
 }
 
 /// Counts one object policy at `as_of`.

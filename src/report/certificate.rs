@@ -27,29 +27,37 @@ pub fn verdict(c: &Certificate) -> String {
     }
 }
 
+/// `1 row`, `2 rows`, `1 object`.
+fn count(n: u64, unit: &str) -> String {
+    match n {
+        1 => format!("1 {}", unit.strip_suffix('s').unwrap_or(unit)),
+        n => format!("{n} {unit}"),
+    }
+}
+
 fn status_line(f: &Finding) -> String {
     let unit = &f.unit;
     match f.status {
         Status::Deleted => "deleted: none remain".into(),
-        Status::Anonymized => format!("anonymized: {} {unit} remain, masked", f.remaining),
-        Status::Held => format!("kept by a legal hold: {} {unit}", f.held),
+        Status::Anonymized => format!("anonymized: {} remain, masked", count(f.remaining, unit)),
+        Status::Held => format!("kept by a legal hold: {}", count(f.held, unit)),
         Status::DueNow => format!(
-            "due: {} {unit} go in the next run{}",
-            f.due_now,
+            "due: {} go in the next run{}",
+            count(f.due_now, unit),
             match f.mode {
                 crate::model::Mode::DryRun => " (the policy runs in dry-run: not enforced)",
                 crate::model::Mode::Enforce => "",
             }
         ),
         Status::Referenced => format!(
-            "kept: {} {unit} still referenced by {}",
-            f.referenced,
+            "kept: {} still referenced by {}",
+            count(f.referenced, unit),
             (f.references.iter())
                 .map(|r| format!("{} ({})", r.table, r.referenced))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        Status::NotYetDue => format!("not yet due: {} {unit}{}", f.waiting, due_words(f)),
+        Status::NotYetDue => format!("not yet due: {}{}", count(f.waiting, unit), due_words(f)),
     }
 }
 
@@ -124,8 +132,11 @@ pub fn certificate_text(c: &Certificate, sig: &Signature) -> String {
         for h in &f.holds {
             let _ = writeln!(
                 s,
-                "      {}: {} {} until {}; basis: {}",
-                h.hold, h.held, f.unit, h.until, h.basis
+                "      {}: {} until {}; basis: {}",
+                h.hold,
+                count(h.held, &f.unit),
+                h.until,
+                h.basis
             );
         }
         if let Some(l) = contract_line(f) {
@@ -214,10 +225,9 @@ pub fn certificate_html(c: &Certificate, sig: &Signature) -> String {
             row(
                 "Legal hold",
                 format!(
-                    "<strong>{}</strong>: {} {} until {}<br>Basis: {}",
+                    "<strong>{}</strong>: {} until {}<br>Basis: {}",
                     e(&h.hold),
-                    h.held,
-                    e(&f.unit),
+                    e(&count(h.held, &f.unit)),
                     e(&h.until),
                     e(&h.basis)
                 ),

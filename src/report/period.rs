@@ -33,8 +33,7 @@ pub struct PeriodReport {
     pub holds_released: Vec<HoldChange>,
     /// Per store, the residency verdicts the period's runs recorded, with how many runs each.
     pub residency: Vec<ResidencyLine>,
-    /// Per table policy, what becomes due next, counted on the live stores when the report was
-    /// made.
+    /// Per policy, what becomes due next, counted on the live stores when the report was made.
     pub forecast: Vec<PolicyForecast>,
     /// Why there is no forecast, when the stores could not be counted.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -266,7 +266,7 @@ fn markdown(r: &PeriodReport) -> (String, String) {
             let _ = writeln!(s, "Forecast unavailable: {}", md(why));
         }
         None if r.forecast.is_empty() => {
-            let _ = writeln!(s, "No table policy to forecast.");
+            let _ = writeln!(s, "No policy to forecast.");
         }
         None => {
             let _ = writeln!(

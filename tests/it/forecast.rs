@@ -1,6 +1,8 @@
 //! The plan's forecast: how many more records become due within 7, 30 and 90 days, with holds
 //! as they will stand then (a hold that ends frees its records; one that stays keeps them).
 
+use crate::objects::folder;
+use crate::objects::stores::{Kind, Store};
 use crate::on_every_backend;
 use crate::support::{run, Backend, TestDb};
 
@@ -80,3 +82,69 @@ async fn forecast_counts_with_holds_as_they_will_stand(b: Backend) {
 }
 
 on_every_backend!(forecast_counts_with_holds_as_they_will_stand);
+
+/// An object policy's forecast: one more listing, each key judged at every horizon, with a
+/// prefix hold that ends within 30 days freeing its key there.
+async fn objects_forecast_with_holds_as_they_will_stand(kind: Kind) {
+    let Some(s) = Store::new(kind).await else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    // keep 30d: a is due now; b (and held/d, held until 15 days from now) in about 5 days;
+    // c in about 20; e in about 29.
+    for (key, age) in [
+        ("cvs/a.pdf", 40),
+        ("cvs/b.pdf", 25),
+        ("cvs/held/d.pdf", 25),
+        ("cvs/c.pdf", 10),
+        ("cvs/e.pdf", 1),
+    ] {
+        s.put_aged(key, age).await;
+    }
+    let until = (chrono::Utc::now() + chrono::Duration::days(15))
+        .format("%Y-%m-%d")
+        .to_string();
+    let cfg = folder(
+        tmp.path(),
+        &s.store_yaml("uploads"),
+        &[
+            (
+                "cvs.yaml",
+                &format!("kind: RetentionPolicy\nname: cvs\nstore: uploads\nprefix: cvs/\nclock: {}\nkeep: 30d\naction: delete\n", s.clock()),
+            ),
+            (
+                "hold.yaml",
+                &format!("kind: LegalHold\nname: audit-held\nbasis: tax audit\nstore: uploads\nprefix: cvs/held/\nuntil: {until}\n"),
+            ),
+        ],
+    );
+    let r = s.lethe(tmp.path(), &cfg, &["plan", "--format", "json"]);
+    assert_eq!(r.code, 0, "{kind:?}: {}\n{}", r.stdout, r.stderr);
+    let p = &r.json()["policies"][0];
+    assert_eq!(p["eligible"], 1, "{kind:?}: {p}");
+    assert_eq!(
+        p["forecast"],
+        serde_json::json!({"days_7": 1, "days_30": 4, "days_90": 4}),
+        "{kind:?}: {p}"
+    );
+    let text = s.lethe(tmp.path(), &cfg, &["plan"]);
+    assert!(
+        text.stdout
+            .contains("due next: 1 more within 7 days, 4 within 30 days, 4 within 90 days"),
+        "{kind:?}: {}",
+        text.stdout
+    );
+    s.drop_store().await;
+}
+
+mod objects_forecast_with_holds_as_they_will_stand {
+    use super::Kind;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dir() {
+        super::objects_forecast_with_holds_as_they_will_stand(Kind::Dir).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn moto() {
+        super::objects_forecast_with_holds_as_they_will_stand(Kind::Moto).await
+    }
+}
