@@ -3,8 +3,10 @@
 //! recount verifies that nothing due remains.
 
 mod objects;
+mod pace;
 
 pub use objects::{apply_objects, REQUESTS_IN_FLIGHT};
+pub use pace::{BatchTimes, Pace};
 
 use crate::anonymize;
 use crate::audit::{AuditEvent, RunLog};
@@ -213,6 +215,10 @@ pub struct PolicyOutcome {
     pub remaining: Option<u64>,
     /// Batches committed.
     pub batches: u64,
+    /// SQL policies: how long the batches' data-changing statements took (p50, p99, max) and
+    /// the batch size the run ended with; left out when no batch ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_times: Option<BatchTimes>,
     /// Errors, sanitized (no values).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
@@ -253,6 +259,7 @@ impl PolicyOutcome {
             // Unknown until the verification has counted.
             remaining: None,
             batches: 0,
+            batch_times: None,
             errors: Vec::new(),
             interrupted: false,
         }
@@ -338,11 +345,13 @@ pub async fn apply_policy(
     let p = &target.policy;
     let as_of = ctx.as_of;
     let mut out = PolicyOutcome::start(planned);
+    let mut pager = Pager::new(store, target, as_of, limit);
     let result = if target.computes_in_process() {
-        row_by_row(store, target, as_of, limit, ctx, &mut out).await
+        row_by_row(&mut pager, ctx, &mut out).await
     } else {
-        set_based(store, target, as_of, limit, ctx, &mut out).await
+        set_based(&mut pager, ctx, &mut out).await
     };
+    out.batch_times = pager.pace.summary();
     if let Err(e) = result {
         warn!(policy = %p.name, error = %e, "policy stopped: the batch in progress was rolled back, unless the error says its audit record could not be written after it committed");
         out.errors.push(e.to_string());
@@ -439,7 +448,7 @@ struct Pager<'a> {
     store: &'a SqlStore,
     target: &'a Target,
     as_of: DateTime<Utc>,
-    batch: u64,
+    pace: Pace,
     limit: u64,
     counted: u64,
     after: Option<KeyValue>,
@@ -467,7 +476,11 @@ impl<'a> Pager<'a> {
             store,
             target,
             as_of,
-            batch: u64::from(target.policy.batch_size),
+            pace: Pace::new(
+                u64::from(target.policy.batch_size),
+                (target.policy.batch_target_ms)
+                    .map(|ms| std::time::Duration::from_millis(ms.into())),
+            ),
             limit,
             counted: 0,
             after: None,
@@ -487,7 +500,7 @@ impl<'a> Pager<'a> {
             out.interrupted = true;
             return Ok(None);
         }
-        let n = self.batch.min(self.limit - self.counted) as u32;
+        let n = self.pace.size().min(self.limit - self.counted) as u32;
         let started = std::time::Instant::now();
         let target = with_current_holds(self.target, ctx).await?;
         let rows = self
@@ -524,14 +537,11 @@ impl<'a> Pager<'a> {
 
 /// Keyset pages of due keys; one statement per page changes the due rows in its key range.
 async fn set_based(
-    store: &SqlStore,
-    target: &Target,
-    as_of: DateTime<Utc>,
-    limit: u64,
+    pager: &mut Pager<'_>,
     ctx: &Ctx<'_>,
     out: &mut PolicyOutcome,
 ) -> Result<(), StoreError> {
-    let mut pager = Pager::new(store, target, as_of, limit);
+    let (store, as_of) = (pager.store, pager.as_of);
     while let Some(page) = pager.next(ctx, out).await? {
         let Some(last) = page.last() else { break };
         let target = &page.target;
@@ -539,6 +549,7 @@ async fn set_based(
             Action::Delete => target.delete_batch(as_of, page.after.as_ref(), last),
             Action::Anonymize(_) => target.update_batch(as_of, page.after.as_ref(), last),
         };
+        let statement = std::time::Instant::now();
         let changed = match store.execute(&q).await {
             Ok(c) => c,
             Err(e) => {
@@ -546,6 +557,7 @@ async fn set_based(
                 return Err(e.during(batch_change(target)));
             }
         };
+        pager.pace.took(page.rows.len() as u64, statement.elapsed());
         pager.count(changed);
         match target.policy.action {
             Action::Delete => out.deleted += changed,
@@ -570,15 +582,12 @@ const ROWS_PER_STATEMENT: usize = 500;
 
 /// Keyset pages of due rows; masked values computed here; one transaction per page.
 async fn row_by_row(
-    store: &SqlStore,
-    target: &Target,
-    as_of: DateTime<Utc>,
-    limit: u64,
+    pager: &mut Pager<'_>,
     ctx: &Ctx<'_>,
     out: &mut PolicyOutcome,
 ) -> Result<(), StoreError> {
-    let computed = target.computed_columns();
-    let mut pager = Pager::new(store, target, as_of, limit);
+    let (store, as_of) = (pager.store, pager.as_of);
+    let computed = pager.target.computed_columns();
     while let Some(page) = pager.next(ctx, out).await? {
         let (target, rows, started) = (&page.target, &page.rows, page.started);
         pager.count(rows.len() as u64);
@@ -614,6 +623,7 @@ async fn row_by_row(
             .chunks(ROWS_PER_STATEMENT)
             .map(|chunk| target.update_rows(as_of, chunk))
             .collect();
+        let statement = std::time::Instant::now();
         let changed: u64 = match store.execute_in_tx(&updates).await {
             Ok(c) => c.iter().sum(),
             Err(e) => {
@@ -621,6 +631,7 @@ async fn row_by_row(
                 return Err(e.during(batch_change(target)));
             }
         };
+        pager.pace.took(rows.len() as u64, statement.elapsed());
         out.anonymized += changed;
         out.failed += failed;
         record_batch(ctx, out, changed, failed, started).await?;

@@ -7,6 +7,7 @@ use crate::model::*;
 use crate::util::shorten;
 use serde_saphyr::{Location, Spanned};
 use std::path::Path;
+use std::time::Duration;
 
 pub(super) fn merge_guard(
     path: &Path,
@@ -49,6 +50,71 @@ pub(super) fn batch_size(
         Some(b) => b.value,
         None => default,
     }
+}
+
+/// Shortest and longest `batch_target`.
+const BATCH_TARGET_RANGE: (Duration, Duration) =
+    (Duration::from_millis(10), Duration::from_secs(60));
+
+/// The batch of a SQL policy: fixed by a `batch_size`, or sized to a `batch_target`; both at
+/// once is an error. `inherited` is what applies when neither is given.
+pub(super) fn batch(
+    path: &Path,
+    size: Option<&Spanned<u32>>,
+    target: Option<&Spanned<String>>,
+    inherited: (u32, Option<Duration>),
+    errs: &mut Diagnostics,
+) -> (u32, Option<Duration>) {
+    match (size, target) {
+        (Some(_), Some(t)) => {
+            errs.push(ConfigError::at(
+                path,
+                &t.referenced,
+                "give either `batch_size` (a fixed number of rows) or `batch_target` (a duration each statement should take), not both".into(),
+            ));
+            inherited
+        }
+        (Some(_), None) => (batch_size(path, size, inherited.0, errs), None),
+        (None, Some(t)) => match parse_batch_target(&t.value) {
+            Ok(d) => (inherited.0, Some(d)),
+            Err(e) => {
+                errs.push(ConfigError::at(path, &t.referenced, e));
+                inherited
+            }
+        },
+        (None, None) => inherited,
+    }
+}
+
+/// Parses `200ms`, `1s` or `1.5s` (10ms to 60s).
+pub(super) fn parse_batch_target(s: &str) -> Result<Duration, String> {
+    let expected = "expected a duration such as `200ms` or `1s`, from 10ms to 60s";
+    let t = s.trim();
+    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        return Err(format!(
+            "invalid `batch_target` `{}`; {expected}",
+            shorten(s)
+        ));
+    };
+    let secs = num
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .map(|v| v * scale)
+        .ok_or_else(|| format!("invalid `batch_target` `{}`; {expected}", shorten(s)))?;
+    let (lo, hi) = BATCH_TARGET_RANGE;
+    if !(lo.as_secs_f64()..=hi.as_secs_f64()).contains(&secs) {
+        return Err(format!(
+            "`batch_target` `{}` is out of range; {expected}",
+            shorten(s)
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 pub(super) fn check_cron(

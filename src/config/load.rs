@@ -378,8 +378,12 @@ pub(super) fn resolved_into(
         hasher.update(fingerprint);
     }
     hasher.update(format!(
-        "limits\0{:?}\0{:?}\0{}\0{}\0",
-        settings.guard, settings.run_max_rows, settings.batch_size, settings.drift_tolerance
+        "limits\0{:?}\0{:?}\0{}\0{}\0{:?}\0",
+        settings.guard,
+        settings.run_max_rows,
+        settings.batch_size,
+        settings.drift_tolerance,
+        settings.batch_target
     ));
     for p in policies {
         hasher.update(format!("policy\0{}\0", p.hash));

@@ -41,6 +41,9 @@ pub const MAX_OBJECT_BATCH: u32 = 1000;
 pub const DEFAULT_STATE_URL: &str = "sqlite://var/lethe-state.db";
 /// Default rows per batch.
 pub const DEFAULT_BATCH_SIZE: u32 = 1000;
+
+/// How long each data-changing statement should take when no `batch_size` fixes the batch.
+pub const DEFAULT_BATCH_TARGET: std::time::Duration = std::time::Duration::from_millis(200);
 /// Default guard: refuse a policy that would change more than half of its table.
 pub const DEFAULT_MAX_FRACTION: f64 = 0.5;
 
@@ -76,6 +79,9 @@ pub struct Settings {
     pub run_max_rows: Option<u64>,
     /// Default rows per batch.
     pub batch_size: u32,
+    /// How long each data-changing statement should take; `None` when `batch_size` fixes the
+    /// batch.
+    pub batch_target: Option<std::time::Duration>,
     /// How far eligible counts may grow beyond a pinned plan, as a fraction (0 = not at all).
     pub drift_tolerance: f64,
     /// Default cron schedule for the daemon.

@@ -74,7 +74,13 @@ pub(super) fn build_policy(
     let schedule = doc.schedule.and_then(|s| check_cron(path, s, errs));
     let mode = build_mode(path, doc.mode.as_ref(), errs);
     let guard = build_guard(path, doc.guard.as_ref(), settings, errs);
-    let batch_size = batch_size(path, doc.batch_size.as_ref(), settings.batch_size, errs);
+    let (batch_size, batch_target) = batch(
+        path,
+        doc.batch_size.as_ref(),
+        doc.batch_target.as_ref(),
+        (settings.batch_size, settings.batch_target),
+        errs,
+    );
     if errs.len() != before {
         return None;
     }
@@ -94,6 +100,7 @@ pub(super) fn build_policy(
         mode,
         guard,
         batch_size,
+        batch_target_ms: batch_target.map(|d| d.as_millis().min(u128::from(u32::MAX)) as u32),
     })
 }
 

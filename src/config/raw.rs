@@ -53,9 +53,15 @@ pub struct RawSettings {
     pub certificates: Option<RawCertificates>,
     /// Limits: the default guard of every policy, and `run_max_rows` for the whole run.
     pub guard: Option<RawGuard>,
-    /// Default rows per batch of every policy, 1 to 50000. Default: 1000.
+    /// A fixed number of rows per batch for every policy, 1 to 50000, instead of batches sized
+    /// to `batch_target`. Default: none (batches start at 1000 rows and follow the target).
     #[schemars(with = "Option<OrVariable<u32>>")]
     pub batch_size: Option<S<u32>>,
+    /// How long each data-changing statement of a SQL policy should take, e.g. `200ms` or `1s`
+    /// (10ms to 60s): lethe grows and shrinks each policy's batch so its statements stay near
+    /// it. Default: `200ms`. Not with `batch_size`.
+    #[schemars(with = "Option<String>")]
+    pub batch_target: Option<S<String>>,
     /// For `apply --plan`: how far a policy's eligible count may have grown beyond the reviewed
     /// plan, as a fraction from 0 to 10 (0.05 = 5%). Default: 0 (any growth refuses).
     #[schemars(with = "Option<OrVariable<f64>>")]
@@ -266,10 +272,15 @@ pub struct RawDoc {
     /// `run_max_rows` here).
     #[schemars(with = "Option<RawGuard>")]
     pub guard: Option<S<RawGuard>>,
-    /// Rows per batch of this policy, 1 to 50000 (object stores: keys per request, 1 to 1000).
-    /// Default: `batch_size` of `lethe.yaml`.
+    /// A fixed number of rows per batch of this policy, 1 to 50000 (object stores: keys per
+    /// request, 1 to 1000), instead of batches sized to `batch_target`. Default: `batch_size`
+    /// of `lethe.yaml`.
     #[schemars(with = "Option<OrVariable<u32>>")]
     pub batch_size: Option<S<u32>>,
+    /// SQL tables: how long each data-changing statement of this policy should take, e.g.
+    /// `200ms` (10ms to 60s). Default: `batch_target` of `lethe.yaml`. Not with `batch_size`.
+    #[schemars(with = "Option<String>")]
+    pub batch_target: Option<S<String>>,
 }
 
 /// `clock:` of a document: a date column of the record (`column`), the end of related rows in

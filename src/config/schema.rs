@@ -173,6 +173,7 @@ const HOLD: Kind = Kind {
         "mode",
         "guard",
         "batch_size",
+        "batch_target",
     ],
     together: &["clock", "keep"],
 };

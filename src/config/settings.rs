@@ -268,7 +268,13 @@ pub(super) fn build_settings(
         guard = merge_guard(path, guard, &g, errs);
         run_max_rows = g.run_max_rows.map(|r| r.value);
     }
-    let batch_size = batch_size(path, raw.batch_size.as_ref(), DEFAULT_BATCH_SIZE, errs);
+    let (batch_size, batch_target) = batch(
+        path,
+        raw.batch_size.as_ref(),
+        raw.batch_target.as_ref(),
+        (DEFAULT_BATCH_SIZE, Some(DEFAULT_BATCH_TARGET)),
+        errs,
+    );
     let drift_tolerance = match raw.drift_tolerance {
         Some(d) if !(0.0..=10.0).contains(&d.value) => {
             errs.push(ConfigError::at(
@@ -347,6 +353,7 @@ pub(super) fn build_settings(
         guard,
         run_max_rows,
         batch_size,
+        batch_target,
         drift_tolerance,
         schedule,
         listen,

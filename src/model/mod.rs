@@ -53,8 +53,13 @@ pub struct RetentionPolicy {
     pub mode: Mode,
     /// Guard limits for this policy.
     pub guard: Guard,
-    /// Rows per batch (each batch is one short transaction).
+    /// Rows per batch (each batch is one short transaction): fixed, or the first batch's when
+    /// `batch_target_ms` sizes them.
     pub batch_size: u32,
+    /// How long each data-changing statement should take, in milliseconds: batches grow and
+    /// shrink to stay near it. `None`: `batch_size` is fixed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_target_ms: Option<u32>,
 }
 
 impl RetentionPolicy {

@@ -238,6 +238,9 @@ fn apply_body(r: &ApplyReport, format: Format) -> Result<String, ReportError> {
                     "  eligible {}   deleted {}   anonymized {}   failed {}   undated (kept) {}   remaining {}",
                     p.eligible, p.deleted, p.anonymized, p.failed, p.undated, remaining(p.remaining)
                 );
+                if let Some(t) = &p.batch_times {
+                    let _ = writeln!(s, "  {}", batch_times_text(p.batches, t));
+                }
                 if p.versions > p.deleted {
                     let _ = writeln!(
                         s,
@@ -307,6 +310,15 @@ fn apply_body(r: &ApplyReport, format: Format) -> Result<String, ReportError> {
                     remaining(p.remaining)
                 );
             }
+            let timed: Vec<_> = (r.policies.iter())
+                .filter_map(|p| p.batch_times.as_ref().map(|t| (p, t)))
+                .collect();
+            if !timed.is_empty() {
+                let _ = writeln!(s, "\n**Batches** (time of each data-changing statement):\n");
+                for (p, t) in timed {
+                    let _ = writeln!(s, "- {}: {}", md(&p.name), batch_times_text(p.batches, t));
+                }
+            }
             for p in r.policies.iter().filter(|p| !p.holds.is_empty()) {
                 let _ = writeln!(s, "\n**{}** kept by legal holds:\n", md(&p.name));
                 held_md(&mut s, &p.holds, "");
@@ -324,6 +336,14 @@ fn apply_body(r: &ApplyReport, format: Format) -> Result<String, ReportError> {
             s
         }
     })
+}
+
+/// `batches 12: p50 180 ms, p99 240 ms, max 251 ms; last batch 1100 rows`.
+fn batch_times_text(batches: u64, t: &crate::apply::BatchTimes) -> String {
+    format!(
+        "batches {batches}: p50 {} ms, p99 {} ms, max {} ms; last batch {} rows",
+        t.p50_ms, t.p99_ms, t.max_ms, t.last_size
+    )
 }
 
 /// `due next: 12 more within 7 days, 40 within 30 days, 95 within 90 days`.

@@ -21,6 +21,7 @@ mod grants;
 mod holds;
 mod hostile;
 mod objects;
+mod pace;
 mod period_report;
 mod privacy;
 mod references;

@@ -324,6 +324,7 @@ fn sample(key: &str) -> &'static str {
         "mode" => "enforce",
         "guard" => "{ max_rows: 10 }",
         "batch_size" => "10",
+        "batch_target" => "100ms",
         "basis" => "a case",
         "until" => "2030-01-01",
         other => panic!("no sample value for `{other}`"),

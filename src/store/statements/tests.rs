@@ -71,6 +71,7 @@ fn policy(name: &str, table: &str, clock: Clock, keep: &str, action: Action) -> 
             max_fraction: None,
         },
         batch_size: 500,
+        batch_target_ms: None,
     }
 }
 
