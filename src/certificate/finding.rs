@@ -2,7 +2,7 @@
 //! contract end, and until when each hold keeps its records.
 
 use super::{CertificateError, ContractEnd, Finding, HeldFor, Status, Subject};
-use crate::model::{ActionKind, Clock, Hold, Ident, Keep, ObjectClock, Window};
+use crate::model::{ActionKind, Clock, Effect, Hold, Ident, Keep, ObjectClock, Window};
 use crate::plan::{Item, PolicyPlan, Work};
 use crate::store::{Family, Latest, Param, SqlStore};
 
@@ -12,6 +12,7 @@ pub(super) async fn finding(
     own: Option<&Ident>,
     p: &PolicyPlan,
     subject: &Subject,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Finding, CertificateError> {
     let (keep, mode, holds_of, contract) = match item {
         Item::Table(t) => {
@@ -68,16 +69,25 @@ pub(super) async fn finding(
         .saturating_sub(p.eligible)
         .saturating_sub(p.held)
         .saturating_sub(p.referenced);
+    // The subject's records are not due yet while its contract runs, has no related row, or
+    // ended less than `keep` ago: whatever was counted, nothing is settled then.
+    let contract_due = contract
+        .as_ref()
+        .is_none_or(|c| c.due_at.is_some_and(|d| d <= now));
+    let pseudonymized = (p.columns.values()).any(|c| c.effect == Effect::Pseudonymizing);
     let status = if remaining == 0 {
         Status::Deleted
     } else if p.eligible > 0 {
         Status::DueNow
-    } else if waiting > 0 && p.action == ActionKind::Delete {
+    } else if !contract_due || (waiting > 0 && p.action == ActionKind::Delete) {
         Status::NotYetDue
     } else if p.referenced > 0 {
         Status::Referenced
-    } else if p.action == ActionKind::Anonymize {
-        Status::Anonymized
+    } else if p.action == ActionKind::Anonymize && p.held < remaining {
+        match pseudonymized {
+            true => Status::Pseudonymized,
+            false => Status::Anonymized,
+        }
     } else {
         Status::Held
     };

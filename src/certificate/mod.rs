@@ -10,10 +10,10 @@ mod subject;
 pub use crate::util::sign::{
     canonical, public_pem, read_public, short_key, SignError, Signature, Signer,
 };
-pub use runs::RunRef;
+pub use runs::{RunRef, Trail};
 pub use subject::{reach, subject_keys, ReachError, Reached, Subject};
 
-use crate::audit::{AuditError, StateDb};
+use crate::audit::AuditError;
 use crate::model::{ActionKind, Mode};
 use crate::plan::{Item, ReferencedBy, Work};
 use crate::store::StoreError;
@@ -117,6 +117,8 @@ pub enum Status {
     Deleted,
     /// What remains was anonymized and nothing is due.
     Anonymized,
+    /// What remains was pseudonymized (still personal data) and nothing is due.
+    Pseudonymized,
     /// What remains is kept by holds only.
     Held,
     /// Records are due: the next run changes them.
@@ -138,6 +140,7 @@ impl Status {
         match self {
             Status::Deleted => "deleted",
             Status::Anonymized => "anonymized",
+            Status::Pseudonymized => "pseudonymized: still personal data",
             Status::Held => "kept by a legal hold",
             Status::DueNow => "due: the next run deletes it",
             Status::Referenced => "kept: still referenced",
@@ -178,6 +181,7 @@ pub struct ContractEnd {
 
 /// A certificate with its signature: the file lethe writes and `certificate verify` reads.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignedCertificate {
     /// The certificate.
     pub certificate: serde_json::Value,
@@ -236,10 +240,11 @@ pub enum CertificateError {
     Sign(#[from] SignError),
 }
 
-/// Scans every policy of `work` that reaches `subject` at `now`, and the audit trail.
+/// Scans every policy of `work` that reaches `subject` at `now`; the runs and the chain head
+/// come from `trail`.
 pub async fn scan(
     work: &Work<'_>,
-    db: &StateDb,
+    trail: &Trail,
     subject: &Subject,
     config_hash: &str,
     now: DateTime<Utc>,
@@ -265,13 +270,9 @@ pub async fn scan(
     let plan = crate::plan::make_plan(&narrowed, now, config_hash).await?;
     let mut policies = Vec::with_capacity(items.len());
     for (r, p) in reached.iter().zip(&plan.policies) {
-        policies.push(finding::finding(work, &r.item, r.column.as_ref(), p, subject).await?);
+        policies.push(finding::finding(work, &r.item, r.column.as_ref(), p, subject, now).await?);
     }
-    runs::attach(db, &mut policies).await?;
-    let v = db.verify().await?;
-    if let Some((seq, why)) = v.broken {
-        return Err(CertificateError::Broken(seq, why));
-    }
+    trail.attach(&mut policies);
     Ok(Certificate {
         version: CERTIFICATE_VERSION,
         certificate_id: uuid::Uuid::new_v4().to_string(),
@@ -280,10 +281,7 @@ pub async fn scan(
         complete: policies.iter().all(|p| p.status.settled()),
         config_hash: config_hash.to_string(),
         policies,
-        audit: ChainHead {
-            events: v.events,
-            head: v.head,
-        },
+        audit: trail.head.clone(),
     })
 }
 
@@ -304,8 +302,8 @@ impl SignedCertificate {
             .map_err(|e| CertificateError::Encode(e.to_string()))
     }
 
-    /// Reads a certificate file.
-    pub fn read(path: &Path) -> Result<SignedCertificate, CertificateError> {
+    /// Reads a certificate file, with its text (to compare with what lethe writes, and to hash).
+    pub fn read(path: &Path) -> Result<(SignedCertificate, String), CertificateError> {
         let shown = path.display().to_string();
         let bytes = crate::util::read_regular(path, MAX_CERTIFICATE_BYTES).map_err(|e| {
             CertificateError::Read {
@@ -320,12 +318,19 @@ impl SignedCertificate {
                 column: column as usize,
                 message: "this byte is not UTF-8 text".into(),
             })?;
-        serde_json::from_str(&text).map_err(|e| CertificateError::Parse {
+        let signed = serde_json::from_str(&text).map_err(|e| CertificateError::Parse {
             path: shown,
             line: e.line(),
             column: e.column(),
             message: e.to_string(),
-        })
+        })?;
+        Ok((signed, text))
+    }
+
+    /// Whether `text` is exactly what lethe writes for this certificate: a file with a key
+    /// twice, a field added, or any other edit that parsing would smooth over is not.
+    pub fn is_as_written(&self, text: &str) -> bool {
+        self.to_json().is_ok_and(|t| t == text)
     }
 
     /// Checks the signature against `trusted` and returns the certificate it covers.

@@ -1,7 +1,7 @@
 //! The runs a certificate names: from the audit trail, the runs that changed records of a
 //! policy since the subject's records became due.
 
-use super::{CertificateError, Finding};
+use super::{CertificateError, ChainHead, Finding};
 use crate::audit::StateDb;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -24,64 +24,92 @@ pub struct RunRef {
     pub changed: u64,
 }
 
-/// Fills in the runs of every finding, in one pass over the trail. A finding with a contract
-/// gets the runs at or after its due date; one without a known due date gets none when it
-/// has a contract clock, else the runs of all time.
-pub(super) async fn attach(db: &StateDb, findings: &mut [Finding]) -> Result<(), CertificateError> {
-    let mut as_of: HashMap<String, DateTime<Utc>> = HashMap::new();
-    // Per finding: the first runs, and how many in all (memory stays bounded by LISTED).
-    let mut found: Vec<(Vec<RunRef>, u64)> = vec![(Vec::new(), 0); findings.len()];
-    db.scan(|e| -> Result<(), CertificateError> {
-        match e.kind.as_str() {
-            "run.started" => {
-                let j: Json = serde_json::from_str(&e.payload).unwrap_or(Json::Null);
-                let t = (j["as_of"].as_str())
-                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                    .map(|t| t.with_timezone(&Utc));
-                if let Some(t) = t {
-                    as_of.insert(e.run_id.clone(), t);
-                }
+/// What a certificate reads of the audit trail, read once for any number of certificates:
+/// the verified chain head, and every `policy.applied` that changed records.
+pub struct Trail {
+    /// The head, after verifying every link.
+    pub head: ChainHead,
+    applied: Vec<Applied>,
+}
+
+struct Applied {
+    policy: String,
+    run: RunRef,
+}
+
+impl Trail {
+    /// Verifies the chain and reads the runs that changed records, in one pass each.
+    pub async fn read(db: &StateDb) -> Result<Trail, CertificateError> {
+        let v = db.verify().await?;
+        if let Some((seq, why)) = v.broken {
+            return Err(CertificateError::Broken(seq, why));
+        }
+        let mut as_of: HashMap<String, DateTime<Utc>> = HashMap::new();
+        let mut applied = Vec::new();
+        db.scan(|e| -> Result<(), CertificateError> {
+            if e.seq > v.events as i64 {
+                return Ok(());
             }
-            "policy.applied" => {
-                let j: Json = serde_json::from_str(&e.payload).unwrap_or(Json::Null);
-                let changed =
-                    j["deleted"].as_u64().unwrap_or(0) + j["anonymized"].as_u64().unwrap_or(0);
-                let (Some(name), Some(t)) = (j["name"].as_str(), as_of.get(&e.run_id)) else {
-                    return Ok(());
-                };
-                if changed == 0 {
-                    return Ok(());
-                }
-                for (f, (runs, total)) in findings.iter().zip(found.iter_mut()) {
-                    let since = match &f.contract {
-                        Some(c) => match c.due_at {
-                            Some(d) => Some(d),
-                            None => continue,
-                        },
-                        None => None,
-                    };
-                    if f.policy != name || since.is_some_and(|d| *t < d) {
-                        continue;
+            match e.kind.as_str() {
+                "run.started" => {
+                    let j: Json = serde_json::from_str(&e.payload).unwrap_or(Json::Null);
+                    let t = (j["as_of"].as_str())
+                        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                        .map(|t| t.with_timezone(&Utc));
+                    if let Some(t) = t {
+                        as_of.insert(e.run_id.clone(), t);
                     }
-                    *total += 1;
-                    if runs.len() < LISTED {
-                        runs.push(RunRef {
-                            run_id: e.run_id.clone(),
-                            as_of: *t,
-                            event_hash: e.hash.clone(),
-                            changed,
+                }
+                "policy.applied" => {
+                    let j: Json = serde_json::from_str(&e.payload).unwrap_or(Json::Null);
+                    let changed =
+                        j["deleted"].as_u64().unwrap_or(0) + j["anonymized"].as_u64().unwrap_or(0);
+                    if let (Some(name), Some(t), true) =
+                        (j["name"].as_str(), as_of.get(&e.run_id), changed > 0)
+                    {
+                        applied.push(Applied {
+                            policy: name.to_string(),
+                            run: RunRef {
+                                run_id: e.run_id.clone(),
+                                as_of: *t,
+                                event_hash: e.hash.clone(),
+                                changed,
+                            },
                         });
                     }
                 }
+                _ => {}
             }
-            _ => {}
-        }
-        Ok(())
-    })
-    .await?;
-    for (f, (runs, total)) in findings.iter_mut().zip(found) {
-        f.runs_total = total;
-        f.runs = runs;
+            Ok(())
+        })
+        .await?;
+        Ok(Trail {
+            head: ChainHead {
+                events: v.events,
+                head: v.head,
+            },
+            applied,
+        })
     }
-    Ok(())
+
+    /// Fills in the runs of every finding. A finding with a contract gets the runs at or after
+    /// its due date; one whose due date is not known, none; one without a contract clock, the
+    /// runs of all time.
+    pub(super) fn attach(&self, findings: &mut [Finding]) {
+        for f in findings.iter_mut() {
+            let since = match &f.contract {
+                Some(c) => match c.due_at {
+                    Some(d) => Some(d),
+                    None => continue,
+                },
+                None => None,
+            };
+            let runs: Vec<&RunRef> = (self.applied.iter())
+                .filter(|a| a.policy == f.policy && since.is_none_or(|d| a.run.as_of >= d))
+                .map(|a| &a.run)
+                .collect();
+            f.runs_total = runs.len() as u64;
+            f.runs = runs.into_iter().take(LISTED).cloned().collect();
+        }
+    }
 }

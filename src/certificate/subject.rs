@@ -43,6 +43,11 @@ impl std::str::FromStr for Subject {
             ));
         }
         let bad = |c: char| c.is_control() || c == '/';
+        if value == "." || value == ".." {
+            return Err(format!(
+                "`{value}` is not a value of `{key}` (it names a folder); {expected}"
+            ));
+        }
         if value.is_empty()
             || value.chars().count() > MAX_VALUE
             || value.chars().any(bad)
@@ -60,14 +65,17 @@ impl std::str::FromStr for Subject {
 }
 
 impl Subject {
-    /// The value as a file name part: letters, digits, `-` and `_` kept, anything else as `_`.
+    /// The subject as a file name part, one per subject: `customer_id-42`. Letters, digits and
+    /// `_` of the value are kept; every other byte is written `-XX` (hex), so `acme.nl` and
+    /// `acme_nl` get different files.
     pub fn file_part(&self) -> String {
-        let v: String = (self.value.chars())
-            .map(|c| match c {
-                'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' => c,
-                _ => '_',
-            })
-            .collect();
+        let mut v = String::new();
+        for b in self.value.bytes() {
+            match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => v.push(char::from(b)),
+                _ => v.push_str(&format!("-{b:02x}")),
+            }
+        }
         format!("{}-{v}", self.key)
     }
 }
@@ -119,12 +127,25 @@ pub async fn reach(
                 let Clock::Join { on, .. } = &t.policy.clock else {
                     continue;
                 };
-                let Some((own, _)) = on.iter().find(|(_, r)| r.name() == subject.key) else {
+                let Clock::Join { table: related, .. } = &t.policy.clock else {
+                    continue;
+                };
+                let Some((own, rel)) = on.iter().find(|(_, r)| r.name() == subject.key) else {
                     continue;
                 };
                 let store = (stores.get(&t.policy.store))
                     .ok_or_else(|| StoreError::NotConnected(t.policy.store.clone()))?;
-                let value = bind_value(store, &t.policy.table, own, subject).await?;
+                let mine = family(store, &t.policy.table, own).await?;
+                let theirs = family(store, related, rel).await?;
+                if mine != theirs {
+                    return Err(ReachError::Types {
+                        table: format!("{}.{own}", t.policy.table),
+                        family: mine,
+                        related: format!("{related}.{rel}"),
+                        related_family: theirs,
+                    });
+                }
+                let value = bind_value(mine, &format!("{}.{own}", t.policy.table), subject)?;
                 let mut narrowed = t.clone();
                 narrowed.policy.selector.push(Condition {
                     column: own.clone(),
@@ -142,6 +163,14 @@ pub async fn reach(
                 if !tpl.variables().contains(&subject.key.as_str()) {
                     continue;
                 }
+                // With a contract clock the value must be written as the related column holds
+                // it: a key `exports/042/` is not customer 42's.
+                if let Some(link) = (t.link.as_ref()).filter(|_| linked(t, &subject.key)) {
+                    let store = (stores.get(&link.store))
+                        .ok_or_else(|| StoreError::NotConnected(link.store.clone()))?;
+                    let f = family(store, &link.table, &link.on).await?;
+                    bind_value(f, &format!("{}.{}", link.table, link.on), subject)?;
+                }
                 let mut narrowed: ObjectTarget = t.clone();
                 narrowed.policy.prefix = tpl.head_with(&subject.key, &subject.value);
                 narrowed.only = Some((subject.key.clone(), subject.value.clone()));
@@ -155,29 +184,35 @@ pub async fn reach(
     Ok(out)
 }
 
-/// The subject's value bound as the column holds it: an integer column takes a number only.
-async fn bind_value(
-    store: &SqlStore,
-    table: &Ident,
-    column: &Ident,
-    subject: &Subject,
-) -> Result<Value, ReachError> {
+fn linked(t: &ObjectTarget, key: &str) -> bool {
+    matches!(&t.policy.clock, crate::model::ObjectClock::Contract { on, .. } if on.0 == key)
+}
+
+/// The family of a column, as the live schema says.
+async fn family(store: &SqlStore, table: &Ident, column: &Ident) -> Result<Family, ReachError> {
     let cols = store.columns(table).await?.unwrap_or_default();
-    let integer = cols
-        .get(column.name())
-        .is_some_and(|c| c.family == Family::Integer);
-    if !integer {
-        return Ok(Value::Text(subject.value.clone()));
-    }
-    subject
-        .value
-        .parse::<i64>()
-        .map(Value::Int)
-        .map_err(|_| ReachError::NotANumber {
-            key: subject.key.clone(),
-            table: table.to_string(),
+    Ok((cols.get(column.name())).map_or(Family::Other, |c| c.family))
+}
+
+/// The subject's value bound for a column of `family`: a whole number written as one for an
+/// integer column (`42`, not `042` or `+42`, which the join would also take for 42), the text
+/// as it is for a text column. Any other type is refused: a certificate that cannot narrow
+/// exactly to the subject's records says so rather than miss some.
+fn bind_value(family: Family, column: &str, subject: &Subject) -> Result<Value, ReachError> {
+    match family {
+        Family::Integer => match subject.value.parse::<i64>() {
+            Ok(n) if n.to_string() == subject.value => Ok(Value::Int(n)),
+            _ => Err(ReachError::NotANumber {
+                key: subject.key.clone(),
+                column: column.to_string(),
+            }),
+        },
+        Family::Text => Ok(Value::Text(subject.value.clone())),
+        other => Err(ReachError::Type {
             column: column.to_string(),
-        })
+            family: other,
+        }),
+    }
 }
 
 /// Why the policies reaching a subject could not be found.
@@ -186,17 +221,34 @@ pub enum ReachError {
     /// A store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The subject's value cannot be in an integer column.
-    #[error(
-        "the value of `{key}` is not a whole number, but `{table}`.`{column}` holds whole numbers"
-    )]
+    /// The subject's value is not a whole number written plainly, for an integer column.
+    #[error("the value of `{key}` must be a whole number written plainly (`42`, not `042` or `+42`): `{column}` holds whole numbers")]
     NotANumber {
         /// The subject key.
         key: String,
-        /// The table.
-        table: String,
-        /// Its column.
+        /// `table.column`.
         column: String,
+    },
+    /// The record's column and the related column have different types: the join compares
+    /// them by the database's conversion rules, which the certificate cannot follow exactly.
+    #[error("cannot narrow a certificate to one subject through `{table}` ({family:?}) = `{related}` ({related_family:?}): the contract clock compares the two with the database's conversion rules; give both columns the same type, integer or text")]
+    Types {
+        /// `table.column` of the policy's table.
+        table: String,
+        /// Its type family.
+        family: Family,
+        /// `table.column` of the related table.
+        related: String,
+        /// Its type family.
+        related_family: Family,
+    },
+    /// A key column of a type a certificate does not narrow by.
+    #[error("cannot narrow a certificate to one subject through `{column}` ({family:?}): a subject key must be an integer or text column")]
+    Type {
+        /// `table.column`.
+        column: String,
+        /// Its type family.
+        family: Family,
     },
 }
 
@@ -210,7 +262,11 @@ mod tests {
         assert_eq!((s.key.as_str(), s.value.as_str()), ("customer_id", "42"));
         assert_eq!(s.file_part(), "customer_id-42");
         let odd: Subject = "customer_ref=ab.c d".parse().unwrap();
-        assert_eq!(odd.file_part(), "customer_ref-ab_c_d");
+        assert_eq!(odd.file_part(), "customer_ref-ab-2ec-20d");
+        let part = |v: &str| format!("k={v}").parse::<Subject>().unwrap().file_part();
+        assert_ne!(part("acme.nl"), part("acme_nl"));
+        assert_ne!(part("+42"), part("-42"));
+        assert_ne!(part("a-2eb"), part("a.b"));
         for bad in [
             "42",
             "=42",
@@ -219,6 +275,8 @@ mod tests {
             "x=a/b",
             "x= 1",
             "t.c=1",
+            "x=.",
+            "x=..",
         ] {
             assert!(bad.parse::<Subject>().is_err(), "{bad}");
         }

@@ -2,6 +2,7 @@
 //! print the public key that verifies them.
 
 use super::{Cli, CliError, Code, Output};
+use crate::audit::AuditEvent;
 use crate::certificate::{self, SignedCertificate, Signer, Subject};
 use crate::report::Format;
 use chrono::Utc;
@@ -119,7 +120,8 @@ async fn issue(cli: &Cli, args: &Args, subject: &Subject) -> anyhow::Result<Code
 }
 
 async fn verify(cli: &Cli, v: &Verify, output: &Output) -> anyhow::Result<Code> {
-    let signed = SignedCertificate::read(&v.file).map_err(|e| CliError::usage(e.to_string()))?;
+    let (signed, text) =
+        SignedCertificate::read(&v.file).map_err(|e| CliError::usage(e.to_string()))?;
     let config = match (&v.public_key, v.signature_only) {
         (Some(_), true) => None,
         _ => Some(crate::config::load(
@@ -136,58 +138,35 @@ async fn verify(cli: &Cli, v: &Verify, output: &Output) -> anyhow::Result<Code> 
             ))
         }
     };
-    let mut lines = Vec::new();
+    let invalid = |why: String| -> anyhow::Result<Code> {
+        output.emit(&format!(
+            "certificate {}: INVALID: {why}\n",
+            v.file.display()
+        ))?;
+        Ok(Code::Failure)
+    };
     let cert = match signed.verify(&trusted) {
         Ok(c) => c,
-        Err(e) => {
-            output.emit(&format!("certificate {}: INVALID: {e}\n", v.file.display()))?;
-            return Ok(Code::Failure);
-        }
+        Err(e) => return invalid(e.to_string()),
     };
-    lines.push(format!(
+    // Parsing forgives what a reader would not: a key given twice, a field added, spaces.
+    if !signed.is_as_written(&text) {
+        return invalid(
+            "the file is not as lethe wrote it (a key twice, a field added or another edit): it was changed after signing".into(),
+        );
+    }
+    let mut lines = vec![format!(
         "signature: valid ({} key {})",
         signed.signature.algorithm,
         certificate::short_key(&signed.signature.public_key)
-    ));
+    )];
     let mut ok = true;
     if let Some(config) = config.filter(|_| !v.signature_only) {
         let db = super::open_state(&config).await?;
-        let chain = db.verify().await?;
-        let mut at = None;
-        db.scan(|e| {
-            if e.hash == cert.audit.head {
-                at = Some(e.seq);
-            }
-            anyhow::Ok(())
-        })
-        .await?;
-        match (chain.broken, at) {
-            (Some((seq, why)), _) => {
-                ok = false;
-                lines.push(format!("audit trail: BROKEN at event {seq}: {why}"));
-            }
-            (None, Some(seq)) if seq as u64 == cert.audit.events => lines.push(format!(
-                "audit trail: chain head {} is event {seq} of {} in the intact trail",
-                certificate::short_key(&cert.audit.head),
-                chain.events
-            )),
-            (None, Some(seq)) => {
-                ok = false;
-                lines.push(format!(
-                    "audit trail: chain head {} is event {seq}, but the certificate counts {} events",
-                    certificate::short_key(&cert.audit.head),
-                    cert.audit.events
-                ));
-            }
-            (None, None) => {
-                ok = false;
-                lines.push(format!(
-                    "audit trail: chain head {} is NOT in this audit trail ({} events)",
-                    certificate::short_key(&cert.audit.head),
-                    chain.events
-                ));
-            }
-        }
+        let (trail_ok, said) =
+            in_trail(&db, &cert, &crate::util::sha256_hex(text.as_bytes())).await?;
+        ok = trail_ok;
+        lines.extend(said);
     }
     let verdict = if ok { "valid" } else { "INVALID" };
     output.emit(&format!(
@@ -200,4 +179,69 @@ async fn verify(cli: &Cli, v: &Verify, output: &Output) -> anyhow::Result<Code> 
         lines.join("\n  ")
     ))?;
     Ok(if ok { Code::Ok } else { Code::Failure })
+}
+
+/// Checks the trail: intact, holding the certificate's chain head as the event it counted,
+/// and the `certificate.issued` event of exactly this file.
+async fn in_trail(
+    db: &crate::audit::StateDb,
+    cert: &certificate::Certificate,
+    sha256: &str,
+) -> anyhow::Result<(bool, Vec<String>)> {
+    let chain = db.verify().await?;
+    let (mut head_at, mut issued_at) = (None, None);
+    db.scan(|e| {
+        if e.hash == cert.audit.head {
+            head_at = Some(e.seq);
+        }
+        if e.kind == crate::engine::CertificateIssued::KIND {
+            let j: serde_json::Value = serde_json::from_str(&e.payload).unwrap_or_default();
+            if j["certificate_id"] == cert.certificate_id.as_str() && j["sha256"] == sha256 {
+                issued_at = Some(e.seq);
+            }
+        }
+        anyhow::Ok(())
+    })
+    .await?;
+    // A certificate made on an empty trail names the chain's start.
+    if cert.audit.events == 0 && cert.audit.head == crate::audit::GENESIS {
+        head_at = Some(0);
+    }
+    let head = certificate::short_key(&cert.audit.head);
+    let mut lines = Vec::new();
+    let mut ok = true;
+    match (chain.broken, head_at) {
+        (Some((seq, why)), _) => {
+            ok = false;
+            lines.push(format!("audit trail: BROKEN at event {seq}: {why}"));
+        }
+        (None, Some(seq)) if seq as u64 == cert.audit.events => lines.push(format!(
+            "audit trail: chain head {head} is event {seq} of {} in the intact trail",
+            chain.events
+        )),
+        (None, Some(seq)) => {
+            ok = false;
+            lines.push(format!(
+                "audit trail: chain head {head} is event {seq}, but the certificate counts {} events",
+                cert.audit.events
+            ));
+        }
+        (None, None) => {
+            ok = false;
+            lines.push(format!(
+                "audit trail: chain head {head} is NOT in this audit trail ({} events)",
+                chain.events
+            ));
+        }
+    }
+    match issued_at {
+        Some(seq) => lines.push(format!("issued: event {seq} records this file's SHA-256")),
+        None => {
+            ok = false;
+            lines.push(
+                "issued: NO `certificate.issued` event in this trail records this file".into(),
+            );
+        }
+    }
+    Ok((ok, lines))
 }

@@ -132,6 +132,13 @@ pub async fn build(dir: &Path) -> anyhow::Result<PathBuf> {
             .map_err(|e| anyhow::anyhow!("cannot make the demo signing key: {e}"))?;
         std::fs::write(&signing, pem)
             .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", signing.display()))?;
+        // A private key: readable by its owner only.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&signing, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| anyhow::anyhow!("cannot restrict `{}`: {e}", signing.display()))?;
+        }
     }
     let mut conn = SqliteConnectOptions::new()
         .filename(&db)

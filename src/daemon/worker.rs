@@ -167,8 +167,15 @@ impl EngineWorker {
         let done = engine::certify_due(&prepared, &signer, &dir, CERTIFY_PER_PASS, &skip)
             .await
             .map_err(|e| format!("{e:#}"))?;
-        for file in &done.issued {
-            info!(file = %file.display(), "deletion certificate issued");
+        // Ids and keys only: a subject's value is a customer's identifier.
+        for (id, key) in &done.issued {
+            info!(certificate = %id, subject_key = %key, "deletion certificate issued");
+        }
+        for (s, why) in &done.failed {
+            warn!(subject_key = %s.key, error = %why, "no certificate for a subject: its scan failed; the next pass tries again");
+        }
+        if done.unnamed > 0 {
+            warn!(values = done.unnamed, "related values that no subject can name (spaces around them, a `/`, more than 128 characters): no certificate for them");
         }
         self.health
             .metrics
@@ -179,7 +186,11 @@ impl EngineWorker {
                 "subjects past their contract end with records not all gone yet: no certificate yet"
             );
         }
-        for s in done.pending {
+        for s in done
+            .pending
+            .into_iter()
+            .chain(done.failed.into_iter().map(|(s, _)| s))
+        {
             self.pending.insert(s, prepared.as_of);
         }
         Ok(())

@@ -64,9 +64,12 @@ pub async fn issue(
     dir: &Path,
     by: &str,
 ) -> Result<Issued, EngineError> {
+    let trail = certificate::Trail::read(&prepared.db)
+        .await
+        .map_err(unfit)?;
     let cert = certificate::scan(
         &prepared.work(),
-        &prepared.db,
+        &trail,
         subject,
         &prepared.config.hash,
         prepared.as_of,
@@ -89,13 +92,8 @@ async fn write(
     let stem = certificate_stem(&cert.subject);
     let json = dir.join(format!("{stem}.json"));
     let html = dir.join(format!("{stem}.html"));
-    let write = |path: &Path, text: &str| {
-        std::fs::create_dir_all(dir)
-            .and_then(|_| write_new(path, text))
-            .map_err(|e| EngineError::unfit(format!("cannot write `{}`: {e}", path.display())))
-    };
-    write(&html, &html_text)?;
-    write(&json, &json_text)?;
+    // The trail first: a file that exists was issued, and `verify` finds its event by the
+    // file's hash. A crash after the event leaves no file; the next pass issues again.
     let key = (prepared.config.settings.hmac_key.as_ref()).map(|k| k.expose().as_bytes().to_vec());
     let event = CertificateIssued {
         certificate_id: cert.certificate_id.clone(),
@@ -112,6 +110,13 @@ async fn write(
         .db
         .append(&cert.certificate_id, CertificateIssued::KIND, &payload)
         .await?;
+    let write = |path: &Path, text: &str| {
+        std::fs::create_dir_all(dir)
+            .and_then(|_| write_new(path, text))
+            .map_err(|e| EngineError::unfit(format!("cannot write `{}`: {e}", path.display())))
+    };
+    write(&html, &html_text)?;
+    write(&json, &json_text)?;
     Ok(Issued {
         certificate: cert,
         signature: signed.signature,
@@ -194,8 +199,9 @@ pub async fn due_subjects(
     dir: &Path,
     limit: usize,
     skip: &BTreeSet<Subject>,
-) -> Result<Vec<Subject>, EngineError> {
+) -> Result<(Vec<Subject>, usize), EngineError> {
     let mut out: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut unnamed = 0;
     for c in contract_clocks(prepared)? {
         if out.len() >= limit {
             break;
@@ -218,13 +224,10 @@ pub async fn due_subjects(
                 continue;
             };
             let Ok(subject) = format!("{}={value}", c.key).parse::<Subject>() else {
+                unnamed += 1;
                 continue;
             };
-            if skip.contains(&subject)
-                || dir
-                    .join(format!("{}.json", certificate_stem(&subject)))
-                    .exists()
-            {
+            if skip.contains(&subject) || certified(dir, &subject) {
                 continue;
             }
             out.insert((subject.key, subject.value));
@@ -233,19 +236,24 @@ pub async fn due_subjects(
             }
         }
     }
-    Ok(out
-        .into_iter()
+    let subjects = (out.into_iter())
         .map(|(key, value)| Subject { key, value })
-        .collect())
+        .collect();
+    Ok((subjects, unnamed))
 }
 
 /// What the daemon did with certificates after a run.
 #[derive(Debug, Default)]
 pub struct Certified {
-    /// Certificates written.
-    pub issued: Vec<PathBuf>,
+    /// Certificates written: their ids and subject keys (never a value, for the log).
+    pub issued: Vec<(String, String)>,
     /// Subjects scanned whose records are not all gone yet (a later pass looks again).
     pub pending: Vec<Subject>,
+    /// Subjects whose scan failed, with why (the value left out); a later pass tries again.
+    pub failed: Vec<(Subject, String)>,
+    /// Related values that cannot be a subject (spaces around them, a `/`, too long): no
+    /// certificate can name them.
+    pub unnamed: usize,
 }
 
 /// The daemon's pass: for each candidate subject, scan; when the certificate is complete,
@@ -257,23 +265,50 @@ pub async fn certify_due(
     limit: usize,
     skip: &BTreeSet<Subject>,
 ) -> Result<Certified, EngineError> {
-    let mut done = Certified::default();
-    for subject in due_subjects(prepared, dir, limit, skip).await? {
-        let cert = certificate::scan(
+    let (subjects, unnamed) = due_subjects(prepared, dir, limit, skip).await?;
+    let mut done = Certified {
+        unnamed,
+        ..Certified::default()
+    };
+    if subjects.is_empty() {
+        return Ok(done);
+    }
+    let trail = certificate::Trail::read(&prepared.db)
+        .await
+        .map_err(unfit)?;
+    for subject in subjects {
+        // One subject that cannot be scanned does not hold up the others.
+        let scanned = certificate::scan(
             &prepared.work(),
-            &prepared.db,
+            &trail,
             &subject,
             &prepared.config.hash,
             prepared.as_of,
         )
-        .await
-        .map_err(unfit)?;
+        .await;
+        let cert = match scanned {
+            Ok(c) => c,
+            Err(e) => {
+                let why = e.to_string().replace(&subject.value, "…");
+                done.failed.push((subject, why));
+                continue;
+            }
+        };
         if !cert.complete {
             done.pending.push(subject);
             continue;
         }
-        let issued = write(prepared, cert, signer, dir, "daemon").await?;
-        done.issued.push(issued.json);
+        let (id, key) = (cert.certificate_id.clone(), cert.subject.key.clone());
+        write(prepared, cert, signer, dir, "daemon").await?;
+        done.issued.push((id, key));
     }
     Ok(done)
+}
+
+/// Whether `dir` holds a complete certificate of `subject` (an incomplete one, say from
+/// `lethe certificate`, does not count: the subject is looked at again).
+fn certified(dir: &Path, subject: &Subject) -> bool {
+    let path = dir.join(format!("{}.json", certificate_stem(subject)));
+    certificate::SignedCertificate::read(&path)
+        .is_ok_and(|(signed, _)| signed.certificate["complete"] == serde_json::Value::Bool(true))
 }

@@ -121,8 +121,13 @@ impl Judge<'_> {
             return Ok(Clocked::Outside);
         };
         if let (Some((var, only)), Some(t)) = (&self.target.only, &p.template) {
-            if t.capture(&e.key, var) != Some(only.as_str()) {
-                return Ok(Clocked::Outside);
+            match t.capture(&e.key, var) {
+                Some(c) if c == only => {}
+                // The value holds the literal that follows the variable, so the template reads
+                // a shorter value from this key: whose key it is cannot be told. It counts as
+                // the subject's, undated, never left out.
+                Some(c) if only.starts_with(c) => return Ok(Clocked::Undated),
+                _ => return Ok(Clocked::Outside),
             }
         }
         // Nothing but delete markers: no data left to date, and the key name goes.

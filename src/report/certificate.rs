@@ -17,13 +17,35 @@ fn instant(t: &DateTime<Utc>) -> String {
 
 /// The verdict in one sentence.
 pub fn verdict(c: &Certificate) -> String {
-    let held = c.policies.iter().any(|p| p.held > 0);
-    match (c.complete, held) {
-        (true, false) => "complete: nothing of this subject remains".into(),
-        (true, true) => {
-            "complete: nothing of this subject remains except what a legal hold keeps".into()
-        }
-        (false, _) => "not complete: records of this subject remain that are not held".into(),
+    if !c.complete {
+        return "not complete: records of this subject remain that are neither held nor anonymized"
+            .into();
+    }
+    let mut except = Vec::new();
+    if c.policies.iter().any(|p| p.status == Status::Held) {
+        except.push("what a legal hold keeps");
+    }
+    if c.policies.iter().any(|p| p.status == Status::Anonymized) {
+        except.push("anonymized records");
+    }
+    match except.is_empty() {
+        true => "complete: nothing of this subject remains".into(),
+        false => format!(
+            "complete: nothing of this subject remains except {}",
+            except.join(" and ")
+        ),
+    }
+}
+
+/// What a certificate covers, in one sentence.
+pub const SCOPE: &str = "This certificate covers the policies listed, on the stores they name; personal data of this subject that no policy names is outside it.";
+
+/// `go`/`goes`, `remain`/`remains` after a count.
+fn verb(n: u64, plural: &'static str, singular: &'static str) -> &'static str {
+    if n == 1 {
+        singular
+    } else {
+        plural
     }
 }
 
@@ -39,11 +61,21 @@ fn status_line(f: &Finding) -> String {
     let unit = &f.unit;
     match f.status {
         Status::Deleted => "deleted: none remain".into(),
-        Status::Anonymized => format!("anonymized: {} remain, masked", count(f.remaining, unit)),
+        Status::Anonymized => format!(
+            "anonymized: {} {}, masked",
+            count(f.remaining, unit),
+            verb(f.remaining, "remain", "remains")
+        ),
+        Status::Pseudonymized => format!(
+            "pseudonymized: {} {}, still personal data (a keyed hash links them to the subject)",
+            count(f.remaining, unit),
+            verb(f.remaining, "remain", "remains")
+        ),
         Status::Held => format!("kept by a legal hold: {}", count(f.held, unit)),
         Status::DueNow => format!(
-            "due: {} go in the next run{}",
+            "due: {} {} in the next run{}",
             count(f.due_now, unit),
+            verb(f.due_now, "go", "goes"),
             match f.mode {
                 crate::model::Mode::DryRun => " (the policy runs in dry-run: not enforced)",
                 crate::model::Mode::Enforce => "",
@@ -65,7 +97,7 @@ fn due_words(f: &Finding) -> String {
     match &f.contract {
         Some(c) if c.contracts == 0 => format!(", no related row in {}", c.column),
         Some(c) if c.ended < c.contracts => format!(
-            ", {} of {} related rows in {} have not ended",
+            ", {} of {} related rows in {} have no end date",
             c.contracts - c.ended,
             c.contracts,
             c.column
@@ -78,19 +110,23 @@ fn due_words(f: &Finding) -> String {
     }
 }
 
-fn contract_line(f: &Finding) -> Option<String> {
+fn contract_line(f: &Finding, at: &DateTime<Utc>) -> Option<String> {
     let c = f.contract.as_ref()?;
     Some(match (c.ended_at, c.due_at) {
         (Some(e), Some(d)) => format!(
-            "{}: {} of {} ended, the last on {}; due {} later, on {}",
+            "{}: {} of {} with an end date, the last {} {}; due {} later, on {}",
             c.column,
             c.ended,
             c.contracts,
+            if e <= *at { "ended on" } else { "ends on" },
             day(&e),
             f.keep,
             day(&d)
         ),
-        _ => format!("{}: {} of {} ended", c.column, c.ended, c.contracts),
+        _ => format!(
+            "{}: {} of {} with an end date",
+            c.column, c.ended, c.contracts
+        ),
     })
 }
 
@@ -139,13 +175,14 @@ pub fn certificate_text(c: &Certificate, sig: &Signature) -> String {
                 h.basis
             );
         }
-        if let Some(l) = contract_line(f) {
+        if let Some(l) = contract_line(f, &c.issued_at) {
             let _ = writeln!(s, "      {l}");
         }
         if let Some(l) = runs_line(f) {
             let _ = writeln!(s, "      {l}");
         }
     }
+    let _ = writeln!(s, "scope: {SCOPE}");
     let _ = writeln!(
         s,
         "audit trail: {} events verified, head {}",
@@ -187,7 +224,8 @@ pub fn certificate_html(c: &Certificate, sig: &Signature) -> String {
     let _ = writeln!(
         b,
         "<p>Every policy below was evaluated again against the live stores at the moment above; \
-         the counts are what the stores held then, not what a log says.</p>"
+         the counts are what the stores held then, not what a log says. {}</p>",
+        e(SCOPE)
     );
     let _ = writeln!(b, "<h2>Per beleid / Per policy</h2>");
     for f in &c.policies {
@@ -218,7 +256,7 @@ pub fn certificate_html(c: &Certificate, sig: &Signature) -> String {
             row("Purpose", e(p));
         }
         row("Finding", e(&status_line(f)));
-        if let Some(l) = contract_line(f) {
+        if let Some(l) = contract_line(f, &c.issued_at) {
             row("Contract", e(&l));
         }
         for h in &f.holds {
@@ -281,7 +319,7 @@ pub fn certificate_html(c: &Certificate, sig: &Signature) -> String {
     );
     let _ = writeln!(
         b,
-        "<p class=\"note\">This certificate holds counts, policy names and legal bases only: no personal data.</p>"
+        "<p class=\"note\">This certificate holds the subject's own key and value, counts, dates, policy names and legal bases: no other personal data.</p>"
     );
     page(
         &format!("Verklaring van verwijdering - {}", c.subject),

@@ -15,6 +15,7 @@ const MAX_KEY_BYTES: u64 = 64 * 1024;
 
 /// A signature as a certificate file carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Signature {
     /// Always `ed25519`.
     pub algorithm: String,

@@ -217,7 +217,7 @@ async fn certificates_prove_deletion_and_say_what_stays(b: Backend) {
     ]));
     assert_eq!(r.code, 0, "{b:?}: {}", r.stderr);
     assert!(
-        r.stdout.contains("not complete") && r.stdout.contains("have not ended"),
+        r.stdout.contains("not complete") && r.stdout.contains("have no end date"),
         "{b:?}: {}",
         r.stdout
     );
@@ -264,7 +264,7 @@ async fn certificates_prove_deletion_and_say_what_stays(b: Backend) {
     let signer = lethe::certificate::Signer::from_file(&db.dir.path().join("signing.pem")).unwrap();
     signed["signature"] = serde_json::to_value(signer.sign(&signed["certificate"])).unwrap();
     let foreign = db.dir.path().join("foreign-head.json");
-    std::fs::write(&foreign, serde_json::to_string_pretty(&signed).unwrap()).unwrap();
+    std::fs::write(&foreign, serde_json::to_string_pretty(&signed).unwrap() + "\n").unwrap();
     let v = run(db
         .lethe(&cfg)
         .args(["certificate", "verify", foreign.to_str().unwrap()]));
@@ -363,6 +363,9 @@ async fn the_daemon_certifies_each_subject_once(b: Backend) {
     ]));
     assert_eq!(v.code, 0, "{b:?}: {}", v.stdout);
     no_probe("daemon log", &log);
+    // The log names certificates by id and subject key, never by the subject's value.
+    assert!(log.contains("subject_key=customer_id"), "{b:?}: {log}");
+    assert!(!log.contains("certificate-customer_id-"), "{b:?}: {log}");
     db.drop_db().await;
 }
 
@@ -389,3 +392,67 @@ async fn a_certificate_page_renders_in_a_browser() {
     crate::browser::render(&browser, &page, "certificate", 0);
     db.drop_db().await;
 }
+
+const NOTES: &str = "kind: RetentionPolicy\nname: notes-masked\nstore: crm\ntable: notes\nkey: id\nclock: { join: contracts, on: { customer_id: customer_id }, column: terminated_at }\nkeep: 30d\naction:\n  anonymize:\n    body: redact\nguard: { max_fraction: 1 }\n";
+const NOTES_HMAC: &str = "kind: RetentionPolicy\nname: notes-masked\nstore: crm\ntable: notes\nkey: id\nclock: { join: contracts, on: { customer_id: customer_id }, column: terminated_at }\nkeep: 30d\naction:\n  anonymize:\n    body: hmac\nguard: { max_fraction: 1 }\n";
+const CALLS: &str = "kind: RetentionPolicy\nname: calls\nstore: crm\ntable: calls\nkey: id\nclock: { join: contracts, on: { customer_id: customer_id }, column: terminated_at }\nkeep: 30d\naction: delete\n";
+
+/// What a certificate must never claim: complete while a running contract's notes are not
+/// masked yet, or while pseudonyms (still personal data) remain; a value the join would read
+/// as another (`042`); a column whose type differs from the related one; an edited file.
+async fn a_certificate_never_claims_too_much(b: Backend) {
+    let Some(db) = TestDb::new(b).await else {
+        return;
+    };
+    let files = seed(&db).await;
+    let (pk, int, text) = (db.ty("pk"), db.ty("int"), db.ty("text"));
+    db.exec(&format!(
+        "CREATE TABLE notes (id {pk}, customer_id {int} NOT NULL, body {text} NULL)"
+    ))
+    .await;
+    db.exec("INSERT INTO notes (id, customer_id, body) VALUES (1, 4, 'probe note one'), (2, 1, 'probe note two')")
+        .await;
+    let cfg = config(&db, &files, "");
+    std::fs::write(cfg.join("notes.yaml"), NOTES).unwrap();
+    let r = run(db.lethe(&cfg).args(["apply", "--yes"]));
+    assert_eq!(r.code, 0, "{b:?}: {}", r.stderr);
+    // Customer 4's contract runs: its note is not masked and not due. Not complete.
+    let (c, _) = certificate(&db, &cfg, "customer_id=4");
+    assert_eq!(finding(&c, "notes-masked")["status"], "not_yet_due", "{b:?}: {c}");
+    assert_eq!(c["complete"], false);
+    // Customer 1's note was redacted: anonymized, and the certificate is complete.
+    let (c, _) = certificate(&db, &cfg, "customer_id=1");
+    assert_eq!(finding(&c, "notes-masked")["status"], "anonymized", "{b:?}: {c}");
+    assert_eq!(c["complete"], true, "{b:?}: {c}");
+    // A pseudonym is still personal data: not complete.
+    std::fs::write(cfg.join("notes.yaml"), NOTES_HMAC).unwrap();
+    db.exec("UPDATE notes SET body = 'probe note two' WHERE id = 2").await;
+    let r = run(db.lethe(&cfg).args(["apply", "--yes"]));
+    assert_eq!(r.code, 0, "{b:?}: {}", r.stderr);
+    let (c, file) = certificate(&db, &cfg, "customer_id=1");
+    assert_eq!(finding(&c, "notes-masked")["status"], "pseudonymized", "{b:?}: {c}");
+    assert_eq!(c["complete"], false, "{b:?}: {c}");
+    // `042` is customer 42 to the join, not what a reader of the certificate would think.
+    let dir = db.dir.path().join("certificates");
+    let r = run(db.lethe(&cfg).args(["certificate", "--subject", "customer_id=042", "--dir", dir.to_str().unwrap()]));
+    assert_eq!(r.code, 2, "{b:?}: {}", r.stdout);
+    assert!(r.stderr.contains("written plainly"), "{b:?}: {}", r.stderr);
+    // A key twice: parsing keeps the last, a reader the first. Refused.
+    let written = std::fs::read_to_string(&file).unwrap();
+    let twice = written.replacen("\"complete\": false", "\"complete\": true, \"complete\": false", 1);
+    assert_ne!(twice, written);
+    let edited = db.dir.path().join("twice.json");
+    std::fs::write(&edited, twice).unwrap();
+    let v = run(db.lethe(&cfg).args(["certificate", "verify", edited.to_str().unwrap()]));
+    assert_eq!(v.code, 1, "{b:?}: {}", v.stdout);
+    assert!(v.stdout.contains("not as lethe wrote it"), "{}", v.stdout);
+    // A text column joined to an integer one: the certificate cannot narrow exactly. Refused.
+    db.exec(&format!("CREATE TABLE calls (id {pk}, customer_id {text} NULL)")).await;
+    std::fs::write(cfg.join("calls.yaml"), CALLS).unwrap();
+    let r = run(db.lethe(&cfg).args(["certificate", "--subject", "customer_id=1", "--dir", dir.to_str().unwrap()]));
+    assert_eq!(r.code, 2, "{b:?}: {}", r.stdout);
+    assert!(r.stderr.contains("give both columns the same type"), "{b:?}: {}", r.stderr);
+    db.drop_db().await;
+}
+
+on_every_backend!(a_certificate_never_claims_too_much);
