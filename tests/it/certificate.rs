@@ -264,7 +264,11 @@ async fn certificates_prove_deletion_and_say_what_stays(b: Backend) {
     let signer = lethe::certificate::Signer::from_file(&db.dir.path().join("signing.pem")).unwrap();
     signed["signature"] = serde_json::to_value(signer.sign(&signed["certificate"])).unwrap();
     let foreign = db.dir.path().join("foreign-head.json");
-    std::fs::write(&foreign, serde_json::to_string_pretty(&signed).unwrap() + "\n").unwrap();
+    std::fs::write(
+        &foreign,
+        serde_json::to_string_pretty(&signed).unwrap() + "\n",
+    )
+    .unwrap();
     let v = run(db
         .lethe(&cfg)
         .args(["certificate", "verify", foreign.to_str().unwrap()]));
@@ -418,40 +422,78 @@ async fn a_certificate_never_claims_too_much(b: Backend) {
     assert_eq!(r.code, 0, "{b:?}: {}", r.stderr);
     // Customer 4's contract runs: its note is not masked and not due. Not complete.
     let (c, _) = certificate(&db, &cfg, "customer_id=4");
-    assert_eq!(finding(&c, "notes-masked")["status"], "not_yet_due", "{b:?}: {c}");
+    assert_eq!(
+        finding(&c, "notes-masked")["status"],
+        "not_yet_due",
+        "{b:?}: {c}"
+    );
     assert_eq!(c["complete"], false);
     // Customer 1's note was redacted: anonymized, and the certificate is complete.
     let (c, _) = certificate(&db, &cfg, "customer_id=1");
-    assert_eq!(finding(&c, "notes-masked")["status"], "anonymized", "{b:?}: {c}");
+    assert_eq!(
+        finding(&c, "notes-masked")["status"],
+        "anonymized",
+        "{b:?}: {c}"
+    );
     assert_eq!(c["complete"], true, "{b:?}: {c}");
     // A pseudonym is still personal data: not complete.
     std::fs::write(cfg.join("notes.yaml"), NOTES_HMAC).unwrap();
-    db.exec("UPDATE notes SET body = 'probe note two' WHERE id = 2").await;
+    db.exec("UPDATE notes SET body = 'probe note two' WHERE id = 2")
+        .await;
     let r = run(db.lethe(&cfg).args(["apply", "--yes"]));
     assert_eq!(r.code, 0, "{b:?}: {}", r.stderr);
     let (c, file) = certificate(&db, &cfg, "customer_id=1");
-    assert_eq!(finding(&c, "notes-masked")["status"], "pseudonymized", "{b:?}: {c}");
+    assert_eq!(
+        finding(&c, "notes-masked")["status"],
+        "pseudonymized",
+        "{b:?}: {c}"
+    );
     assert_eq!(c["complete"], false, "{b:?}: {c}");
     // `042` is customer 42 to the join, not what a reader of the certificate would think.
     let dir = db.dir.path().join("certificates");
-    let r = run(db.lethe(&cfg).args(["certificate", "--subject", "customer_id=042", "--dir", dir.to_str().unwrap()]));
+    let r = run(db.lethe(&cfg).args([
+        "certificate",
+        "--subject",
+        "customer_id=042",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]));
     assert_eq!(r.code, 2, "{b:?}: {}", r.stdout);
     assert!(r.stderr.contains("written plainly"), "{b:?}: {}", r.stderr);
     // A key twice: parsing keeps the last, a reader the first. Refused.
     let written = std::fs::read_to_string(&file).unwrap();
-    let twice = written.replacen("\"complete\": false", "\"complete\": true, \"complete\": false", 1);
+    let twice = written.replacen(
+        "\"complete\": false",
+        "\"complete\": true, \"complete\": false",
+        1,
+    );
     assert_ne!(twice, written);
     let edited = db.dir.path().join("twice.json");
     std::fs::write(&edited, twice).unwrap();
-    let v = run(db.lethe(&cfg).args(["certificate", "verify", edited.to_str().unwrap()]));
+    let v = run(db
+        .lethe(&cfg)
+        .args(["certificate", "verify", edited.to_str().unwrap()]));
     assert_eq!(v.code, 1, "{b:?}: {}", v.stdout);
     assert!(v.stdout.contains("not as lethe wrote it"), "{}", v.stdout);
     // A text column joined to an integer one: the certificate cannot narrow exactly. Refused.
-    db.exec(&format!("CREATE TABLE calls (id {pk}, customer_id {text} NULL)")).await;
+    db.exec(&format!(
+        "CREATE TABLE calls (id {pk}, customer_id {text} NULL)"
+    ))
+    .await;
     std::fs::write(cfg.join("calls.yaml"), CALLS).unwrap();
-    let r = run(db.lethe(&cfg).args(["certificate", "--subject", "customer_id=1", "--dir", dir.to_str().unwrap()]));
+    let r = run(db.lethe(&cfg).args([
+        "certificate",
+        "--subject",
+        "customer_id=1",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]));
     assert_eq!(r.code, 2, "{b:?}: {}", r.stdout);
-    assert!(r.stderr.contains("give both columns the same type"), "{b:?}: {}", r.stderr);
+    assert!(
+        r.stderr.contains("give both columns the same type"),
+        "{b:?}: {}",
+        r.stderr
+    );
     db.drop_db().await;
 }
 
