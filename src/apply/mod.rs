@@ -27,58 +27,20 @@ pub struct Refusal {
     pub reason: String,
 }
 
-/// Checks the guards of every policy (by name) and of the run against a fresh plan.
-pub fn check_guards(
-    plan: &Plan,
-    guards: &[(&str, crate::model::Guard)],
-    run_max_rows: Option<u64>,
-) -> Vec<Refusal> {
-    let mut out = Vec::new();
-    for pp in &plan.policies {
-        let Some((_, g)) = guards.iter().find(|(n, _)| *n == pp.name) else {
-            continue;
-        };
-        let g = *g;
-        if let Some(max) = g.max_rows {
-            if pp.eligible > max {
-                out.push(Refusal {
-                    policy: Some(pp.name.clone()),
-                    reason: format!(
-                        "would {} {} records; guard `max_rows` allows {max}",
-                        pp.action, pp.eligible
-                    ),
-                });
-            }
-        }
-        if let Some(frac) = g.max_fraction {
-            if pp.total > 0 && pp.eligible as f64 > frac * pp.total as f64 {
-                out.push(Refusal {
-                    policy: Some(pp.name.clone()),
-                    reason: format!(
-                        "would {} {} of {} {} ({:.1}%); guard `max_fraction` allows {:.1}%",
-                        pp.action,
-                        pp.eligible,
-                        pp.total,
-                        pp.unit(),
-                        100.0 * pp.eligible as f64 / pp.total as f64,
-                        100.0 * frac
-                    ),
-                });
-            }
-        }
-    }
-    if let Some(max) = run_max_rows {
-        let total = plan.total_eligible();
-        if total > max {
-            out.push(Refusal {
-                policy: None,
-                reason: format!(
-                    "the run would change {total} records; guard `run_max_rows` allows {max}"
-                ),
-            });
-        }
-    }
-    out
+/// The guards' refusals of a fresh plan: the reasons its verdicts give (see [`crate::plan::judge`]),
+/// so that apply refuses exactly what a plan made at the same instant shows.
+pub fn check_guards(plan: &Plan) -> Vec<Refusal> {
+    let policies = plan.policies.iter().flat_map(|p| {
+        (p.guard.iter().flat_map(|g| &g.reasons)).map(|reason| Refusal {
+            policy: Some(p.name.clone()),
+            reason: reason.clone(),
+        })
+    });
+    let run = (plan.guard.iter().filter_map(|g| g.reason.clone())).map(|reason| Refusal {
+        policy: None,
+        reason,
+    });
+    policies.chain(run).collect()
 }
 
 /// Compares a fresh plan with the reviewed one it is pinned to. Returns the per-policy upper

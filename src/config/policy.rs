@@ -94,6 +94,7 @@ pub(super) fn build_policy(
         mode,
         guard,
         batch_size,
+        file: path.to_path_buf(),
     })
 }
 

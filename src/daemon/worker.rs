@@ -228,6 +228,7 @@ impl EngineWorker {
                 stores: &prepared.stores,
                 object_stores: &prepared.object_stores,
                 items: &dry,
+                run_max_rows: prepared.config.settings.run_max_rows,
             };
             self.dry_run(&prepared, work, due, residency).await?;
         }

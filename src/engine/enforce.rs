@@ -71,11 +71,7 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> Result<ApplyReport,
             .map(|p| (p.name.clone(), p.eligible))
             .collect(),
     };
-    refusals.extend(apply::check_guards(
-        &fresh,
-        &work.guards(),
-        prepared.config.settings.run_max_rows,
-    ));
+    refusals.extend(apply::check_guards(&fresh));
 
     let plan_id = e
         .pinned

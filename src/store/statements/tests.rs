@@ -69,8 +69,10 @@ fn policy(name: &str, table: &str, clock: Clock, keep: &str, action: Action) -> 
         guard: Guard {
             max_rows: None,
             max_fraction: None,
+            set_in: Default::default(),
         },
         batch_size: 500,
+        file: "policies/p.yaml".into(),
     }
 }
 
