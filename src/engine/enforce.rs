@@ -255,12 +255,14 @@ pub async fn record_plan(
             references: p.references.clone(),
             cutoff: p.cutoff,
             policy_hash: p.policy_hash.clone(),
+            guard: p.guard.clone(),
         })
         .await?;
     }
     log.record(&RunFinished {
         dry_run: Some(true),
         eligible: Some(plan.total_eligible()),
+        guard: plan.guard.clone(),
         ..RunFinished::ended(RunStatus::Ok)
     })
     .await?;

@@ -114,14 +114,24 @@ async fn plan_foresees_the_guards(b: Backend) {
         800,
         "a refused run deleted rows"
     );
-    let refused: Vec<Value> = (db.audit_events(&cfg).into_iter())
-        .filter(|e| e["kind"] == "run.refused")
-        .collect();
+    // The audit trail: the dry run recorded the verdicts, the refused run the same reason.
+    let events = db.audit_events(&cfg);
+    let of = |kind: &str| -> Vec<&Value> { events.iter().filter(|e| e["kind"] == kind).collect() };
+    let refused = of("run.refused");
     assert_eq!(refused.len(), 1);
     assert_eq!(
         refused[0]["payload"]["refusals"][0]["reason"],
         reason.as_str()
     );
+    let planned = of("policy.planned");
+    assert_eq!(planned[0]["payload"]["guard"]["verdict"], "refused");
+    assert_eq!(
+        planned[0]["payload"]["guard"]["reasons"][0],
+        reason.as_str()
+    );
+    let finished = of("run.finished");
+    assert_eq!(finished[0]["payload"]["dry_run"], true);
+    assert_eq!(finished[0]["payload"]["guard"]["verdict"], "ok");
 
     // A limit of lethe.yaml is named as such; so is the run's.
     let cfg = db.policies(
