@@ -192,6 +192,11 @@ mod tests {
         assert!(md.contains("\n- **Guard: refused**: would delete 444 of 800 rows"));
         let html = render(&plan, Format::Html, None, false).unwrap();
         assert!(html.contains("<strong>Guard: refused</strong>"), "{html}");
+        // Words, not a figure: the guard cell is not right-aligned like the counts before it.
+        assert!(
+            html.contains("<td style=\"text-align: left\"><strong>refused</strong></td>"),
+            "{html}"
+        );
         // The verdicts read back from the plan file as they were written.
         let json = render(&plan, Format::Json, None, false).unwrap();
         let again: Plan = serde_json::from_str(&json).unwrap();

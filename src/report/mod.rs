@@ -136,7 +136,7 @@ fn plan_body(
             let _ = writeln!(s, "| policy | target | action | keep | cutoff | eligible | held | referenced (kept) | undated (kept) | in scope | total | guard |");
             let _ = writeln!(
                 s,
-                "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+                "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | :--- |"
             );
             for p in &plan.policies {
                 let _ = writeln!(
