@@ -4,170 +4,22 @@
 
 mod objects;
 mod pace;
+mod refusals;
 
 pub use objects::{apply_objects, REQUESTS_IN_FLIGHT};
 pub use pace::{BatchTimes, Pace};
+pub use refusals::{check_guards, check_pinned, check_recorded, Refusal};
 
 use crate::anonymize;
 use crate::audit::{AuditEvent, RunLog};
 use crate::model::{Action, ActionKind};
-use crate::plan::{Plan, PolicyPlan};
+use crate::plan::PolicyPlan;
 use crate::store::{KeyValue, SqlStore, StoreError, Target};
 use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::{info, warn};
-
-/// Why a run was refused before it changed anything.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Refusal {
-    /// The policy concerned, if one.
-    pub policy: Option<String>,
-    /// What was exceeded or changed.
-    pub reason: String,
-}
-
-/// Checks the guards of every policy (by name) and of the run against a fresh plan.
-pub fn check_guards(
-    plan: &Plan,
-    guards: &[(&str, crate::model::Guard)],
-    run_max_rows: Option<u64>,
-) -> Vec<Refusal> {
-    let mut out = Vec::new();
-    for pp in &plan.policies {
-        let Some((_, g)) = guards.iter().find(|(n, _)| *n == pp.name) else {
-            continue;
-        };
-        let g = *g;
-        if let Some(max) = g.max_rows {
-            if pp.eligible > max {
-                out.push(Refusal {
-                    policy: Some(pp.name.clone()),
-                    reason: format!(
-                        "would {} {} records; guard `max_rows` allows {max}",
-                        pp.action, pp.eligible
-                    ),
-                });
-            }
-        }
-        if let Some(frac) = g.max_fraction {
-            if pp.total > 0 && pp.eligible as f64 > frac * pp.total as f64 {
-                out.push(Refusal {
-                    policy: Some(pp.name.clone()),
-                    reason: format!(
-                        "would {} {} of {} {} ({:.1}%); guard `max_fraction` allows {:.1}%",
-                        pp.action,
-                        pp.eligible,
-                        pp.total,
-                        pp.unit(),
-                        100.0 * pp.eligible as f64 / pp.total as f64,
-                        100.0 * frac
-                    ),
-                });
-            }
-        }
-    }
-    if let Some(max) = run_max_rows {
-        let total = plan.total_eligible();
-        if total > max {
-            out.push(Refusal {
-                policy: None,
-                reason: format!(
-                    "the run would change {total} records; guard `run_max_rows` allows {max}"
-                ),
-            });
-        }
-    }
-    out
-}
-
-/// Compares a fresh plan with the reviewed one it is pinned to. Returns the per-policy upper
-/// bounds (the reviewed counts) or the refusals.
-pub fn check_pinned(
-    pinned: &Plan,
-    fresh: &Plan,
-    config_hash: &str,
-    tolerance: f64,
-) -> Result<BTreeMap<String, u64>, Vec<Refusal>> {
-    let mut refusals = Vec::new();
-    if pinned.config_hash != config_hash {
-        refusals.push(Refusal {
-            policy: None,
-            reason: format!(
-                "the configuration changed since plan `{}` was made (hash {} then, {} now); make and review a new plan",
-                pinned.plan_id,
-                &pinned.config_hash[..12.min(pinned.config_hash.len())],
-                &config_hash[..12.min(config_hash.len())]
-            ),
-        });
-    }
-    let reviewed: BTreeMap<&str, &PolicyPlan> = pinned
-        .policies
-        .iter()
-        .map(|p| (p.name.as_str(), p))
-        .collect();
-    let mut bounds = BTreeMap::new();
-    for p in &fresh.policies {
-        match reviewed.get(p.name.as_str()) {
-            None => refusals.push(Refusal {
-                policy: Some(p.name.clone()),
-                reason: format!("policy `{}` is not in the reviewed plan", p.name),
-            }),
-            Some(r) => {
-                let allowed = r.eligible as f64 * (1.0 + tolerance);
-                if p.eligible as f64 > allowed {
-                    refusals.push(Refusal {
-                        policy: Some(p.name.clone()),
-                        reason: format!(
-                            "{} records are eligible now, the reviewed plan said {}; make and review a new plan",
-                            p.eligible, r.eligible
-                        ),
-                    });
-                }
-                bounds.insert(p.name.clone(), r.eligible);
-            }
-        }
-    }
-    if refusals.is_empty() {
-        Ok(bounds)
-    } else {
-        Err(refusals)
-    }
-}
-
-/// Checks that a plan file says what the audit trail recorded when the plan was made: a plan
-/// file edited after review (a later instant, higher counts) is refused.
-pub fn check_recorded(
-    pinned: &Plan,
-    recorded: Option<&crate::audit::RecordedPlan>,
-) -> Vec<Refusal> {
-    let Some(r) = recorded else {
-        return vec![Refusal {
-            policy: None,
-            reason: format!(
-                "plan `{}` is not in this audit trail; make the plan with the same state database",
-                pinned.plan_id
-            ),
-        }];
-    };
-    let file: BTreeMap<String, u64> = pinned
-        .policies
-        .iter()
-        .map(|p| (p.name.clone(), p.eligible))
-        .collect();
-    if r.as_of != pinned.as_of_text() || r.config_hash != pinned.config_hash || r.eligible != file {
-        return vec![Refusal {
-            policy: None,
-            reason: format!(
-                "plan file `{}` differs from the plan recorded in the audit trail: it was edited after it was made",
-                pinned.plan_id
-            ),
-        }];
-    }
-    Vec::new()
-}
 
 /// What applying one policy did.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -266,6 +266,7 @@ pub async fn scan(
         stores: work.stores,
         object_stores: work.object_stores,
         items: &items,
+        run_max_rows: work.run_max_rows,
     };
     let plan = crate::plan::make_plan(&narrowed, now, config_hash).await?;
     let mut policies = Vec::with_capacity(items.len());

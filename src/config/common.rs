@@ -9,18 +9,22 @@ use serde_saphyr::{Location, Spanned};
 use std::path::Path;
 use std::time::Duration;
 
+/// `guard` with the limits `raw` sets (in `set_in`) in place of its own.
 pub(super) fn merge_guard(
     path: &Path,
     mut guard: Guard,
     raw: &RawGuard,
+    set_in: SetIn,
     errs: &mut Diagnostics,
 ) -> Guard {
     if let Some(r) = raw.max_rows {
         guard.max_rows = Some(r);
+        guard.set_in.max_rows = set_in;
     }
     if let Some(f) = &raw.max_fraction {
         if (0.0..=1.0).contains(&f.value) {
             guard.max_fraction = Some(f.value);
+            guard.set_in.max_fraction = set_in;
         } else {
             errs.push(ConfigError::at(
                 path,
@@ -331,7 +335,7 @@ pub(super) fn build_guard(
                     "`run_max_rows` belongs in lethe.yaml, not in a policy".into(),
                 ));
             }
-            merge_guard(path, settings.guard, &g.value, errs)
+            merge_guard(path, settings.guard, &g.value, SetIn::Policy, errs)
         }
         None => settings.guard,
     }

@@ -479,6 +479,48 @@ pub(super) fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 mod tests {
     use super::*;
 
+    /// Each limit of a policy's guard knows where it is set: the policy's own `guard:`, the
+    /// defaults of lethe.yaml, or lethe's own; hashes do not depend on it.
+    #[test]
+    fn a_guard_knows_where_each_limit_is_set() {
+        use crate::model::SetIn;
+        let dir = tempfile::tempdir().unwrap();
+        let policy = |name: &str, guard: &str| {
+            format!("kind: RetentionPolicy\nname: {name}\nstore: crm\ntable: leads\nkey: id\nclock: {{ column: created_at }}\nkeep: 30d\naction: delete\n{guard}")
+        };
+        let write = |settings: &str| {
+            std::fs::write(
+                dir.path().join("lethe.yaml"),
+                format!("stores:\n  crm: {{ kind: sql, url: \"sqlite://crm.db\", country: NL }}\n{settings}"),
+            )
+            .unwrap();
+            std::fs::write(
+                dir.path().join("p.yaml"),
+                policy("own", "guard: { max_rows: 10 }\n") + "---\n" + &policy("inherits", ""),
+            )
+            .unwrap();
+            load(dir.path(), &HashMap::new()).unwrap()
+        };
+        let config = write("");
+        let (own, inherits) = (&config.policies[0], &config.policies[1]);
+        assert_eq!(own.file, dir.path().join("p.yaml"));
+        assert_eq!(
+            (own.guard.max_rows, own.guard.max_fraction),
+            (Some(10), Some(0.5))
+        );
+        assert_eq!(own.guard.set_in.max_rows, SetIn::Policy);
+        assert_eq!(own.guard.set_in.max_fraction, SetIn::Default);
+        assert_eq!(inherits.guard.set_in.max_fraction, SetIn::Default);
+        let hash = own.hash.clone();
+        let config = write("guard: { max_fraction: 0.5, max_rows: 10 }\n");
+        let (own, inherits) = (&config.policies[0], &config.policies[1]);
+        assert_eq!(own.guard.set_in.max_rows, SetIn::Policy);
+        assert_eq!(own.guard.set_in.max_fraction, SetIn::Settings);
+        assert_eq!(inherits.guard.set_in.max_rows, SetIn::Settings);
+        // The same limits, set elsewhere: the policy does the same, its hash is the same.
+        assert_eq!(own.hash, hash);
+    }
+
     #[test]
     fn finds_unset_variables_outside_comments() {
         let env: HashMap<String, String> = [("SET".to_string(), "x".to_string())].into();

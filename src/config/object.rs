@@ -143,6 +143,7 @@ pub(super) fn build_object_policy(
         mode,
         guard,
         batch_size,
+        file: path.to_path_buf(),
     })
 }
 

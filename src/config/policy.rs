@@ -101,6 +101,7 @@ pub(super) fn build_policy(
         guard,
         batch_size,
         batch_target_ms: batch_target.map(|d| d.as_millis().min(u128::from(u32::MAX)) as u32),
+        file: path.to_path_buf(),
     })
 }
 

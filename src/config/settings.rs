@@ -262,10 +262,11 @@ pub(super) fn build_settings(
     let mut guard = Guard {
         max_rows: None,
         max_fraction: Some(DEFAULT_MAX_FRACTION),
+        set_in: GuardSetIn::default(),
     };
     let mut run_max_rows = None;
     if let Some(g) = raw.guard {
-        guard = merge_guard(path, guard, &g, errs);
+        guard = merge_guard(path, guard, &g, SetIn::Settings, errs);
         run_max_rows = g.run_max_rows.map(|r| r.value);
     }
     let (batch_size, batch_target) = batch(

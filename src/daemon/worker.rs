@@ -239,6 +239,7 @@ impl EngineWorker {
                 stores: &prepared.stores,
                 object_stores: &prepared.object_stores,
                 items: &dry,
+                run_max_rows: prepared.config.settings.run_max_rows,
             };
             self.dry_run(&prepared, work, due, residency).await?;
         }
@@ -317,6 +318,9 @@ impl EngineWorker {
         let now = Utc::now().timestamp();
         for p in &plan.policies {
             info!(policy = %p.name, eligible = p.eligible, held = p.held, plan = %plan.plan_id, "dry-run policy: nothing changed");
+            for reason in p.guard.iter().flat_map(|g| &g.reasons) {
+                warn!(policy = %p.name, %reason, plan = %plan.plan_id, "dry-run policy: enforced now, it would be refused by a guard");
+            }
             self.health.metrics.planned(p, now);
         }
         let names: Vec<&str> = plan.policies.iter().map(|p| p.name.as_str()).collect();

@@ -71,11 +71,7 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> Result<ApplyReport,
             .map(|p| (p.name.clone(), p.eligible))
             .collect(),
     };
-    refusals.extend(apply::check_guards(
-        &fresh,
-        &work.guards(),
-        prepared.config.settings.run_max_rows,
-    ));
+    refusals.extend(apply::check_guards(&fresh));
 
     let plan_id = e
         .pinned
@@ -259,12 +255,14 @@ pub async fn record_plan(
             references: p.references.clone(),
             cutoff: p.cutoff,
             policy_hash: p.policy_hash.clone(),
+            guard: p.guard.clone(),
         })
         .await?;
     }
     log.record(&RunFinished {
         dry_run: Some(true),
         eligible: Some(plan.total_eligible()),
+        guard: plan.guard.clone(),
         ..RunFinished::ended(RunStatus::Ok)
     })
     .await?;

@@ -115,6 +115,10 @@ pub struct PolicyPlanned {
     pub cutoff: DateTime<Utc>,
     /// Policy hash.
     pub policy_hash: String,
+    /// The policy's guard as apply would judge it (events written before plans judged guards
+    /// have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<crate::plan::PolicyGuard>,
 }
 
 impl AuditEvent for PolicyPlanned {
@@ -162,6 +166,9 @@ pub struct RunFinished {
         deserialize_with = "present"
     )]
     pub remaining: Option<Option<u64>>,
+    /// A dry run: the run's guard (`run_max_rows`) as apply would judge it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<crate::plan::RunGuard>,
 }
 
 /// A field that is present, its value a number or `null`.
@@ -180,6 +187,7 @@ impl RunFinished {
             anonymized: None,
             failed: None,
             remaining: None,
+            guard: None,
         }
     }
 }

@@ -37,6 +37,7 @@ impl Prepared {
             stores: &self.stores,
             object_stores: &self.object_stores,
             items: &self.items,
+            run_max_rows: self.config.settings.run_max_rows,
         }
     }
 }

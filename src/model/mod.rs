@@ -60,6 +60,10 @@ pub struct RetentionPolicy {
     /// shrink to stay near it. `None`: `batch_size` is fixed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_target_ms: Option<u32>,
+    /// The policy file the policy was read from, as found in the policies folder (not part of
+    /// the policy hash).
+    #[serde(skip)]
+    pub file: std::path::PathBuf,
 }
 
 impl RetentionPolicy {
@@ -265,4 +269,38 @@ pub struct Guard {
     pub max_rows: Option<u64>,
     /// Refuse when more than this fraction (0..=1) of the table would be changed.
     pub max_fraction: Option<f64>,
+    /// Where each limit was set (not part of the policy hash: moving a limit from lethe.yaml
+    /// into the policy at the same value changes nothing it does).
+    #[serde(skip)]
+    pub set_in: GuardSetIn,
+}
+
+crate::util::named_enum! {
+    /// Where a guard limit of a policy comes from: the key that changes it.
+    pub enum SetIn {
+        /// The policy's own `guard:`.
+        Policy => "policy",
+        /// `guard:` in lethe.yaml, the default of every policy.
+        Settings => "lethe.yaml",
+        /// Nowhere: lethe's built-in default (for `max_fraction`, 0.5), or no limit at all.
+        Default => "default",
+    }
+}
+
+/// Where each limit of a [`Guard`] was set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuardSetIn {
+    /// Where `max_rows` was set.
+    pub max_rows: SetIn,
+    /// Where `max_fraction` was set.
+    pub max_fraction: SetIn,
+}
+
+impl Default for GuardSetIn {
+    fn default() -> Self {
+        GuardSetIn {
+            max_rows: SetIn::Default,
+            max_fraction: SetIn::Default,
+        }
+    }
 }

@@ -36,6 +36,10 @@ pub struct ObjectPolicy {
     pub guard: Guard,
     /// Keys per batch (at most 1000, the limit of one DeleteObjects request).
     pub batch_size: u32,
+    /// The policy file the policy was read from, as found in the policies folder (not part of
+    /// the policy hash).
+    #[serde(skip)]
+    pub file: std::path::PathBuf,
 }
 
 impl ObjectPolicy {

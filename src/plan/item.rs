@@ -4,6 +4,7 @@
 use super::ObjectTarget;
 use crate::model::{Guard, Mode};
 use crate::store::Target;
+use std::path::Path;
 
 /// A policy ready to run.
 #[derive(Debug, Clone)]
@@ -44,6 +45,14 @@ impl Item {
         match self {
             Item::Table(t) => t.policy.guard,
             Item::Objects(t) => t.policy.guard,
+        }
+    }
+
+    /// The policy file the policy was read from.
+    pub fn file(&self) -> &Path {
+        match self {
+            Item::Table(t) => &t.policy.file,
+            Item::Objects(t) => &t.policy.file,
         }
     }
 }

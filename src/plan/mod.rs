@@ -1,9 +1,11 @@
 //! Planning: evaluate every policy at a fixed instant (`as_of`) and count what it would do.
 //! A plan changes no data; it can be written to a file and later pin an `apply`.
 
+mod guard;
 mod item;
 mod objects;
 
+pub use guard::{judge, judge_run, GuardVerdict, LimitsSetIn, PolicyGuard, RunGuard};
 pub use item::Item;
 pub use objects::{plan_objects, Judge, ObjectTarget, Tally, Verdict};
 
@@ -39,6 +41,10 @@ pub struct Plan {
     /// Where every store is, and whether that is allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub residency: Option<crate::residency::Report>,
+    /// The run's guard (`guard.run_max_rows`) as apply would judge it at `as_of`. Every plan
+    /// this lethe makes has it; only plan files made before it existed lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<RunGuard>,
 }
 
 /// What a policy counts: rows of a table or objects in a store.
@@ -113,6 +119,10 @@ pub struct PolicyPlan {
     /// `lethe plan` on a table: how many more records become due in the coming days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forecast: Option<Forecast>,
+    /// The policy's guard as apply would judge it at `as_of`. Every plan this lethe makes has
+    /// it; only plan files made before it existed lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<PolicyGuard>,
 }
 
 /// The days ahead a forecast looks.
@@ -284,6 +294,7 @@ pub async fn plan_policy(
         purpose: p.purpose.clone(),
         clause: p.clause.clone(),
         forecast: None,
+        guard: None,
     })
 }
 
@@ -296,6 +307,8 @@ pub struct Work<'a> {
     pub object_stores: &'a BTreeMap<String, ObjectStore>,
     /// The policies, in the order they run.
     pub items: &'a [Item],
+    /// `guard.run_max_rows` of lethe.yaml: the most records the run may change.
+    pub run_max_rows: Option<u64>,
 }
 
 impl<'a> Work<'a> {
@@ -327,11 +340,6 @@ impl<'a> Work<'a> {
             now: Utc::now(),
         })
     }
-
-    /// Every policy's name and guard, in plan order.
-    pub fn guards(&self) -> Vec<(&'a str, crate::model::Guard)> {
-        self.items.iter().map(|i| (i.name(), i.guard())).collect()
-    }
 }
 
 /// Plans every policy at `as_of`.
@@ -344,7 +352,7 @@ pub async fn make_plan(
     // The enforced deletes planned so far, which run before the policies after them.
     let mut going: Vec<Target> = Vec::new();
     for item in work.items {
-        policies.push(match item {
+        let mut planned = match item {
             Item::Table(t) => {
                 let t = foresee(t, &going);
                 let planned = plan_policy(work.sql(&t.policy.store)?, &t, as_of).await?;
@@ -354,8 +362,11 @@ pub async fn make_plan(
                 planned
             }
             Item::Objects(t) => plan_objects(&work.judge(t, as_of)?).await?,
-        });
+        };
+        planned.guard = Some(guard::judge(&planned, &item.guard(), item.file()));
+        policies.push(planned);
     }
+    let guard = Some(guard::judge_run(&policies, work.run_max_rows));
     Ok(Plan {
         version: PLAN_VERSION,
         plan_id: uuid::Uuid::new_v4().to_string(),
@@ -364,6 +375,7 @@ pub async fn make_plan(
         created_at: Utc::now(),
         policies,
         residency: None,
+        guard,
     })
 }
 

@@ -432,5 +432,6 @@ pub async fn plan_objects(judge: &Judge<'_>) -> Result<PolicyPlan, StoreError> {
         purpose: p.purpose.clone(),
         clause: p.clause.clone(),
         forecast: None,
+        guard: None,
     })
 }

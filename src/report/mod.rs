@@ -2,6 +2,7 @@
 
 mod certificate;
 mod chart;
+mod guard;
 mod period;
 mod period_view;
 
@@ -98,6 +99,7 @@ fn plan_body(
                 );
                 held_lines(&mut s, p.held, &p.holds, "  ");
                 referenced_line(&mut s, p.referenced, &p.references, "  ");
+                guard::policy_text(&mut s, p);
                 if let Some(f) = &p.forecast {
                     let _ = writeln!(s, "  {}", forecast_text(f));
                 }
@@ -110,6 +112,7 @@ fn plan_body(
                 let _ = writeln!(s);
             }
             let _ = writeln!(s, "total eligible: {}", plan.total_eligible());
+            guard::run_text(&mut s, plan);
             if !show_sql {
                 let _ = writeln!(s, "(add `--sql` to see the statement each policy runs)");
             }
@@ -130,15 +133,15 @@ fn plan_body(
                 plan.as_of_text(),
                 short(&plan.config_hash)
             );
-            let _ = writeln!(s, "| policy | target | action | keep | cutoff | eligible | held | referenced (kept) | undated (kept) | in scope | total |");
+            let _ = writeln!(s, "| policy | target | action | keep | cutoff | eligible | held | referenced (kept) | undated (kept) | in scope | total | guard |");
             let _ = writeln!(
                 s,
-                "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+                "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | :--- |"
             );
             for p in &plan.policies {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     md(&p.name),
                     md(&p.target),
                     p.action,
@@ -149,9 +152,11 @@ fn plan_body(
                     p.referenced,
                     p.undated,
                     p.selected,
-                    p.total
+                    p.total,
+                    guard::cell(p)
                 );
             }
+            guard::run_markdown(&mut s, plan);
             for p in &plan.policies {
                 let _ = writeln!(s, "\n## {}\n", md(&p.name));
                 if let Some(purpose) = &p.purpose {
@@ -160,6 +165,7 @@ fn plan_body(
                 if let Some(clause) = &p.clause {
                     let _ = writeln!(s, "Clause: {}\n", md(clause));
                 }
+                guard::policy_markdown(&mut s, p);
                 held_md(&mut s, &p.holds, "Held by ");
                 referenced_md(&mut s, p.referenced, &p.references);
                 if let Some(f) = &p.forecast {

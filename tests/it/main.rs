@@ -18,6 +18,7 @@ mod daemon;
 mod deploy;
 mod forecast;
 mod grants;
+mod guards;
 mod holds;
 mod hostile;
 mod objects;

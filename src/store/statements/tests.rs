@@ -69,9 +69,11 @@ fn policy(name: &str, table: &str, clock: Clock, keep: &str, action: Action) -> 
         guard: Guard {
             max_rows: None,
             max_fraction: None,
+            set_in: Default::default(),
         },
         batch_size: 500,
         batch_target_ms: None,
+        file: "policies/p.yaml".into(),
     }
 }
 
