@@ -4,7 +4,7 @@
 //! table. Precision and recall are measured against the labels; the same data gives the same
 //! report; no seeded value appears in any output.
 
-use crate::support::{run, Backend, TestDb};
+use crate::support::{lethe_in, run, Backend, TestDb};
 use std::collections::BTreeSet;
 
 /// How a fixture column is declared.
@@ -579,6 +579,45 @@ async fn the_same_data_gives_the_same_report_and_no_value_in_any_output(b: Backe
         );
     }
     db.drop_db().await;
+}
+
+/// The demo holds personal data no example policy names: newsletter sign-ups and notes on
+/// contracts. Discover finds them, ungoverned, and nothing in `customers.company`.
+#[test]
+fn the_demo_has_ungoverned_newsletter_signups_and_notes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let demo = run(lethe_in(dir.path(), &cfg).arg("demo"));
+    assert_eq!(demo.code, 0, "{}\n{}", demo.stdout, demo.stderr);
+    let out = run(lethe_in(dir.path(), &cfg).args(["discover", "--format", "json"]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    for (table, column, kind) in [
+        ("newsletter_signups", "email", "email"),
+        ("newsletter_signups", "ip", "ip_address"),
+        ("contracts", "notes", "free_text"),
+    ] {
+        let f = finding(&report, table, column);
+        assert_eq!(f["kind"], kind, "{f}");
+        assert_eq!(f["coverage"]["status"], "ungoverned", "{f}");
+    }
+    for (table, column) in [("leads", "email"), ("leads", "ip"), ("leads", "phone")] {
+        let f = finding(&report, table, column);
+        assert_eq!(f["coverage"]["status"], "governed", "{f}");
+    }
+    assert!(
+        !found(&report).contains(&("customers".to_string(), "company".to_string())),
+        "{report}"
+    );
+    assert_eq!(report["summary"]["ungoverned"], 3, "{report}");
+    assert_eq!(report["summary"]["ungoverned_prefixes"], 0, "{report}");
+    let text = run(lethe_in(dir.path(), &cfg).arg("discover"));
+    assert!(
+        text.stdout
+            .contains("newsletter_signups.email  email (contact) 1.00  UNGOVERNED"),
+        "{}",
+        text.stdout
+    );
 }
 
 crate::on_every_backend!(
