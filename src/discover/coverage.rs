@@ -53,7 +53,13 @@ impl Coverage {
 pub fn column(policies: &[RetentionPolicy], store: &str, table: &Ident, col: &str) -> Coverage {
     let by = policies
         .iter()
-        .filter(|p| p.store == store && p.table.same_table(table))
+        // A policy's bare table is in the connection's own schema, where discovery names
+        // tables bare too: it does not reach a table of another schema.
+        .filter(|p| {
+            p.store == store
+                && p.table.same_table(table)
+                && (p.table.schema().is_some() || table.schema().is_none())
+        })
         .filter_map(|p| match &p.action {
             Action::Delete => Some(Reach {
                 policy: p.name.clone(),
@@ -137,6 +143,11 @@ mod tests {
         assert_eq!(
             column(&policies, "other", &t("leads"), "email").status,
             Status::Ungoverned
+        );
+        assert_eq!(
+            column(&policies, "crm", &t("archive.leads"), "email").status,
+            Status::Ungoverned,
+            "a table of another schema"
         );
     }
 }

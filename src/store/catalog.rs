@@ -147,7 +147,10 @@ impl SqlStore {
         let order: Vec<String> = if key.is_empty() {
             (1..=exprs.len()).map(|i| i.to_string()).collect()
         } else {
-            key.iter().map(|k| d.quote_part(k)).collect()
+            // Qualified: a bare name would be the text column of the same name on PostgreSQL.
+            key.iter()
+                .map(|k| format!("{}.{}", d.quote(table), d.quote_part(k)))
+                .collect()
         };
         let mut q = Query::new(d);
         q.push(&format!(

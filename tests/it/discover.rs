@@ -659,7 +659,95 @@ fn the_demo_has_ungoverned_newsletter_signups_and_notes() {
     );
 }
 
+/// The store reads for discovery: the tables (no views, no lethe tables), the key, the first
+/// rows by key whatever the insertion order, by every column without a key, and a bound.
+async fn samples_are_the_first_rows_by_key_and_bounded_in_time(b: Backend) {
+    let Some(db) = TestDb::new(b).await else {
+        return;
+    };
+    let (pk, text) = (db.ty("pk"), db.ty("text"));
+    db.exec(&format!(
+        "CREATE TABLE t (id {pk}, v {text}); CREATE TABLE nokey (a {text}, b {text});
+         CREATE TABLE lethe_audit (id {pk}); CREATE VIEW tv AS SELECT id FROM t"
+    ))
+    .await;
+    let rows: Vec<String> = (1..=30).rev().map(|i| format!("({i}, 'v{i}')")).collect();
+    db.exec(&format!("INSERT INTO t (id, v) VALUES {}", rows.join(", ")))
+        .await;
+    db.exec("INSERT INTO nokey (a, b) VALUES ('c', 'x'), ('a', 'z'), ('b', 'y'), ('a', 'y')")
+        .await;
+    let store = &db.store;
+    let ident = |s: &str| lethe::model::Ident::parse(s).unwrap();
+    let tables = store.tables().await.unwrap();
+    assert_eq!(tables.tables, [ident("nokey"), ident("t")]);
+    let key = store.key_columns(&ident("t")).await.unwrap();
+    assert_eq!(key, ["id"]);
+    let cols = [("id".to_string(), true), ("v".to_string(), true)];
+    let bound = std::time::Duration::from_secs(30);
+    let first = store
+        .sample(&ident("t"), &cols, &key, 3, bound)
+        .await
+        .unwrap()
+        .unwrap();
+    let text = |rows: Vec<Vec<Option<String>>>| -> Vec<Vec<String>> {
+        rows.into_iter()
+            .map(|r| r.into_iter().map(|v| v.unwrap_or_default()).collect())
+            .collect()
+    };
+    assert_eq!(
+        text(first),
+        [["1", "v1"], ["2", "v2"], ["3", "v3"]].map(|r| r.map(String::from))
+    );
+    // A column marked not to be read comes back NULL.
+    let unread = [("id".to_string(), true), ("v".to_string(), false)];
+    let rows = store
+        .sample(&ident("t"), &unread, &key, 1, bound)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rows, [[Some("1".to_string()), None]]);
+    assert!(store.key_columns(&ident("nokey")).await.unwrap().is_empty());
+    let cols = [("a".to_string(), true), ("b".to_string(), true)];
+    let rows = store
+        .sample(&ident("nokey"), &cols, &[], 3, bound)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        text(rows),
+        [["a", "y"], ["a", "z"], ["b", "y"]].map(|r| r.map(String::from))
+    );
+    let late = store
+        .sample(&ident("t"), &cols[..0], &key, 3, bound)
+        .await
+        .unwrap();
+    assert_eq!(late, Some(Vec::new()), "no column, nothing to read");
+    // A read that takes a second (a view: tables are listed, but any relation samples).
+    db.exec(match b {
+        Backend::Postgres => "CREATE VIEW slow AS SELECT 1 AS id, CAST(pg_sleep(1) AS TEXT) AS s",
+        Backend::MariaDb => "CREATE VIEW slow AS SELECT 1 AS id, SLEEP(1) AS s",
+        Backend::Sqlite => {
+            "CREATE VIEW slow AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000) SELECT max(x) AS id, 's' AS s FROM c"
+        }
+    })
+    .await;
+    let cols = [("id".to_string(), true), ("s".to_string(), true)];
+    let late = store
+        .sample(
+            &ident("slow"),
+            &cols,
+            &[],
+            3,
+            std::time::Duration::from_millis(100),
+        )
+        .await
+        .unwrap();
+    assert_eq!(late, None, "a sample past its bound is given up");
+    db.drop_db().await;
+}
+
 crate::on_every_backend!(
+    samples_are_the_first_rows_by_key_and_bounded_in_time,
     precision_and_recall_on_the_labelled_fixture,
     the_same_data_gives_the_same_report_and_no_value_in_any_output,
 );
