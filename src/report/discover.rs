@@ -173,3 +173,109 @@ fn markdown(d: &Discovery) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discover::{Category, Evidence, Kind, Reach, Status, Summary};
+    use crate::model::ActionKind;
+
+    fn report() -> Discovery {
+        let ungoverned = Coverage {
+            status: Status::Ungoverned,
+            by: Vec::new(),
+        };
+        Discovery {
+            sample: 1000,
+            summary: Summary {
+                findings: 2,
+                governed: 1,
+                ungoverned: 1,
+                prefixes: 1,
+                ungoverned_prefixes: 1,
+            },
+            stores: vec![StoreScan {
+                store: "crm".into(),
+                tables: 2,
+                columns: 9,
+                timed_out: vec!["big".into()],
+                ..StoreScan::default()
+            }],
+            findings: vec![
+                Finding {
+                    store: "crm".into(),
+                    table: "leads".into(),
+                    column: "e|mail<b>".into(),
+                    kind: Kind::Email,
+                    category: Category::Contact,
+                    confidence: 0.96,
+                    evidence: Evidence {
+                        name: true,
+                        sampled: 10,
+                        values: 8,
+                        matched: 8,
+                    },
+                    coverage: Coverage {
+                        status: Status::Governed,
+                        by: vec![Reach {
+                            policy: "mask".into(),
+                            action: ActionKind::Anonymize,
+                            strategy: Some("hmac"),
+                        }],
+                    },
+                },
+                Finding {
+                    store: "crm".into(),
+                    table: "signups".into(),
+                    column: "ip".into(),
+                    kind: Kind::IpAddress,
+                    category: Category::Network,
+                    confidence: 0.9,
+                    evidence: Evidence {
+                        name: false,
+                        sampled: 10,
+                        values: 10,
+                        matched: 10,
+                    },
+                    coverage: ungoverned.clone(),
+                },
+            ],
+            prefixes: vec![PrefixFinding {
+                store: "crm".into(),
+                prefix: String::new(),
+                objects: 3,
+                coverage: ungoverned,
+            }],
+        }
+    }
+
+    #[test]
+    fn every_format_names_kind_coverage_and_evidence() {
+        let d = report();
+        let text = discovery(&d, Format::Text).unwrap();
+        assert!(
+            text.contains("leads.e|mail<b>  email (contact) 0.96  governed by mask (anonymize: hmac)  [name; 8 of 8 sampled value(s) match (10 row(s))]"),
+            "{text}"
+        );
+        assert!(
+            text.contains("signups.ip  ip_address (network) 0.90  UNGOVERNED"),
+            "{text}"
+        );
+        assert!(
+            text.contains("(top level)  3 object(s)  UNGOVERNED"),
+            "{text}"
+        );
+        assert!(text.contains("`big`: the sample took too long"), "{text}");
+        let md = discovery(&d, Format::Markdown).unwrap();
+        assert!(
+            md.contains("| leads | e\\|mail&lt;b&gt; | email | contact | 0.96 |"),
+            "{md}"
+        );
+        let html = discovery(&d, Format::Html).unwrap();
+        assert!(!html.contains("<b>"), "{html}");
+        let json: serde_json::Value =
+            serde_json::from_str(&discovery(&d, Format::Json).unwrap()).unwrap();
+        assert_eq!(json["findings"][1]["coverage"]["status"], "ungoverned");
+        assert_eq!(json["prefixes"][0]["prefix"], "");
+    }
+}
