@@ -6,6 +6,10 @@ use super::sql::{Param, Query, SqlStore, StoreError};
 use crate::model::{Dialect, Ident};
 use std::time::Duration;
 
+/// How much of each sampled value is read: validators need far less, and free text is scanned
+/// in its first part only.
+pub const SAMPLED_CHARS: u32 = 4096;
+
 /// The tables of a database as discovery reads them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tables {
@@ -141,6 +145,14 @@ impl SqlStore {
                         "CASE WHEN typeof({col}) = 'blob' THEN NULL ELSE CAST({col} AS TEXT) END"
                     ),
                     (true, _) => d.as_text(&col),
+                }
+            })
+            // Memory stays bounded whatever a column holds: the start of each value is enough.
+            .map(|e| {
+                if e == "NULL" {
+                    e
+                } else {
+                    format!("SUBSTR({e}, 1, {SAMPLED_CHARS})")
                 }
             })
             .collect();

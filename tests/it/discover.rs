@@ -667,7 +667,7 @@ async fn samples_are_the_first_rows_by_key_and_bounded_in_time(b: Backend) {
     };
     let (pk, text) = (db.ty("pk"), db.ty("text"));
     db.exec(&format!(
-        "CREATE TABLE t (id {pk}, v {text}); CREATE TABLE nokey (a {text}, b {text});
+        "CREATE TABLE t (id {pk}, v TEXT); CREATE TABLE nokey (a {text}, b {text});
          CREATE TABLE lethe_audit (id {pk}); CREATE VIEW tv AS SELECT id FROM t"
     ))
     .await;
@@ -722,6 +722,17 @@ async fn samples_are_the_first_rows_by_key_and_bounded_in_time(b: Backend) {
         .await
         .unwrap();
     assert_eq!(late, Some(Vec::new()), "no column, nothing to read");
+    // Only the start of a long value is read.
+    let long = "x".repeat(10_000);
+    db.exec(&format!("UPDATE t SET v = '{long}' WHERE id = 1"))
+        .await;
+    let v = [("v".to_string(), true)];
+    let rows = store
+        .sample(&ident("t"), &v, &key, 1, bound)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rows[0][0].as_deref().map(str::len), Some(4096));
     // A read that takes a second (a view: tables are listed, but any relation samples).
     db.exec(match b {
         Backend::Postgres => "CREATE VIEW slow AS SELECT 1 AS id, CAST(pg_sleep(1) AS TEXT) AS s",
