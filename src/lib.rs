@@ -13,6 +13,9 @@
 //! - [`engine`] prepares a configuration into checked work (stores, schemas, holds, cascades,
 //!   shards, order) and enforces it (plan, pins, guards, batches, audit).
 //! - [`report`] renders plans and runs as text, Markdown, HTML and JSON.
+//! - [`discover`] finds personal data that no policy names: column names and sampled values
+//!   judged per kind (validators, a Dutch and English dictionary), object prefixes, and the
+//!   coverage of each finding by the policies.
 //! - [`certificate`] makes deletion certificates: per subject, a fresh scan of every policy
 //!   that reaches it, the runs that did the deleting and the audit chain head, signed.
 //! - [`apply`] executes a plan in bounded, re-checked batches behind guards.
@@ -40,6 +43,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod db;
+pub mod discover;
 pub mod engine;
 pub mod model;
 pub mod plan;

@@ -21,7 +21,8 @@ CREATE TABLE contracts (
     id INTEGER PRIMARY KEY,
     customer_id INTEGER NOT NULL REFERENCES customers (id),
     started_at DATETIME NOT NULL,
-    terminated_at DATETIME
+    terminated_at DATETIME,
+    notes TEXT
 );
 CREATE TABLE leads (
     id INTEGER PRIMARY KEY,
@@ -40,6 +41,12 @@ CREATE TABLE invoices (
     number TEXT NOT NULL,
     amount_cents INTEGER NOT NULL,
     issued_at DATETIME NOT NULL
+);
+CREATE TABLE newsletter_signups (
+    id INTEGER PRIMARY KEY,
+    email TEXT NOT NULL,
+    ip TEXT,
+    signed_up_at DATETIME NOT NULL
 );
 CREATE INDEX leads_customer ON leads (customer_id);
 CREATE INDEX contracts_customer ON contracts (customer_id);
@@ -243,10 +250,71 @@ pub async fn build(dir: &Path) -> anyhow::Result<PathBuf> {
             .execute(&mut *tx)
             .await?;
     }
+    // Personal data no policy names, for `lethe discover` to find. A generator of its own keeps
+    // the rest of the demo as it was.
+    unnamed(&mut tx, &mut Rng(0x5e1f_2026), now).await?;
     tx.commit().await?;
     conn.close().await?;
     files(&dir.join("files"), &mut rng)?;
     Ok(db)
+}
+
+/// Personal data that no example policy names: newsletter sign-ups (e-mail address and IP
+/// address) and account managers' notes on contracts, some with a telephone number or an
+/// e-mail address in them.
+async fn unnamed(
+    tx: &mut sqlx::SqliteConnection,
+    rng: &mut Rng,
+    now: chrono::NaiveDateTime,
+) -> anyhow::Result<()> {
+    for id in 1..=300_i64 {
+        let (first, last) = (rng.pick(FIRST), rng.pick(LAST));
+        let email = format!(
+            "{}{}.{id}@example.org",
+            first.to_lowercase().chars().next().unwrap_or('x'),
+            last.replace(' ', "").to_lowercase()
+        );
+        let ip = format!("203.0.113.{}", rng.below(255));
+        let at = now - Duration::days(rng.below(1500) as i64);
+        sqlx::query(
+            "INSERT INTO newsletter_signups (id, email, ip, signed_up_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(email)
+        .bind(ip)
+        .bind(at.format("%Y-%m-%d %H:%M:%S").to_string())
+        .execute(&mut *tx)
+        .await?;
+    }
+    let notes = [
+        "Contactpersoon {name} is bereikbaar op 06-{number}.",
+        "Offerte verlengd; facturen voortaan naar {mail}.",
+        "Geen bijzonderheden.",
+        "Klant wil maandelijks een overzicht.",
+    ];
+    let contracts: Vec<i64> = sqlx::query_scalar("SELECT id FROM contracts ORDER BY id")
+        .fetch_all(&mut *tx)
+        .await?;
+    for id in contracts {
+        let (first, last) = (rng.pick(FIRST), rng.pick(LAST));
+        let note = rng
+            .pick(&notes)
+            .replace("{name}", &format!("{first} {last}"))
+            .replace("{number}", &format!("{:08}", rng.below(100_000_000)))
+            .replace(
+                "{mail}",
+                &format!(
+                    "administratie@{}.example.nl",
+                    last.replace(' ', "").to_lowercase()
+                ),
+            );
+        sqlx::query("UPDATE contracts SET notes = ? WHERE id = ?")
+            .bind(note)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The demo's folder store: lead lists exported per customer (linked to the customer's
@@ -295,7 +363,7 @@ fn files(root: &Path, rng: &mut Rng) -> anyhow::Result<()> {
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let db = build(&args.dir).await?;
     outln!(
-        "demo database: {} (customers, contracts, 2000 leads, 600 invoices; fake data)",
+        "demo database: {} (customers, contracts, 2000 leads, 600 invoices, 300 newsletter sign-ups; fake data)",
         db.display()
     );
     outln!(
@@ -332,6 +400,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
   {lethe}{cfg} holds list               the legal holds; `holds add` sets one
   {lethe}{cfg} audit                    the runs; `audit verify` checks the hash chain
   {lethe}{cfg} residency                where every store is, and whether that is allowed
+  {lethe}{cfg} discover                 personal data no policy reaches (the newsletter sign-ups)
   {lethe}{cfg} certificate --subject customer_id=2   a signed certificate of deletion, after apply
   {lethe}{cfg} daemon                   every policy on its schedule, with /metrics (docs/operate/daemon.md)
 Edit the policies in {config}/ and plan again; `demo` again restores the data."

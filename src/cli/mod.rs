@@ -13,6 +13,7 @@ mod certificate;
 mod check;
 mod daemon;
 mod demo;
+mod discover;
 mod holds;
 mod plan;
 mod report;
@@ -96,6 +97,7 @@ Typical use:
   lethe apply --plan FILE         do exactly what a reviewed plan approved
   lethe daemon                    run every policy on its schedule, serve /metrics
   lethe residency                 is every store in the EEA or an adequate country?
+  lethe discover                  which columns and prefixes hold personal data no policy reaches?
   lethe audit verify              check the hash chain of the audit trail
   lethe report --format html      what was deleted, held and refused, per night (with charts)
   lethe certificate --subject customer_id=42   a signed certificate of deletion for a customer
@@ -155,6 +157,10 @@ pub enum Command {
     /// A signed deletion certificate for one subject (`--subject customer_id=42`), from a fresh
     /// scan of every policy that reaches it; `verify FILE` checks one.
     Certificate(certificate::Args),
+    /// Find personal data that no policy reaches: every table and column of every SQL store
+    /// (names and a deterministic sample of values), every object prefix; each finding with
+    /// its kind, category, confidence, evidence counts and coverage. Never prints a value.
+    Discover(discover::Args),
     /// Build a demo CRM database (SQLite, fake Dutch-looking data) and folder, and plan against them.
     Demo(demo::Args),
     /// Print the JSON Schema of lethe.yaml, RetentionPolicy and LegalHold documents, with which
@@ -234,6 +240,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Audit(a) => audit::run(&cli, a).await,
         Command::Report(a) => report::run(&cli, a).await,
         Command::Certificate(a) => certificate::run(&cli, a).await,
+        Command::Discover(a) => discover::run(&cli, a).await,
         Command::Demo(a) => demo::run(&cli, a).await,
         Command::Schema(a) => schema::run(&cli, a).await,
     }

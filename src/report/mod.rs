@@ -2,11 +2,13 @@
 
 mod certificate;
 mod chart;
+mod discover;
 mod guard;
 mod period;
 mod period_view;
 
 pub use certificate::{certificate_html, certificate_text, verdict};
+pub use discover::discovery;
 pub use period::{PeriodBuilder, PeriodReport};
 pub use period_view::period;
 

@@ -1,12 +1,14 @@
 //! Stores: what policies act on. SQL databases (PostgreSQL, MySQL/MariaDB, SQLite) through sqlx,
 //! and object stores (S3 buckets, local folders) in [`object`].
 
+mod catalog;
 mod link;
 pub mod object;
 mod schema;
 mod sql;
 mod statements;
 
+pub use catalog::{is_binary, is_lethes_own, Tables};
 pub use link::{Ends, Latest, Link};
 pub use object::{connect_objects, ObjectStore};
 pub use schema::{Column, Family, ForeignKey, OnDelete, Target};

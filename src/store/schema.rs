@@ -574,7 +574,7 @@ impl SqlStore {
     }
 
     /// The primary key columns of a SQLite table, in key order.
-    async fn primary_key(&self, table: &Ident) -> Result<Vec<Ident>, StoreError> {
+    pub(super) async fn primary_key(&self, table: &Ident) -> Result<Vec<Ident>, StoreError> {
         let mut q = Query::new(self.dialect);
         q.push("SELECT name FROM pragma_table_info(")
             .bind(super::Param::Text(table.name().to_string()))

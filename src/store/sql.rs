@@ -102,7 +102,7 @@ impl Dialect {
             .join(".")
     }
 
-    fn quote_part(&self, p: &str) -> String {
+    pub(super) fn quote_part(&self, p: &str) -> String {
         match self {
             Dialect::MySql => format!("`{}`", p.replace('`', "``")),
             _ => format!("\"{}\"", p.replace('"', "\"\"")),

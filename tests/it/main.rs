@@ -16,6 +16,7 @@ mod config_errors;
 mod crash;
 mod daemon;
 mod deploy;
+mod discover;
 mod forecast;
 mod grants;
 mod guards;

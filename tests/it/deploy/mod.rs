@@ -52,6 +52,7 @@ fn command_name(cli: &Cli) -> &'static str {
         Command::Audit(_) => "audit",
         Command::Report(_) => "report",
         Command::Certificate(_) => "certificate",
+        Command::Discover(_) => "discover",
         Command::Demo(_) => "demo",
         Command::Schema(_) => "schema",
     }
