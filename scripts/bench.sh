@@ -5,7 +5,8 @@
 # For each engine it builds a `leads` table (30% of rows older than the cutoff), then measures,
 # in the same run and interleaved repetition by repetition:
 #   reference  raw `DELETE ... WHERE created_at < cutoff` / raw 4-column `UPDATE ... SET col = NULL`
-#   contender  `lethe apply --yes --format json` (delete, batch 1000 and 5000; anonymize in SQL;
+#   contender  `lethe apply --yes --format json` (delete, batch 1000, 5000 and the default
+#              batch_target 200ms; anonymize in SQL likewise;
 #              anonymize with hmac + truncate-ip, computed row by row in lethe) and `lethe plan`
 # Every measurement starts from a fresh copy of the seed table (reset outside the timed region)
 # and is repeated BENCH_REPS times; the table shows medians, the ratio lethe/reference and
@@ -213,17 +214,21 @@ url_of() {
   esac
 }
 
-write_config() { # write_config ENGINE SCENARIO BATCH -> folder
-  local engine=$1 scenario=$2 batch=$3
+write_config() { # write_config ENGINE SCENARIO BATCH -> folder (BATCH a row count, or `target`)
+  local engine=$1 scenario=$2 batch=$3 sizing
   local dir=$TMP/$engine-$scenario-$batch
   mkdir -p "$dir/policies"
+  case $batch in
+    target) sizing="batch_target: 200ms" ;;
+    *) sizing="batch_size: $batch" ;;
+  esac
   cat >"$dir/policies/lethe.yaml" <<YAML
 state: sqlite://$dir/state.db
 stores:
   crm: { kind: sql, url: "$(url_of "$engine")", country: NL }
 hmac_key: $HMAC_KEY
 guard: { max_fraction: 1 }
-batch_size: $batch
+$sizing
 YAML
   local action
   case $scenario in
@@ -328,18 +333,22 @@ pass() { # pass ENGINE ROWS
   t0=$(now)
   say "$engine: seeding $rows rows ($LAYOUT layout)"
   seed "$engine" "$rows"
-  local d1 d5 a1 a5 ah
+  local d1 d5 dt a1 a5 at ah
   d1=$(write_config "$engine" delete 1000)
   d5=$(write_config "$engine" delete 5000)
+  dt=$(write_config "$engine" delete target)
   a1=$(write_config "$engine" anon-sql 1000)
   a5=$(write_config "$engine" anon-sql 5000)
+  at=$(write_config "$engine" anon-sql target)
   ah=$(write_config "$engine" anon-hmac 1000)
   measure "$engine" "$rows" delete delete "$REPS" \
     "$d1" apply "apply delete, batch 1000" \
-    "$d5" apply "apply delete, batch 5000"
+    "$d5" apply "apply delete, batch 5000" \
+    "$dt" apply "apply delete, batch_target 200ms (default)"
   measure "$engine" "$rows" anonymize update "$REPS" \
     "$a1" apply "apply anonymize SQL-side, batch 1000" \
-    "$a5" apply "apply anonymize SQL-side, batch 5000"
+    "$a5" apply "apply anonymize SQL-side, batch 5000" \
+    "$at" apply "apply anonymize SQL-side, batch_target 200ms (default)"
   if [ "$rows" -le "$HMAC_MAX_ROWS" ]; then
     measure "$engine" "$rows" anon-hmac update "$HMAC_REPS" \
       "$ah" apply "apply anonymize hmac+truncate-ip (row by row), batch 1000"
