@@ -5,10 +5,27 @@ use crate::plan::Item;
 
 /// Arguments of `lethe check`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Also run `lethe discover` and exit 5 when a column or object prefix holds personal data
+    /// (at `--min-confidence` or above) that no policy governs: for a CI pipeline that must fail
+    /// when someone adds a `phone` column without a policy.
+    #[arg(long)]
+    coverage: bool,
+    /// With `--coverage`: the lowest confidence (0 to 1) at which an ungoverned finding fails
+    /// the check.
+    #[arg(long, value_name = "C", default_value_t = 0.8, requires = "coverage", value_parser = confidence)]
+    min_confidence: f64,
+}
+
+fn confidence(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(c) if (0.0..=1.0).contains(&c) => Ok(c),
+        _ => Err("expected a confidence from 0 to 1, e.g. 0.8".into()),
+    }
+}
 
 /// Runs `lethe check`.
-pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
+pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     let prepared = super::prepare(cli, &[], true, None, chrono::Utc::now()).await?;
     outln!(
         "configuration: {} ({})",
@@ -101,11 +118,62 @@ pub async fn run(cli: &Cli, _args: &Args) -> anyhow::Result<Code> {
         &residency,
         crate::report::Format::Text,
     )?);
-    Ok(if residency.violations > 0 {
-        Code::Residency
-    } else {
-        Code::Ok
-    })
+    if residency.violations > 0 {
+        return Ok(Code::Residency);
+    }
+    if args.coverage {
+        return coverage(&prepared.config, args.min_confidence).await;
+    }
+    Ok(Code::Ok)
+}
+
+/// `--coverage`: discovery over every store; exit 5 on ungoverned personal data at or above
+/// `min`, 1 when a store or table could not be read (coverage unknown), else 0.
+async fn coverage(config: &crate::config::Config, min: f64) -> anyhow::Result<Code> {
+    let options = crate::discover::Options {
+        sample: 1000,
+        table_bound: std::time::Duration::from_secs(30),
+        today: chrono::Utc::now().date_naive(),
+    };
+    let found = crate::discover::discover(config, options).await;
+    let ungoverned =
+        |c: &crate::discover::Coverage| c.status == crate::discover::Status::Ungoverned;
+    let columns: Vec<_> = (found.findings.iter())
+        .filter(|f| ungoverned(&f.coverage) && f.confidence >= min)
+        .collect();
+    let prefixes: Vec<_> = (found.prefixes.iter())
+        .filter(|p| ungoverned(&p.coverage))
+        .collect();
+    for f in &columns {
+        outln!(
+            "coverage: UNGOVERNED {}.{}.{} ({}, confidence {:.2}): no policy deletes the table or anonymizes the column",
+            f.store, f.table, f.column, f.kind, f.confidence
+        );
+    }
+    for p in &prefixes {
+        outln!(
+            "coverage: UNGOVERNED {}:{} ({} objects): no object policy covers the prefix",
+            p.store,
+            if p.prefix.is_empty() {
+                "(top)"
+            } else {
+                &p.prefix
+            },
+            p.objects
+        );
+    }
+    if found.incomplete() {
+        outln!("coverage: unknown: some stores or tables could not be read (`lethe discover` names them)");
+        return Ok(Code::Failure);
+    }
+    if columns.is_empty() && prefixes.is_empty() {
+        outln!(
+            "coverage: ok ({} findings with personal data, all governed at confidence {min} and above)",
+            found.summary.findings
+        );
+        return Ok(Code::Ok);
+    }
+    Ok(Code::Coverage)
 }
 
 /// Checks the declared holds on a store that no policy uses.

@@ -42,6 +42,8 @@ pub enum Code {
     Residency = 3,
     /// Refused by a guard or by plan drift; nothing was touched.
     Refused = 4,
+    /// `check --coverage`: personal data that no policy governs.
+    Coverage = 5,
 }
 
 /// An error that carries its exit code.
@@ -104,7 +106,8 @@ Typical use:
   lethe schema                    JSON Schema of the configuration files, for editors
 
 Exit codes: 0 success, 1 runtime failure, 2 invalid configuration or usage,
-            3 residency violation, 4 refused by a guard or by plan drift.";
+            3 residency violation, 4 refused by a guard or by plan drift,
+            5 `check --coverage` found personal data that no policy governs.";
 
 /// Command-line interface.
 #[derive(Debug, Parser)]

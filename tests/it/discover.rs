@@ -762,3 +762,40 @@ crate::on_every_backend!(
     precision_and_recall_on_the_labelled_fixture,
     the_same_data_gives_the_same_report_and_no_value_in_any_output,
 );
+
+/// `lethe check --coverage` fails a pipeline (exit 5) when personal data no policy governs
+/// appears, names the column and no value, and passes (exit 0) once a policy reaches it.
+#[tokio::test]
+async fn check_coverage_exits_5_on_ungoverned_personal_data() {
+    let db = crate::support::TestDb::new(crate::support::Backend::Sqlite)
+        .await
+        .unwrap();
+    db.crm_schema().await;
+    db.exec("CREATE TABLE newsletter (id INTEGER PRIMARY KEY, email TEXT, signed_up DATETIME)")
+        .await;
+    for i in 1..=40 {
+        db.exec(&format!(
+            "INSERT INTO newsletter (id, email, signed_up) VALUES ({i}, 'coverage-probe-{i}@example.org', '2026-01-01 00:00:00')"
+        ))
+        .await;
+    }
+    let leads = "kind: RetentionPolicy\nname: leads\nstore: crm\ntable: leads\nkey: id\nclock: { column: created_at }\nkeep: 30d\naction: delete\n";
+    let contracts = "kind: RetentionPolicy\nname: contracts\nstore: crm\ntable: contracts\nkey: id\nclock: { column: terminated_at }\nkeep: 30d\naction: delete\n";
+    let cfg = db.policies("", &[("leads.yaml", leads), ("contracts.yaml", contracts)]);
+    let plain = crate::support::run(db.lethe(&cfg).args(["check"]));
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    let r = crate::support::run(db.lethe(&cfg).args(["check", "--coverage"]));
+    assert_eq!(r.code, 5, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("UNGOVERNED crm.newsletter.email"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("coverage-probe"), "{}", r.stdout);
+    let newsletter = "kind: RetentionPolicy\nname: newsletter\nstore: crm\ntable: newsletter\nkey: id\nclock: { column: signed_up }\nkeep: 2y\naction: delete\n";
+    std::fs::write(cfg.join("newsletter.yaml"), newsletter).unwrap();
+    let r = crate::support::run(db.lethe(&cfg).args(["check", "--coverage"]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("coverage: ok"), "{}", r.stdout);
+    db.drop_db().await;
+}
