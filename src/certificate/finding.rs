@@ -136,8 +136,7 @@ async fn subject_latest(
     time: &Ident,
     subject: &Subject,
 ) -> Result<Latest, CertificateError> {
-    let cols = store.columns(table).await?.unwrap_or_default();
-    let integer = (cols.get(column.name())).is_some_and(|c| c.family == Family::Integer);
+    let integer = super::subject::family(store, table, column).await? == Family::Integer;
     let value = match integer {
         true => subject.value.parse::<i64>().ok().map(Param::Int),
         false => Some(Param::Text(subject.value.clone())),

@@ -189,7 +189,11 @@ fn linked(t: &ObjectTarget, key: &str) -> bool {
 }
 
 /// The family of a column, as the live schema says.
-async fn family(store: &SqlStore, table: &Ident, column: &Ident) -> Result<Family, ReachError> {
+pub(super) async fn family(
+    store: &SqlStore,
+    table: &Ident,
+    column: &Ident,
+) -> Result<Family, ReachError> {
     let cols = store.columns(table).await?.unwrap_or_default();
     Ok((cols.get(column.name())).map_or(Family::Other, |c| c.family))
 }
