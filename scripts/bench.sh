@@ -58,6 +58,8 @@ HMAC_KEY=bench-key-0123456789abcdef0123456789abcdef
 
 say() { printf '[bench] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
+# shellcheck source=lib/bench.sh
+. scripts/lib/bench.sh
 case $LAYOUT in sequential | scattered) ;; *) die "BENCH_LAYOUT must be sequential or scattered" ;; esac
 for tool in psql mysql jq awk /usr/bin/time; do command -v "$tool" >/dev/null || die "$tool not found"; done
 
@@ -82,22 +84,10 @@ trap 'exit 130' INT TERM
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-median() { # median of the arguments
-  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 # ---------------------------------------------------------------------------------------------
 # The binary
-if [ -n "${BENCH_LETHE:-}" ]; then
-  LETHE=$(realpath "$BENCH_LETHE")
-else
-  say "building the release binary (cargo build --release)"
-  cargo build --release --quiet
-  LETHE=$ROOT/target/release/lethe
-fi
-[ -x "$LETHE" ] || die "no lethe binary at $LETHE"
-# What was built: the commit plus "-dirty" when tracked files differed (others may commit meanwhile).
-BUILD_REV=$(git describe --always --dirty 2>/dev/null || echo '?')
+lethe_binary
 
 # ---------------------------------------------------------------------------------------------
 # Engine-specific SQL. $1 = engine (pg | my).

@@ -7,8 +7,9 @@ use crate::plan::Item;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Also run `lethe discover` and exit 5 when a column or object prefix holds personal data
-    /// (at `--min-confidence` or above) that no policy governs: for a CI pipeline that must fail
-    /// when someone adds a `phone` column without a policy.
+    /// (at `--min-confidence` or above) that no enforcing policy governs and no `Exemption`
+    /// covers: for a CI pipeline that must fail when someone adds a `phone` column without a
+    /// policy. A `dry-run` policy does not govern.
     #[arg(long)]
     coverage: bool,
     /// With `--coverage`: the lowest confidence (0 to 1) at which an ungoverned finding fails
@@ -17,7 +18,7 @@ pub struct Args {
     min_confidence: f64,
 }
 
-fn confidence(s: &str) -> Result<f64, String> {
+pub(super) fn confidence(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(c) if (0.0..=1.0).contains(&c) => Ok(c),
         _ => Err("expected a confidence from 0 to 1, e.g. 0.8".into()),
@@ -100,6 +101,23 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     for h in &prepared.config.holds {
         outln!("hold {}: ok ({}; basis: {})", h.name, h.target(), h.basis);
     }
+    let mut problems = Vec::new();
+    for e in &prepared.config.exemptions {
+        if let Some(store) = prepared.stores.get(&e.store).or(extra.get(&e.store)) {
+            problems.extend(store.check_exemption(e).await);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(super::CliError::usage(problems.join("\n")));
+    }
+    for e in &prepared.config.exemptions {
+        outln!(
+            "exemption {}: ok ({}; reason: {})",
+            e.name,
+            e.target(),
+            e.reason
+        );
+    }
     let runtime: Vec<_> = (prepared.db.runtime_holds().await?)
         .into_iter()
         .filter(|h| h.active_at(prepared.as_of))
@@ -133,6 +151,7 @@ async fn coverage(config: &crate::config::Config, min: f64) -> anyhow::Result<Co
     let options = crate::discover::Options {
         sample: 1000,
         table_bound: std::time::Duration::from_secs(30),
+        listing_bound: std::time::Duration::from_secs(600),
         today: chrono::Utc::now().date_naive(),
     };
     let found = crate::discover::discover(config, options).await;
@@ -144,22 +163,37 @@ async fn coverage(config: &crate::config::Config, min: f64) -> anyhow::Result<Co
     let prefixes: Vec<_> = (found.prefixes.iter())
         .filter(|p| ungoverned(&p.coverage))
         .collect();
+    // What a dry-run policy would do, so the line says why it still fails.
+    let planned = |c: &crate::discover::Coverage| {
+        let drafts: Vec<&str> = c.by.iter().map(|r| r.policy.as_str()).collect();
+        if drafts.is_empty() {
+            String::new()
+        } else {
+            format!(" (dry-run only: {})", drafts.join(", "))
+        }
+    };
     for f in &columns {
         outln!(
-            "coverage: UNGOVERNED {}.{}.{} ({}, confidence {:.2}): no policy deletes the table or anonymizes the column",
-            f.store, f.table, f.column, f.kind, f.confidence
+            "coverage: UNGOVERNED {}.{}.{} ({}, confidence {:.2}): no enforcing policy deletes the table or anonymizes the column, and no exemption covers it{}",
+            f.store,
+            f.table,
+            f.column,
+            f.kind,
+            f.confidence,
+            planned(&f.coverage)
         );
     }
     for p in &prefixes {
         outln!(
-            "coverage: UNGOVERNED {}:{} ({} objects): no object policy covers the prefix",
+            "coverage: UNGOVERNED {}:{} ({} objects): no enforcing object policy covers the prefix, and no exemption{}",
             p.store,
             if p.prefix.is_empty() {
                 "(top)"
             } else {
                 &p.prefix
             },
-            p.objects
+            p.objects,
+            planned(&p.coverage)
         );
     }
     if found.incomplete() {
@@ -168,8 +202,10 @@ async fn coverage(config: &crate::config::Config, min: f64) -> anyhow::Result<Co
     }
     if columns.is_empty() && prefixes.is_empty() {
         outln!(
-            "coverage: ok ({} findings with personal data, all governed at confidence {min} and above)",
-            found.summary.findings
+            "coverage: ok ({} findings with personal data: {} governed, {} exempt; none ungoverned at confidence {min} and above)",
+            found.summary.findings,
+            found.summary.governed,
+            found.summary.exempt
         );
         return Ok(Code::Ok);
     }

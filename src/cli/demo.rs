@@ -401,6 +401,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
   {lethe}{cfg} audit                    the runs; `audit verify` checks the hash chain
   {lethe}{cfg} residency                where every store is, and whether that is allowed
   {lethe}{cfg} discover                 personal data no policy reaches (the newsletter sign-ups)
+  {lethe}{cfg} discover --suggest {config}/drafts   dry-run policy drafts for it, to finish by hand
   {lethe}{cfg} certificate --subject customer_id=2   a signed certificate of deletion, after apply
   {lethe}{cfg} daemon                   every policy on its schedule, with /metrics (docs/operate/daemon.md)
 Edit the policies in {config}/ and plan again; `demo` again restores the data."

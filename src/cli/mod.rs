@@ -100,6 +100,7 @@ Typical use:
   lethe daemon                    run every policy on its schedule, serve /metrics
   lethe residency                 is every store in the EEA or an adequate country?
   lethe discover                  which columns and prefixes hold personal data no policy reaches?
+  lethe discover --suggest DIR    draft dry-run policies for it (clock guessed, keep left to you)
   lethe audit verify              check the hash chain of the audit trail
   lethe report --format html      what was deleted, held and refused, per night (with charts)
   lethe certificate --subject customer_id=42   a signed certificate of deletion for a customer

@@ -43,6 +43,8 @@ enum Which {
     Policy,
     /// LegalHold documents.
     Hold,
+    /// Exemption documents.
+    Exemption,
 }
 
 /// Runs `lethe schema`: prints the schema to stdout.
@@ -52,6 +54,7 @@ pub async fn run(_cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         Which::Settings => Document::Settings,
         Which::Policy => Document::Policy,
         Which::Hold => Document::Hold,
+        Which::Exemption => Document::Exemption,
     };
     super::out(&schema::schema_json(document));
     Ok(Code::Ok)

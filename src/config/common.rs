@@ -291,8 +291,17 @@ pub(super) fn not_allowed(
     errs.push(ConfigError::at(
         path,
         loc,
-        format!("`{key}` does not belong in a {kind}"),
+        format!("`{key}` does not belong in {}", with_article(kind)),
     ));
+}
+
+/// `a RetentionPolicy`, `an Exemption`.
+pub(super) fn with_article(kind: &str) -> String {
+    let vowel = kind
+        .chars()
+        .next()
+        .is_some_and(|c| "AEIOUaeiou".contains(c));
+    format!("{} {kind}", if vowel { "an" } else { "a" })
 }
 
 pub(super) fn build_mode(
@@ -347,5 +356,50 @@ pub(super) fn value(v: &RawValue) -> Value {
         RawValue::Bool(b) => Value::Bool(*b),
         RawValue::Int(i) => Value::Int(*i),
         RawValue::Text(s) => Value::Text(s.clone()),
+    }
+}
+
+/// The `prefix` of a document on an object store (checked as a folder path in a folder
+/// store), or an error at the document's `kind` saying what is `missing`.
+pub(super) fn store_prefix(
+    path: &Path,
+    doc: &RawDoc,
+    settings: &Settings,
+    missing: String,
+    errs: &mut Diagnostics,
+) -> Option<String> {
+    let Some(p) = &doc.prefix else {
+        errs.push(ConfigError::at(path, &doc.kind.referenced, missing));
+        return None;
+    };
+    let in_folder = matches!(
+        settings.stores.get(&doc.store.value),
+        Some(StoreSpec::Dir(_))
+    );
+    if let (true, Err(e)) = (in_folder, check_folder_prefix(&p.value)) {
+        errs.push(ConfigError::at(path, &p.referenced, e));
+    }
+    Some(p.value.clone())
+}
+
+/// A required text (a hold's `basis`, an exemption's `reason`), trimmed; an error at its place
+/// when it is empty (`empty`) or at the document's `kind` when it is `missing`.
+pub(super) fn required_text(
+    path: &Path,
+    doc: &RawDoc,
+    raw: Option<&Spanned<String>>,
+    (empty, missing): (&str, String),
+    errs: &mut Diagnostics,
+) -> String {
+    match raw {
+        Some(t) if !t.value.trim().is_empty() => t.value.trim().to_string(),
+        Some(t) => {
+            errs.push(ConfigError::at(path, &t.referenced, empty.to_string()));
+            String::new()
+        }
+        None => {
+            errs.push(ConfigError::at(path, &doc.kind.referenced, missing));
+            String::new()
+        }
     }
 }

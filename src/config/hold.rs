@@ -4,7 +4,6 @@ use super::common::*;
 use super::error::ConfigError;
 use super::policy::*;
 use super::raw::*;
-use super::settings::*;
 use super::*;
 use crate::model::*;
 use std::path::Path;
@@ -43,26 +42,14 @@ pub(super) fn build_hold(
             ],
             errs,
         );
-        match &doc.prefix {
-            Some(p) => {
-                let in_folder = matches!(
-                    settings.stores.get(&doc.store.value),
-                    Some(StoreSpec::Dir(_))
-                );
-                if let (true, Err(e)) = (in_folder, check_folder_prefix(&p.value)) {
-                    errs.push(ConfigError::at(path, &p.referenced, e));
-                }
-                Some(Scope::Prefix(p.value.clone()))
-            }
-            None => {
-                errs.push(ConfigError::at(
-                    path,
-                    &doc.kind.referenced,
-                    format!("LegalHold `{}`: missing `prefix` (the objects it holds, e.g. `cvs/case-117/`, or `\"\"` for the whole store)", doc.name.value),
-                ));
-                None
-            }
-        }
+        store_prefix(
+            path,
+            &doc,
+            settings,
+            format!("LegalHold `{}`: missing `prefix` (the objects it holds, e.g. `cvs/case-117/`, or `\"\"` for the whole store)", doc.name.value),
+            errs,
+        )
+        .map(Scope::Prefix)
     } else {
         not_allowed_keys(
             path,
@@ -102,28 +89,19 @@ pub(super) fn build_hold(
         ],
         errs,
     );
-    let basis = match &doc.basis {
-        Some(b) if !b.value.trim().is_empty() => b.value.trim().to_string(),
-        Some(b) => {
-            errs.push(ConfigError::at(
-                path,
-                &b.referenced,
-                "`basis` is empty; name the legal ground of the hold".into(),
-            ));
-            String::new()
-        }
-        None => {
-            errs.push(ConfigError::at(
-                path,
-                &doc.kind.referenced,
-                format!(
-                    "LegalHold `{}`: missing `basis` (the legal ground, e.g. `Art. 52 AWR`)",
-                    doc.name.value
-                ),
-            ));
-            String::new()
-        }
-    };
+    let basis = required_text(
+        path,
+        &doc,
+        doc.basis.as_ref(),
+        (
+            "`basis` is empty; name the legal ground of the hold",
+            format!(
+                "LegalHold `{}`: missing `basis` (the legal ground, e.g. `Art. 52 AWR`)",
+                doc.name.value
+            ),
+        ),
+        errs,
+    );
     let window = match (&doc.clock, &doc.keep, &doc.until) {
         (None, None, None) => Some(Window::Always),
         (None, None, Some(u)) => parse_until(&u.value)

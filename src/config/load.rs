@@ -1,6 +1,7 @@
 //! Reading the folder: files, environment interpolation, documents, the configuration hash.
 
 use super::error::ConfigError;
+use super::exemption::*;
 use super::hold::*;
 use super::object::*;
 use super::policy::*;
@@ -106,7 +107,7 @@ pub fn load(dir: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigE
                     Ok(Some(RawKind { kind: None })) => {
                         errs.push(ConfigError::file(
                             path,
-                            "a document without `kind`; expected `kind: RetentionPolicy` or `kind: LegalHold`"
+                            "a document without `kind`; expected `kind: RetentionPolicy`, `kind: LegalHold` or `kind: Exemption`"
                                 .into(),
                         ));
                         continue;
@@ -141,6 +142,7 @@ pub fn load(dir: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigE
     let mut policies = Vec::new();
     let mut objects = Vec::new();
     let mut holds = Vec::new();
+    let mut exemptions = Vec::new();
     if let Some(settings) = &settings {
         let mut seen: HashMap<String, String> = HashMap::new();
         for (path, shift, doc) in docs {
@@ -167,16 +169,25 @@ pub fn load(dir: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigE
                 .get(&doc.store.value)
                 .is_some_and(StoreSpec::holds_objects);
             let before = errs.len();
-            if doc.kind.value == "LegalHold" {
+            if doc.kind.value == "Exemption" {
+                if let Some(e) = build_exemption(&path, doc, settings, &mut errs) {
+                    exemptions.push(e);
+                }
+            } else if doc.kind.value == "LegalHold" {
+                refuse_exemption_keys(&path, &doc, &mut errs);
                 if let Some(h) = build_hold(&path, doc, settings, &mut errs) {
                     holds.push(h);
                 }
             } else if on_objects {
+                refuse_exemption_keys(&path, &doc, &mut errs);
                 if let Some(p) = build_object_policy(&path, doc, settings, &mut errs) {
                     objects.push(p);
                 }
-            } else if let Some(p) = build_policy(&path, doc, settings, &mut errs) {
-                policies.push(p);
+            } else {
+                refuse_exemption_keys(&path, &doc, &mut errs);
+                if let Some(p) = build_policy(&path, doc, settings, &mut errs) {
+                    policies.push(p);
+                }
             }
             // The document's places are counted from its own first line.
             errs.shift_since(before, &path, shift);
@@ -210,6 +221,7 @@ pub fn load(dir: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigE
                 policies,
                 objects,
                 holds,
+                exemptions,
                 hash: hex::encode(hasher.finalize()),
             })
         }

@@ -3,6 +3,7 @@
 
 mod common;
 mod error;
+mod exemption;
 mod hold;
 mod load;
 mod object;
@@ -16,7 +17,7 @@ pub use error::{ConfigError, ConfigErrors, Diagnostics};
 pub use load::{load, process_env};
 pub use settings::check_folder_prefix;
 
-use crate::model::{Guard, Hold, ObjectPolicy, RetentionPolicy};
+use crate::model::{Exemption, Guard, Hold, ObjectPolicy, RetentionPolicy};
 use crate::model::{Secret, StoreSpec};
 use crate::util::without_password;
 use sha2::{Digest, Sha256};
@@ -34,7 +35,7 @@ const MAX_DOCUMENTS: usize = 1000;
 /// Secret files (`url_file`, `hmac_key_file`) larger than this are refused.
 const MAX_SECRET_BYTES: u64 = 64 * 1024;
 /// The document kinds of policy files.
-const KINDS: &[&str] = &["RetentionPolicy", "LegalHold"];
+const KINDS: &[&str] = &["RetentionPolicy", "LegalHold", "Exemption"];
 /// The most keys one DeleteObjects request takes, and so an object policy's largest batch.
 pub const MAX_OBJECT_BATCH: u32 = 1000;
 /// The default state database.
@@ -60,6 +61,8 @@ pub struct Config {
     pub objects: Vec<ObjectPolicy>,
     /// Every declared legal hold, in file order.
     pub holds: Vec<Hold>,
+    /// Every exemption: personal data that stays without a policy, and why; in file order.
+    pub exemptions: Vec<Exemption>,
     /// SHA-256 over every configuration file (path and bytes), recorded in plans and runs.
     pub hash: String,
 }

@@ -204,14 +204,15 @@ pub struct RawGuard {
     pub run_max_rows: Option<S<u64>>,
 }
 
-/// One document of a policy file (`RetentionPolicy` or `LegalHold`). Both kinds share this
-/// shape; `config::build_policy` and `config::build_hold` check the keys each kind requires and
-/// allows (and `config::schema` says the same to editors).
+/// One document of a policy file (`RetentionPolicy`, `LegalHold` or `Exemption`). The kinds
+/// share this shape; `config::build_policy`, `config::build_hold` and `config::build_exemption`
+/// check the keys each kind requires and allows (and `config::schema` says the same to
+/// editors).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Document")]
 pub struct RawDoc {
-    /// `RetentionPolicy` or `LegalHold`.
+    /// `RetentionPolicy`, `LegalHold` or `Exemption`.
     #[schemars(with = "String")]
     pub kind: S<String>,
     /// A name unique across the folder (policies and holds together), 1 to 100 characters
@@ -281,6 +282,13 @@ pub struct RawDoc {
     /// `200ms` (10ms to 60s). Default: `batch_target` of `lethe.yaml`. Not with `batch_size`.
     #[schemars(with = "Option<String>")]
     pub batch_target: Option<S<String>>,
+    /// Exemptions on a SQL store: the columns of `table` that stay (default: every column).
+    #[schemars(with = "Option<Vec<String>>")]
+    pub columns: Option<S<Vec<S<String>>>>,
+    /// Exemptions: why the data stays although no policy deletes or anonymizes it, e.g. a
+    /// legal duty or a documented decision of the DPO; no personal data.
+    #[schemars(with = "Option<String>")]
+    pub reason: Option<S<String>>,
 }
 
 /// `clock:` of a document: a date column of the record (`column`), the end of related rows in

@@ -9,9 +9,10 @@ pub mod names;
 pub mod objects;
 pub mod score;
 mod sql;
+pub mod suggest;
 pub mod values;
 
-pub use coverage::{Coverage, Reach, Status};
+pub use coverage::{Coverage, ExemptBy, Reach, Status};
 pub use kind::{Category, Kind};
 pub use score::{judge, Detection, Evidence, Shape, Tally};
 
@@ -29,6 +30,9 @@ pub struct Options {
     pub sample: u64,
     /// The longest a table's sample may take; a slower table is judged on names alone.
     pub table_bound: Duration,
+    /// The longest an object store's listing may take; a slower store is counted in part and
+    /// the report is incomplete.
+    pub listing_bound: Duration,
     /// The day ages are counted to (birth dates).
     pub today: NaiveDate,
 }
@@ -84,6 +88,9 @@ pub struct StoreScan {
     pub failed: Vec<String>,
     /// Tables whose names lethe cannot quote, left unread.
     pub unreadable: u64,
+    /// Object stores: the listing stopped at its time bound, so prefixes beyond it are not
+    /// counted.
+    pub listing_cut: bool,
     /// Why the store could not be read at all.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -96,11 +103,15 @@ pub struct Summary {
     pub findings: u64,
     /// Of those, governed by a policy.
     pub governed: u64,
-    /// Of those, reached by no policy.
+    /// Of those, left on purpose by an exemption.
+    pub exempt: u64,
+    /// Of those, reached by no policy and no exemption.
     pub ungoverned: u64,
     /// Object prefixes that hold objects.
     pub prefixes: u64,
-    /// Of those, reached by no policy.
+    /// Of those, left on purpose by an exemption.
+    pub exempt_prefixes: u64,
+    /// Of those, reached by no policy and no exemption.
     pub ungoverned_prefixes: u64,
 }
 
@@ -120,11 +131,12 @@ pub struct Discovery {
 }
 
 impl Discovery {
-    /// True when some store, or some table, could not be read: the report is incomplete.
+    /// True when some store, or some table, could not be read, or a listing was cut short:
+    /// the report is incomplete.
     pub fn incomplete(&self) -> bool {
         self.stores
             .iter()
-            .any(|s| s.error.is_some() || !s.failed.is_empty())
+            .any(|s| s.error.is_some() || !s.failed.is_empty() || s.listing_cut)
     }
 }
 
@@ -141,14 +153,15 @@ pub async fn discover(config: &Config, options: Options) -> Discovery {
         };
         match spec {
             StoreSpec::Sql(sql_spec) => {
-                match sql::scan(name, sql_spec, &config.policies, options, &mut scan).await {
+                match sql::scan(name, sql_spec, config, options, &mut scan).await {
                     Ok(mut found) => findings.append(&mut found),
                     Err(e) => scan.error = Some(e.to_string()),
                 }
             }
-            _ => match scan_objects(config, name, spec).await {
-                Ok(found) => {
+            _ => match scan_objects(config, name, spec, options.listing_bound).await {
+                Ok((found, complete)) => {
                     scan.objects = found.iter().map(|p| p.objects).sum();
+                    scan.listing_cut = !complete;
                     prefixes.extend(found);
                 }
                 Err(e) => scan.error = Some(e.to_string()),
@@ -156,19 +169,26 @@ pub async fn discover(config: &Config, options: Options) -> Discovery {
         }
         stores.push(scan);
     }
-    let governed = findings
-        .iter()
-        .filter(|f| f.coverage.status == Status::Governed)
-        .count() as u64;
+    let count = |status: Status| {
+        findings
+            .iter()
+            .filter(|f| f.coverage.status == status)
+            .count() as u64
+    };
+    let count_prefixes = |status: Status| {
+        prefixes
+            .iter()
+            .filter(|p| p.coverage.status == status)
+            .count() as u64
+    };
     let summary = Summary {
         findings: findings.len() as u64,
-        governed,
-        ungoverned: findings.len() as u64 - governed,
+        governed: count(Status::Governed),
+        exempt: count(Status::Exempt),
+        ungoverned: count(Status::Ungoverned),
         prefixes: prefixes.len() as u64,
-        ungoverned_prefixes: prefixes
-            .iter()
-            .filter(|p| p.coverage.status == Status::Ungoverned)
-            .count() as u64,
+        exempt_prefixes: count_prefixes(Status::Exempt),
+        ungoverned_prefixes: count_prefixes(Status::Ungoverned),
     };
     Discovery {
         sample: options.sample,
@@ -183,22 +203,25 @@ async fn scan_objects(
     config: &Config,
     name: &str,
     spec: &StoreSpec,
-) -> Result<Vec<PrefixFinding>, crate::store::StoreError> {
+    bound: Duration,
+) -> Result<(Vec<PrefixFinding>, bool), crate::store::StoreError> {
     let store = ObjectStore::connect(name, spec).await?;
     let policies: Vec<_> = config.objects.iter().filter(|p| p.store == name).collect();
-    let counted = objects::count(
+    let (counted, complete) = objects::count(
         &store,
         objects::Prefixes::new(policies.iter().map(|p| p.prefix.as_str())),
+        bound,
     )
     .await?;
-    Ok(counted
+    let found = counted
         .counts
         .into_iter()
         .map(|(prefix, n)| PrefixFinding {
             store: name.to_string(),
-            coverage: coverage::prefix(&config.objects, name, &prefix),
+            coverage: coverage::prefix(&config.objects, &config.exemptions, name, &prefix),
             prefix,
             objects: n,
         })
-        .collect())
+        .collect();
+    Ok((found, complete))
 }

@@ -5,6 +5,7 @@
 
 use crate::store::{ObjectStore, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 /// The first folder of a key (`exports/`), or the empty prefix for a key at the top.
 fn first(key: &str) -> &str {
@@ -59,15 +60,25 @@ impl Prefixes {
 }
 
 /// Lists every key of an object store (the newest version of each; keys with only delete
-/// markers hold no data and are left out) and counts them per prefix.
-pub async fn count(store: &ObjectStore, mut prefixes: Prefixes) -> Result<Prefixes, StoreError> {
+/// markers hold no data and are left out) and counts them per prefix. The listing stops after
+/// the page during which `bound` passes: the second value is false then, and keys beyond that
+/// page are not counted.
+pub async fn count(
+    store: &ObjectStore,
+    mut prefixes: Prefixes,
+    bound: Duration,
+) -> Result<(Prefixes, bool), StoreError> {
+    let started = Instant::now();
     let mut lister = store.lister("", false);
     while let Some(page) = lister.next_page().await? {
         for entry in page.iter().filter(|e| !e.only_markers()) {
             prefixes.add(&entry.key);
         }
+        if started.elapsed() > bound {
+            return Ok((prefixes, false));
+        }
     }
-    Ok(prefixes)
+    Ok((prefixes, true))
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ pub struct Tally {
     pub values: u64,
     email: u64,
     phone: u64,
+    phone_digits: u64,
     iban: u64,
     bsn: u64,
     card: u64,
@@ -63,6 +64,7 @@ impl Tally {
         let count = |n: &mut u64, yes: bool| *n += u64::from(yes);
         count(&mut self.email, values::email(v));
         count(&mut self.phone, values::phone(v));
+        count(&mut self.phone_digits, values::phone_digits(v));
         count(&mut self.iban, values::iban(v));
         count(&mut self.bsn, values::bsn(v));
         count(&mut self.card, values::card(v));
@@ -83,6 +85,8 @@ impl Tally {
     fn matched(&self, kind: Kind, shape: Shape) -> u64 {
         match kind {
             Kind::Email => self.email,
+            // A number column loses a telephone number's leading 0 or +.
+            Kind::Phone if shape == Shape::Number => self.phone_digits,
             Kind::Phone => self.phone,
             Kind::Iban => self.iban,
             Kind::NationalId => self.bsn,
@@ -267,6 +271,17 @@ mod tests {
             t.add(*v, today());
         }
         judge(names::read(column, "klanten"), &t, shape)
+    }
+
+    #[test]
+    fn telephone_numbers_in_a_number_column_are_found_without_their_leading_zero() {
+        let vals = [Some("612345678"), Some("31612345679"), Some("201234567")];
+        let d = judge_values("telefoon", Shape::Number, &vals).unwrap();
+        assert_eq!(d.kind, Kind::Phone);
+        assert!(d.confidence >= 0.8, "{d:?}");
+        assert_eq!(d.evidence.matched, 3);
+        // Nine digits alone are as likely an order number.
+        assert_eq!(judge_values("ordernummer", Shape::Number, &vals), None);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! deterministic sample of its values.
 
 use super::{coverage, names, score, Finding, Options, Shape, StoreScan, Tally};
-use crate::model::{Ident, RetentionPolicy, SqlSpec};
+use crate::config::Config;
+use crate::model::{Ident, SqlSpec};
 use crate::store::{is_binary, Column, Family, SqlStore, StoreError};
 
 /// The shape of a column's declared type.
@@ -32,19 +33,19 @@ fn shape(c: &Column) -> Shape {
 pub(super) async fn scan(
     name: &str,
     spec: &SqlSpec,
-    policies: &[RetentionPolicy],
+    config: &Config,
     options: Options,
     scan: &mut StoreScan,
 ) -> Result<Vec<Finding>, StoreError> {
     let store = SqlStore::connect(name, spec.url.expose()).await?;
-    let found = tables(&store, policies, options, scan).await;
+    let found = tables(&store, config, options, scan).await;
     store.close().await;
     found
 }
 
 async fn tables(
     store: &SqlStore,
-    policies: &[RetentionPolicy],
+    config: &Config,
     options: Options,
     scan: &mut StoreScan,
 ) -> Result<Vec<Finding>, StoreError> {
@@ -52,7 +53,7 @@ async fn tables(
     scan.unreadable = listed.unreadable;
     let mut out = Vec::new();
     for table in &listed.tables {
-        match table_findings(store, table, policies, options, scan).await {
+        match table_findings(store, table, config, options, scan).await {
             Ok(mut found) => out.append(&mut found),
             Err(e) => scan.failed.push(format!("{table}: {e}")),
         }
@@ -63,7 +64,7 @@ async fn tables(
 async fn table_findings(
     store: &SqlStore,
     table: &Ident,
-    policies: &[RetentionPolicy],
+    config: &Config,
     options: Options,
     scan: &mut StoreScan,
 ) -> Result<Vec<Finding>, StoreError> {
@@ -103,7 +104,13 @@ async fn table_findings(
                 category: d.kind.category(),
                 confidence: d.confidence,
                 evidence: d.evidence,
-                coverage: coverage::column(policies, &store.name, table, column),
+                coverage: coverage::column(
+                    &config.policies,
+                    &config.exemptions,
+                    &store.name,
+                    table,
+                    column,
+                ),
             })
         })
         .collect())

@@ -64,6 +64,17 @@ pub fn phone(s: &str) -> bool {
     digits.len() == 10 && digits.starts_with('0') && first_after(1)
 }
 
+/// A telephone number kept in a number column, which lost its leading `0` or `+`: nine digits
+/// not starting with 0 (a Dutch number without its 0, `612345678`), or `31` and nine such
+/// digits. Only asked of a column whose name says telephone: on their own, nine digits are as
+/// likely an order number.
+pub fn phone_digits(s: &str) -> bool {
+    let s = s.trim();
+    let digits =
+        |d: &str| d.len() == 9 && d.chars().all(|c| c.is_ascii_digit()) && !d.starts_with('0');
+    digits(s) || s.strip_prefix("31").is_some_and(digits)
+}
+
 /// An IBAN: country letters, check digits and account, the right length for the Dutch and
 /// neighbouring countries, and the mod-97 checksum.
 pub fn iban(s: &str) -> bool {

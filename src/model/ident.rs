@@ -67,6 +67,13 @@ impl Ident {
         schemas && self.name().eq_ignore_ascii_case(other.name())
     }
 
+    /// True when this configured table is the `discovered` one. Discovery names the tables of
+    /// the connection's own schema bare and others with their schema; a bare configured name is
+    /// in the connection's own schema, so it is not a table of another schema.
+    pub fn is_discovered(&self, discovered: &Ident) -> bool {
+        self.same_table(discovered) && (self.schema().is_some() || discovered.schema().is_none())
+    }
+
     /// The alias under which a statement reads its own table a second time (`lethe_r`).
     pub fn alias() -> Ident {
         Ident("lethe_r".to_string())

@@ -3,6 +3,7 @@
 //! Everything here is built by `config` at load time and cannot be invalid: identifiers are
 //! checked, durations parsed, strategies known.
 
+mod exemption;
 mod hold;
 mod ident;
 mod keep;
@@ -10,6 +11,7 @@ mod object;
 mod shard;
 mod store;
 
+pub use exemption::{ExemptScope, Exemption};
 pub use hold::{parse_since, parse_until, Hold, HoldSource, Scope, SourceKind, Window};
 pub use ident::Ident;
 pub use keep::Keep;

@@ -2,7 +2,7 @@
 //! and what could not be read. Names and counts only.
 
 use super::{html_page, json, md, Format, ReportError};
-use crate::discover::{Coverage, Discovery, Finding, PrefixFinding, StoreScan};
+use crate::discover::{Coverage, Discovery, Finding, PrefixFinding, Status, StoreScan};
 use std::fmt::Write;
 
 /// Renders a discovery report.
@@ -15,19 +15,40 @@ pub fn discovery(d: &Discovery, format: Format) -> Result<String, ReportError> {
     })
 }
 
-/// `governed by delete-old-leads (delete), mask-ip (anonymize: truncate-ip)` or `UNGOVERNED`.
+/// `governed by delete-old-leads (delete), mask-ip (anonymize: truncate-ip)`, `exempt by
+/// consent-proof: <reason>` or `UNGOVERNED`; dry-run policies named as such.
 fn reach(c: &Coverage) -> String {
-    if c.by.is_empty() {
-        return "UNGOVERNED".to_string();
-    }
     let by: Vec<String> =
         c.by.iter()
-            .map(|r| match r.strategy {
-                Some(s) => format!("{} ({}: {s})", r.policy, r.action),
-                None => format!("{} ({})", r.policy, r.action),
+            .map(|r| {
+                let how = match r.strategy {
+                    Some(s) => format!("{}: {s}", r.action),
+                    None => r.action.to_string(),
+                };
+                let dry = if r.dry_run { ", dry-run" } else { "" };
+                format!("{} ({how}{dry})", r.policy)
             })
             .collect();
-    format!("governed by {}", by.join(", "))
+    let named = if by.is_empty() {
+        String::new()
+    } else {
+        format!(" by {}", by.join(", "))
+    };
+    match (c.status, &c.exempt) {
+        (Status::Governed, _) => format!("governed{named}"),
+        (Status::Exempt, Some(e)) => format!(
+            "exempt by {}: {}{}",
+            e.name,
+            e.reason,
+            if by.is_empty() {
+                String::new()
+            } else {
+                format!("; planned only{named}")
+            }
+        ),
+        _ if by.is_empty() => "UNGOVERNED".to_string(),
+        _ => format!("UNGOVERNED: planned only{named}"),
+    }
 }
 
 fn prefix_name(p: &PrefixFinding) -> String {
@@ -41,8 +62,15 @@ fn prefix_name(p: &PrefixFinding) -> String {
 fn headline(d: &Discovery) -> String {
     let s = &d.summary;
     format!(
-        "{} finding(s): {} governed, {} ungoverned; {} object prefix(es), {} ungoverned (sample: first {} rows per table by key)",
-        s.findings, s.governed, s.ungoverned, s.prefixes, s.ungoverned_prefixes, d.sample
+        "{} finding(s): {} governed, {} exempt, {} ungoverned; {} object prefix(es), {} exempt, {} ungoverned (sample: first {} rows per table by key)",
+        s.findings,
+        s.governed,
+        s.exempt,
+        s.ungoverned,
+        s.prefixes,
+        s.exempt_prefixes,
+        s.ungoverned_prefixes,
+        d.sample
     )
 }
 
@@ -59,6 +87,11 @@ fn gaps(st: &StoreScan) -> Vec<String> {
     }
     for f in &st.failed {
         out.push(format!("not read: {f}"));
+    }
+    if st.listing_cut {
+        out.push(
+            "the listing took longer than its bound (`--listing-timeout`): counted in part, prefixes beyond it not counted".to_string(),
+        );
     }
     if st.unreadable > 0 {
         out.push(format!(
@@ -184,14 +217,17 @@ mod tests {
         let ungoverned = Coverage {
             status: Status::Ungoverned,
             by: Vec::new(),
+            exempt: None,
         };
         Discovery {
             sample: 1000,
             summary: Summary {
-                findings: 2,
+                findings: 3,
                 governed: 1,
+                exempt: 1,
                 ungoverned: 1,
                 prefixes: 1,
+                exempt_prefixes: 0,
                 ungoverned_prefixes: 1,
             },
             stores: vec![StoreScan {
@@ -221,7 +257,36 @@ mod tests {
                             policy: "mask".into(),
                             action: ActionKind::Anonymize,
                             strategy: Some("hmac"),
+                            dry_run: false,
                         }],
+                        exempt: None,
+                    },
+                },
+                Finding {
+                    store: "crm".into(),
+                    table: "signups".into(),
+                    column: "email".into(),
+                    kind: Kind::Email,
+                    category: Category::Contact,
+                    confidence: 0.9,
+                    evidence: Evidence {
+                        name: true,
+                        sampled: 10,
+                        values: 10,
+                        matched: 10,
+                    },
+                    coverage: Coverage {
+                        status: Status::Exempt,
+                        by: vec![Reach {
+                            policy: "draft-signups".into(),
+                            action: ActionKind::Delete,
+                            strategy: None,
+                            dry_run: true,
+                        }],
+                        exempt: Some(crate::discover::ExemptBy {
+                            name: "consent-proof".into(),
+                            reason: "proof of consent, art. 7(1) GDPR".into(),
+                        }),
                     },
                 },
                 Finding {
@@ -262,6 +327,10 @@ mod tests {
             "{text}"
         );
         assert!(
+            text.contains("signups.email  email (contact) 0.90  exempt by consent-proof: proof of consent, art. 7(1) GDPR; planned only by draft-signups (delete, dry-run)"),
+            "{text}"
+        );
+        assert!(
             text.contains("(top level)  3 object(s)  UNGOVERNED"),
             "{text}"
         );
@@ -275,7 +344,12 @@ mod tests {
         assert!(!html.contains("<b>"), "{html}");
         let json: serde_json::Value =
             serde_json::from_str(&discovery(&d, Format::Json).unwrap()).unwrap();
-        assert_eq!(json["findings"][1]["coverage"]["status"], "ungoverned");
+        assert_eq!(json["findings"][1]["coverage"]["status"], "exempt");
+        assert_eq!(
+            json["findings"][1]["coverage"]["exempt"]["name"],
+            "consent-proof"
+        );
+        assert_eq!(json["findings"][2]["coverage"]["status"], "ungoverned");
         assert_eq!(json["prefixes"][0]["prefix"], "");
     }
 }

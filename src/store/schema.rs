@@ -3,8 +3,8 @@
 use super::sql::{Query, SqlStore, StoreError};
 use crate::model::Dialect;
 use crate::model::{
-    Action, Clock, Condition, Hold, HoldSource, Ident, RetentionPolicy, Strategy, Test, Value,
-    Window,
+    Action, Clock, Condition, ExemptScope, Exemption, Hold, HoldSource, Ident, RetentionPolicy,
+    Strategy, Test, Value, Window,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -636,15 +636,9 @@ impl SqlStore {
                 self.name
             )];
         };
-        let cols = match self.columns(table).await {
-            Ok(Some(cols)) => cols,
-            Ok(None) => {
-                return vec![format!(
-                    "{who}: table `{}` not found in store `{}`",
-                    table, self.name
-                )]
-            }
-            Err(e) => return vec![format!("{who}: {e}")],
+        let cols = match self.existing_columns(&who, table).await {
+            Ok(cols) => cols,
+            Err(e) => return vec![e],
         };
         let clock = match &hold.window {
             Window::Clock { clock, .. } => Some(clock),
@@ -658,6 +652,43 @@ impl SqlStore {
             errs.push(format!("{who}: {e}"));
         }
         errs
+    }
+
+    /// The columns of a table that must exist, or what `who` is told when it does not.
+    async fn existing_columns(
+        &self,
+        who: &str,
+        table: &Ident,
+    ) -> Result<BTreeMap<String, Column>, String> {
+        match self.columns(table).await {
+            Ok(Some(cols)) => Ok(cols),
+            Ok(None) => Err(format!(
+                "{who}: table `{}` not found in store `{}`",
+                table, self.name
+            )),
+            Err(e) => Err(format!("{who}: {e}")),
+        }
+    }
+
+    /// Checks that an exemption's table and columns exist (regardless of case, as coverage
+    /// matches them): an exemption that names nothing hides a typo and exempts nothing.
+    pub async fn check_exemption(&self, exemption: &Exemption) -> Vec<String> {
+        let who = format!("exemption `{}`", exemption.name);
+        let ExemptScope::Table { table, columns } = &exemption.scope else {
+            return vec![format!(
+                "{who} names a prefix, but store `{}` is a SQL store; name a table there",
+                self.name
+            )];
+        };
+        let cols = match self.existing_columns(&who, table).await {
+            Ok(cols) => cols,
+            Err(e) => return vec![e],
+        };
+        columns
+            .iter()
+            .filter(|c| !cols.keys().any(|k| k.eq_ignore_ascii_case(c.as_str())))
+            .map(|c| format!("{who}: column `{c}` not found in table `{table}`"))
+            .collect()
     }
 }
 

@@ -404,6 +404,27 @@ action:
     contactEmail: hmac
 ";
 
+/// (prefix, objects, coverage status) of every prefix in a JSON report.
+pub fn prefix_rows(report: &serde_json::Value) -> Vec<(String, u64, String)> {
+    report["prefixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["prefix"].as_str().unwrap().to_string(),
+                p["objects"].as_u64().unwrap(),
+                p["coverage"]["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A row of [`prefix_rows`].
+pub fn row(prefix: &str, objects: u64, status: &str) -> (String, u64, String) {
+    (prefix.to_string(), objects, status.to_string())
+}
+
 /// (table, column) of every finding in a JSON report.
 fn found(report: &serde_json::Value) -> BTreeSet<(String, String)> {
     report["findings"]
@@ -599,19 +620,7 @@ fn the_demo_has_ungoverned_newsletter_signups_and_notes() {
     let out = run(lethe_in(dir.path(), &cfg).args(["discover", "--format", "json"]));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let report = out.json();
-    let prefixes: Vec<(String, u64, String)> = report["prefixes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["prefix"].as_str().unwrap().to_string(),
-                p["objects"].as_u64().unwrap(),
-                p["coverage"]["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    let row = |p: &str, n: u64, s: &str| (p.to_string(), n, s.to_string());
+    let prefixes = prefix_rows(&report);
     assert_eq!(
         prefixes,
         [
@@ -799,3 +808,165 @@ async fn check_coverage_exits_5_on_ungoverned_personal_data() {
     assert!(r.stdout.contains("coverage: ok"), "{}", r.stdout);
     db.drop_db().await;
 }
+
+/// `discover --suggest` drafts a delete policy for a table no policy names and an anonymize
+/// policy for the columns a table's policy leaves out, skips a table without a date column,
+/// and an `Exemption` makes what it names exempt. The drafts pass `lethe check` as written,
+/// only plan (so coverage still fails until a person enforces them), and hold no value.
+async fn suggest_drafts_policies_and_exemptions_leave_data_on_purpose(b: Backend) {
+    let Some(db) = TestDb::new(b).await else {
+        return;
+    };
+    let (pk, ts, text) = (db.ty("pk"), db.ty("ts"), db.ty("text"));
+    db.exec(&format!(
+        "CREATE TABLE signups (id {pk}, email {text} NULL, ip {text} NULL, signed_up {ts} NULL, updated_at {ts} NULL);
+         CREATE TABLE accounts (id {pk}, email {text} NOT NULL, phone {text} NULL, created_at {ts} NULL);
+         CREATE TABLE consent (id {pk}, email {text} NULL, given_at {ts} NULL);
+         CREATE TABLE nodate (id {pk}, email {text} NULL)"
+    ))
+    .await;
+    let mut seeded = Vec::new();
+    for i in 1..=30u64 {
+        let (mail, phone) = (
+            format!("suggest-probe-{i}@example.org"),
+            format!("+3161234{i:04}"),
+        );
+        let ip = format!("203.0.113.{i}");
+        db.exec(&format!(
+            "INSERT INTO signups (id, email, ip, signed_up, updated_at) VALUES ({i}, '{mail}', '{ip}', '2026-01-01 00:00:00', NULL);
+             INSERT INTO accounts (id, email, phone, created_at) VALUES ({i}, '{mail}', '{phone}', '2026-01-01 00:00:00');
+             INSERT INTO consent (id, email, given_at) VALUES ({i}, '{mail}', '2026-01-01 00:00:00');
+             INSERT INTO nodate (id, email) VALUES ({i}, '{mail}')"
+        ))
+        .await;
+        seeded.extend([mail, phone, ip]);
+    }
+    let accounts = "kind: RetentionPolicy\nname: account-email\nstore: crm\ntable: accounts\nkey: id\nclock: { column: created_at }\nkeep: 1y\naction:\n  anonymize:\n    email: { redact: gone }\n";
+    let consent = "kind: Exemption\nname: consent-proof\nstore: crm\ntable: consent\ncolumns: [email]\nreason: proof of consent, art. 7(1) GDPR\n";
+    let cfg = db.policies(
+        "",
+        &[("accounts.yaml", accounts), ("consent.yaml", consent)],
+    );
+    let drafts = cfg.join("drafts");
+    let out = run(db
+        .lethe(&cfg)
+        .args(["discover", "--format", "json", "--suggest"])
+        .arg(&drafts));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    let f = finding(&report, "consent", "email");
+    assert_eq!(f["coverage"]["status"], "exempt", "{f}");
+    assert_eq!(
+        f["coverage"]["exempt"]["reason"],
+        "proof of consent, art. 7(1) GDPR"
+    );
+    assert_eq!(
+        finding(&report, "accounts", "phone")["coverage"]["status"],
+        "ungoverned"
+    );
+    assert!(
+        out.stderr
+            .contains("no draft for crm.nodate: no date or timestamp column"),
+        "{}",
+        out.stderr
+    );
+    let mut files: Vec<String> = std::fs::read_dir(&drafts)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["draft-crm-accounts.yaml", "draft-crm-signups.yaml"]);
+    let signups = std::fs::read_to_string(drafts.join("draft-crm-signups.yaml")).unwrap();
+    assert!(
+        signups.contains("clock: { column: \"signed_up\" }"),
+        "{signups}"
+    );
+    assert!(
+        signups.contains("other candidates: updated_at"),
+        "{signups}"
+    );
+    assert!(
+        signups.contains("action: delete\nmode: dry-run\n"),
+        "{signups}"
+    );
+    let anonymize = std::fs::read_to_string(drafts.join("draft-crm-accounts.yaml")).unwrap();
+    assert!(
+        anonymize.contains("    \"phone\": \"null\"\n"),
+        "{anonymize}"
+    );
+    assert!(
+        !anonymize.contains("\"email\":"),
+        "a governed column: {anonymize}"
+    );
+    for v in &seeded {
+        for (what, text) in [
+            ("stdout", &out.stdout),
+            ("stderr", &out.stderr),
+            ("signups draft", &signups),
+            ("accounts draft", &anonymize),
+        ] {
+            assert!(!text.contains(v.as_str()), "{what} holds a value");
+        }
+    }
+    // Accepted as written; planning only, so coverage still fails and says why.
+    let check = run(db.lethe(&cfg).arg("check"));
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+    assert!(
+        check.stdout.contains(
+            "exemption consent-proof: ok (crm: consent (email); reason: proof of consent"
+        ),
+        "{}",
+        check.stdout
+    );
+    let cov = run(db.lethe(&cfg).args(["check", "--coverage"]));
+    assert_eq!(cov.code, 5, "{}\n{}", cov.stdout, cov.stderr);
+    assert!(
+        cov.stdout.contains("UNGOVERNED crm.signups.email")
+            && cov.stdout.contains("dry-run only: draft-signups"),
+        "{}",
+        cov.stdout
+    );
+    // A person enforces the drafts and exempts the last table: coverage passes.
+    for file in ["draft-crm-accounts.yaml", "draft-crm-signups.yaml"] {
+        let p = drafts.join(file);
+        let t = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(&p, t.replace("mode: dry-run", "mode: enforce")).unwrap();
+    }
+    std::fs::write(
+        cfg.join("nodate.yaml"),
+        "kind: Exemption\nname: nodate-all\nstore: crm\ntable: nodate\nreason: a register the law requires\n",
+    )
+    .unwrap();
+    let cov = run(db.lethe(&cfg).args(["check", "--coverage"]));
+    assert_eq!(cov.code, 0, "{}\n{}", cov.stdout, cov.stderr);
+    assert!(
+        cov.stdout.contains("exempt; none ungoverned"),
+        "{}",
+        cov.stdout
+    );
+    // A second run leaves the edited drafts alone.
+    let again = run(db.lethe(&cfg).args(["discover", "--suggest"]).arg(&drafts));
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        std::fs::read_to_string(drafts.join("draft-crm-signups.yaml"))
+            .unwrap()
+            .contains("mode: enforce")
+    );
+    // An exemption that names no column exempts nothing: refused at check.
+    std::fs::write(
+        cfg.join("nodate.yaml"),
+        "kind: Exemption\nname: nodate-all\nstore: crm\ntable: nodate\ncolumns: [emial]\nreason: a register the law requires\n",
+    )
+    .unwrap();
+    let bad = run(db.lethe(&cfg).arg("check"));
+    assert_eq!(bad.code, 2, "{}\n{}", bad.stdout, bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("exemption `nodate-all`: column `emial` not found in table `nodate`"),
+        "{}",
+        bad.stderr
+    );
+    db.drop_db().await;
+}
+
+crate::on_every_backend!(suggest_drafts_policies_and_exemptions_leave_data_on_purpose);

@@ -313,6 +313,8 @@ fn check(store: &str, extra: &str, policy: &str) -> String {
 
 const POLICY: &str = "kind: RetentionPolicy\nname: p\nstore: crm\ntable: leads\nkey: id\nclock: { column: created_at }\nkeep: 30d\naction: delete\n";
 const HOLD: &str = "kind: LegalHold\nname: h\nbasis: a case\nstore: crm\ntable: leads\n";
+const EXEMPTION: &str =
+    "kind: Exemption\nname: e\nreason: proof of consent\nstore: crm\ntable: leads\n";
 
 /// A value lethe reads for `key` in a document.
 fn sample(key: &str) -> &'static str {
@@ -327,6 +329,13 @@ fn sample(key: &str) -> &'static str {
         "batch_target" => "100ms",
         "basis" => "a case",
         "until" => "2030-01-01",
+        "purpose" => "a purpose",
+        "clause" => "art. 17",
+        "clock" => "{ column: created_at }",
+        "keep" => "30d",
+        "match" => "{ status: lead }",
+        "columns" => "[email]",
+        "reason" => "proof of consent",
         other => panic!("no sample value for `{other}`"),
     }
 }
@@ -359,14 +368,19 @@ fn strings(v: &Value) -> Vec<String> {
 fn the_keys_each_kind_requires_and_refuses_are_the_loaders() {
     let s = schema();
     let defs = &s["definitions"];
-    let kinds = [("RetentionPolicy", POLICY), ("LegalHold", HOLD)];
+    let kinds = [
+        ("RetentionPolicy", POLICY),
+        ("LegalHold", HOLD),
+        ("Exemption", EXEMPTION),
+    ];
     let all: BTreeSet<String> = kinds.iter().flat_map(|(k, _)| keys_of(&defs[k])).collect();
     for (kind, base) in kinds {
         let allowed = keys_of(&defs[kind]);
         for key in all.difference(&allowed) {
             let doc = format!("{base}{key}: {}\n", sample(key));
             let err = check("", "", &doc);
-            let said = format!("`{key}` does not belong in a {kind}");
+            let article = if kind.starts_with('E') { "an" } else { "a" };
+            let said = format!("`{key}` does not belong in {article} {kind}");
             assert!(
                 err.contains(&said),
                 "the schema refuses `{key}` in a {kind}, lethe does not:\n{err}"

@@ -7,14 +7,18 @@
 //!   has, a second run idempotent, the audit trail intact, no key in any output.
 //! - `safety`: lethe holds over prefixes, guards and pinned plans, a hold added while apply
 //!   runs protecting the pages after it (with `remaining` and `held` counted by a fresh listing).
+//! - `discover`: objects counted per prefix with their coverage (governed, exempt,
+//!   ungoverned).
 //! - `linked`: the contract-end clock, which reaches a customer's objects from a SQL store.
 
 mod deletion;
+mod discover;
 mod linked;
 mod safety;
 
 use super::stores::Kind;
 use deletion::*;
+use discover::*;
 use linked::*;
 use safety::*;
 
@@ -33,4 +37,5 @@ on_stores! {
     // has none.
     a_hold_added_during_apply_protects_the_next_pages: moto, garage;
     contract_end_reaches_the_customers_files: dir, moto, garage;
+    discover_counts_prefixes_with_their_coverage: dir, moto, garage;
 }
