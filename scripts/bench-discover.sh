@@ -59,8 +59,9 @@ trap 'exit 130' INT TERM
 lethe_binary
 
 # The SELECT that fills one table with $1 rows (i = 1..n), per engine.
-columns_pg="i::bigint, 'person' || i || '@example.org', '+31 6 ' || lpad((i % 100000000)::text, 8, '0'), 'Person ' || i, 'NL' || lpad((i % 100)::text, 2, '0') || 'ABNA' || lpad(i::text, 10, '0'), TIMESTAMPTZ '2026-01-01 00:00:00+00' + i * INTERVAL '1 minute', (i % 1000) * 1.25, 'Call back about order ' || i"
-columns_my="seq, CONCAT('person', seq, '@example.org'), CONCAT('+31 6 ', LPAD(seq % 100000000, 8, '0')), CONCAT('Person ', seq), CONCAT('NL', LPAD(seq % 100, 2, '0'), 'ABNA', LPAD(seq, 10, '0')), TIMESTAMP '2026-01-01 00:00:00' + INTERVAL seq MINUTE, (seq % 1000) * 1.25, CONCAT('Call back about order ', seq)"
+# Names from a few first and last names; IBANs from three that pass mod-97.
+columns_pg="i::bigint, 'person' || i || '@example.org', '+31 6 ' || lpad((i % 100000000)::text, 8, '0'), (ARRAY['Jan','Sanne','Daan','Emma','Luuk'])[1 + i % 5] || ' ' || (ARRAY['Jansen','de Vries','Bakker','Visser'])[1 + i % 4], (ARRAY['NL91ABNA0417164300','NL20INGB0001234567','DE89370400440532013000'])[1 + i % 3], TIMESTAMPTZ '2026-01-01 00:00:00+00' + i * INTERVAL '1 minute', (i % 1000) * 1.25, 'Call back about order ' || i"
+columns_my="seq, CONCAT('person', seq, '@example.org'), CONCAT('+31 6 ', LPAD(seq % 100000000, 8, '0')), CONCAT(ELT(1 + seq % 5, 'Jan', 'Sanne', 'Daan', 'Emma', 'Luuk'), ' ', ELT(1 + seq % 4, 'Jansen', 'de Vries', 'Bakker', 'Visser')), ELT(1 + seq % 3, 'NL91ABNA0417164300', 'NL20INGB0001234567', 'DE89370400440532013000'), TIMESTAMP '2026-01-01 00:00:00' + INTERVAL seq MINUTE, (seq % 1000) * 1.25, CONCAT('Call back about order ', seq)"
 DDL_COLUMNS="contact_email VARCHAR(200), phone VARCHAR(50), full_name VARCHAR(200), ref VARCHAR(40), created_at %TS%, amount DECIMAL(10,2), note VARCHAR(400)"
 
 seed_pg() { # seed_pg ROWS
@@ -96,8 +97,11 @@ seed_sqlite() { # seed_sqlite ROWS
 import sqlite3, sys
 path, tables, rows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 db = sqlite3.connect(path)
-data = [(i, f"person{i}@example.org", f"+31 6 {i % 100000000:08d}", f"Person {i}",
-         f"NL{i % 100:02d}ABNA{i:010d}", f"2026-01-01 00:{i % 60:02d}:00", (i % 1000) * 1.25,
+first = ["Jan", "Sanne", "Daan", "Emma", "Luuk"]
+last = ["Jansen", "de Vries", "Bakker", "Visser"]
+ibans = ["NL91ABNA0417164300", "NL20INGB0001234567", "DE89370400440532013000"]
+data = [(i, f"person{i}@example.org", f"+31 6 {i % 100000000:08d}", f"{first[i % 5]} {last[i % 4]}",
+         ibans[i % 3], f"2026-01-01 00:{i % 60:02d}:00", (i % 1000) * 1.25,
          f"Call back about order {i}") for i in range(1, rows + 1)]
 for n in range(1, tables + 1):
     db.execute(f"CREATE TABLE t_{n} (id INTEGER PRIMARY KEY, contact_email TEXT, phone TEXT, "
@@ -150,7 +154,7 @@ measure() { # measure ENGINE ROWS -> prints a result row
   findings=$(jq -r '"\(.summary.findings) (\(.summary.governed) governed)"' "$TMP/report.json")
   local tables
   tables=$(jq -r '[.stores[].tables] | add' "$TMP/report.json")
-  printf '| %s | %s | %s | %s | %s s | %s MB |\n' "$engine" "$tables" "$rows" "$findings" "$(median "${times[@]}")" "$(median "${rss[@]}")"
+  printf '| %s | %s | %s | %s | %.2f s | %.1f MB |\n' "$engine" "$tables" "$rows" "$findings" "$(median "${times[@]}")" "$(median "${rss[@]}")"
 }
 
 RESULT=$TMP/result.md
