@@ -228,6 +228,15 @@ pub async fn prepare(
             .get(&(t.policy.store.clone(), t.policy.table.clone()))
             .cloned()
             .unwrap_or_default();
+        t.child_holds = (holds.iter())
+            .filter(|h| {
+                (t.referenced_by.iter()).any(|fk| {
+                    !fk.child.same_table(&t.policy.table)
+                        && h.covers_table(&t.policy.store, &fk.child)
+                })
+            })
+            .cloned()
+            .collect();
         if matches!(t.policy.action, Action::Anonymize(_)) {
             t.superseded_by = deletes
                 .iter()

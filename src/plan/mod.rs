@@ -201,6 +201,19 @@ pub struct ReferencedBy {
     pub table: String,
     /// Due records its rows reference.
     pub referenced: u64,
+    /// Per hold on the referencing table, the due records that its held rows reference: a
+    /// hold there is what keeps them. Left out when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<HeldReference>,
+}
+
+/// The due records that the rows one hold keeps in a referencing table still reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldReference {
+    /// The hold on the referencing table.
+    pub hold: String,
+    /// Due records its held rows reference.
+    pub referenced: u64,
 }
 
 /// How one column is masked.
@@ -241,14 +254,27 @@ pub async fn plan_policy(
         .collect();
     // After the holds: kept because referenced, then per referencing table.
     let referenced = n(5 + active.len());
-    let mut references: Vec<ReferencedBy> = (target.referencing_tables().iter())
-        .enumerate()
-        .map(|(i, (table, _))| ReferencedBy {
+    let tables = target.referencing_tables();
+    // After the per-table counts: per table, per hold on it.
+    let mut next = 6 + active.len() + tables.len();
+    let mut references: Vec<ReferencedBy> = Vec::new();
+    for (i, (table, _)) in tables.iter().enumerate() {
+        let mut held = Vec::new();
+        for h in target.child_holds_on(table, as_of) {
+            held.push(HeldReference {
+                hold: h.name.clone(),
+                referenced: n(next),
+            });
+            next += 1;
+        }
+        held.retain(|h| h.referenced > 0);
+        references.push(ReferencedBy {
             table: table.to_string(),
             referenced: n(6 + active.len() + i),
-        })
-        .filter(|r| r.referenced > 0)
-        .collect();
+            held,
+        });
+    }
+    references.retain(|r| r.referenced > 0);
     references.sort_by_key(|r| std::cmp::Reverse(r.referenced));
     let columns = match &p.action {
         Action::Delete => BTreeMap::new(),

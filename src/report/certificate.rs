@@ -84,10 +84,7 @@ fn status_line(f: &Finding) -> String {
         Status::Referenced => format!(
             "kept: {} still referenced by {}",
             count(f.referenced, unit),
-            (f.references.iter())
-                .map(|r| format!("{} ({})", r.table, r.referenced))
-                .collect::<Vec<_>>()
-                .join(", ")
+            super::referencing(&f.references)
         ),
         Status::NotYetDue => format!("not yet due: {}{}", count(f.waiting, unit), due_words(f)),
     }

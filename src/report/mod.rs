@@ -402,13 +402,27 @@ fn referenced_md(s: &mut String, referenced: u64, by: &[ReferencedBy]) {
     }
 }
 
-/// `referenced by invoices (7), contracts (1)`.
+/// `referenced by invoices (8, 7 held by fiscal-retention), contracts (1)`.
 fn referenced_by(by: &[ReferencedBy]) -> String {
+    format!("referenced by {}", referencing(by))
+}
+
+/// `invoices (8, 7 held by fiscal-retention), contracts (1)`: each referencing table with the
+/// records its rows keep, and the holds there that keep those rows.
+pub(super) fn referencing(by: &[ReferencedBy]) -> String {
     let tables: Vec<String> = by
         .iter()
-        .map(|r| format!("{} ({})", r.table, r.referenced))
+        .map(|r| {
+            let held: Vec<String> = (r.held.iter())
+                .map(|h| match h.referenced == r.referenced {
+                    true => format!(", all held by {}", h.hold),
+                    false => format!(", {} held by {}", h.referenced, h.hold),
+                })
+                .collect();
+            format!("{} ({}{})", r.table, r.referenced, held.concat())
+        })
         .collect();
-    format!("referenced by {}", tables.join(", "))
+    tables.join(", ")
 }
 
 /// One Markdown line per hold: name, source, basis and the records it kept.

@@ -132,6 +132,10 @@ pub struct Target {
     /// here, so the plan counts what `apply` will meet; statements that change data never
     /// assume it.
     pub going_first: Vec<Target>,
+    /// The holds on the tables that reference this one: counted where a held row is what
+    /// keeps a row here ("7 held by fiscal-retention"); statements that change data do not
+    /// need them (a referenced row is kept whatever keeps the referencing row).
+    pub child_holds: Vec<Hold>,
 }
 
 /// Length of an `hmac` result (`hmac:` + 32 hex digits).
@@ -344,6 +348,7 @@ impl SqlStore {
                 shard: None,
                 referenced_by: Vec::new(),
                 going_first: Vec::new(),
+                child_holds: Vec::new(),
             })
         } else {
             Err(errs)

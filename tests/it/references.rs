@@ -99,17 +99,35 @@ async fn referenced_rows_are_kept_and_counted(b: Backend) {
         p["references"],
         serde_json::json!([
             {"table": "contracts", "referenced": 2},
-            {"table": "invoices", "referenced": 2},
+            {"table": "invoices", "referenced": 2,
+             "held": [{"hold": "fiscal-retention", "referenced": 2}]},
             {"table": "customers", "referenced": 1},
         ]),
         "{b:?}: {p}"
     );
     let text = run(db.lethe(&cfg).args(["plan", "--as-of", AS_OF]));
     assert!(
-        text.stdout
-            .contains("kept 4: referenced by contracts (2), invoices (2), customers (1)"),
+        text.stdout.contains(
+            "kept 4: referenced by contracts (2), invoices (2, all held by fiscal-retention), customers (1)"
+        ),
         "{b:?}: {}",
         text.stdout
+    );
+    // When the hold on invoice 11 (2023) has ended, that invoice still references customer 3
+    // (no policy deletes it), but the hold no longer is what keeps it.
+    let later = run(db.lethe(&cfg).args([
+        "plan",
+        "--format",
+        "json",
+        "--as-of",
+        "2030-06-15T12:00:00Z",
+    ]));
+    assert_eq!(later.code, 0, "{}", later.stderr);
+    assert_eq!(
+        later.json()["policies"][0]["references"][1],
+        serde_json::json!({"table": "invoices", "referenced": 2,
+            "held": [{"hold": "fiscal-retention", "referenced": 1}]}),
+        "{b:?}"
     );
     let md = run(db
         .lethe(&cfg)
@@ -117,7 +135,7 @@ async fn referenced_rows_are_kept_and_counted(b: Backend) {
     assert!(
         md.stdout.contains("| referenced (kept) |")
             && md.stdout.contains(
-                "- Kept 4 records: referenced by contracts (2), invoices (2), customers (1)"
+                "- Kept 4 records: referenced by contracts (2), invoices (2, all held by fiscal-retention), customers (1)"
             ),
         "{b:?}: {}",
         md.stdout

@@ -290,8 +290,9 @@ impl Target {
 
     /// One query counting, in a single scan: total, selected, due, undated, held by any hold,
     /// then held by each of `active_holds(as_of)` in order, then kept because referenced, then
-    /// referenced by each of `referencing_tables()` in order. The due and referenced counts
-    /// foresee the deletes going first.
+    /// referenced by each of `referencing_tables()` in order, then for each of those tables in
+    /// order, referenced by its rows that each of `child_holds_on(table)` holds. The due and
+    /// referenced counts foresee the deletes going first.
     pub fn count(&self, as_of: DateTime<Utc>) -> Query {
         let mut q = self.q();
         q.push("SELECT COUNT(*), COUNT(CASE WHEN ")
@@ -328,9 +329,16 @@ impl Target {
         match self.referenced(&self.blocking(), as_of, true) {
             Some(any) => {
                 count_when(&mut q, &unkept, &any);
-                for (_, keys) in self.referencing_tables() {
-                    if let Some(r) = self.referenced(&keys, as_of, true) {
+                let tables = self.referencing_tables();
+                for (_, keys) in &tables {
+                    if let Some(r) = self.referenced(keys, as_of, true) {
                         count_when(&mut q, &unkept, &r);
+                    }
+                }
+                for (table, keys) in &tables {
+                    for h in self.child_holds_on(table, as_of) {
+                        let held = self.referenced_by_held(table, keys, h, as_of);
+                        count_when(&mut q, &unkept, &held);
                     }
                 }
             }

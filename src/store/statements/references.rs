@@ -3,7 +3,7 @@
 
 use super::super::schema::{ForeignKey, Target};
 use super::super::sql::Query;
-use crate::model::{Action, Ident};
+use crate::model::{Action, Hold, Ident};
 use chrono::{DateTime, Utc};
 
 impl Target {
@@ -26,6 +26,53 @@ impl Target {
             }
         }
         out
+    }
+
+    /// The holds in force at `as_of` on `child`, a table that references this one (never this
+    /// table itself: its own holds keep its rows directly).
+    pub fn child_holds_on(&self, child: &Ident, as_of: DateTime<Utc>) -> Vec<&Hold> {
+        if child.same_table(&self.policy.table) {
+            return Vec::new();
+        }
+        (self.child_holds.iter())
+            .filter(|h| h.active_at(as_of) && h.covers_table(&self.policy.store, child))
+            .collect()
+    }
+
+    /// Rows referenced through at least one of `keys` (all into `child`) by a row of `child`
+    /// that `hold` covers at `as_of`.
+    pub(super) fn referenced_by_held(
+        &self,
+        child: &Ident,
+        keys: &[&ForeignKey],
+        hold: &Hold,
+        as_of: DateTime<Utc>,
+    ) -> Query {
+        // The hold's cover is built as for the child's own rows: the same statements, read
+        // over the child table.
+        let mut over_child = self.clone();
+        over_child.policy.table = child.clone();
+        over_child.going_first = Vec::new();
+        let cover = over_child.hold_cover(hold, as_of);
+        let mut q = self.q();
+        q.push("(");
+        for (i, fk) in keys.iter().enumerate() {
+            if i > 0 {
+                q.push(" OR ");
+            }
+            let m: Vec<String> = (fk.columns.iter())
+                .map(|(c, p)| format!("{} = {}", self.dialect.col(child, c), self.col(p)))
+                .collect();
+            q.push(&format!(
+                "EXISTS (SELECT 1 FROM {} WHERE {} AND ",
+                self.dialect.quote(child),
+                m.join(" AND ")
+            ))
+            .append(&cover)
+            .push(")");
+        }
+        q.push(")");
+        q
     }
 
     /// Rows referenced through at least one of `keys`, or `None` for no key.

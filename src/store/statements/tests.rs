@@ -90,6 +90,7 @@ fn target(dialect: Dialect, policy: RetentionPolicy) -> Target {
         shard: None,
         referenced_by: Vec::new(),
         going_first: Vec::new(),
+        child_holds: Vec::new(),
     }
 }
 
