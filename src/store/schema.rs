@@ -109,10 +109,8 @@ pub struct Target {
     pub policy: RetentionPolicy,
     /// The store's dialect.
     pub dialect: Dialect,
-    /// True when the key is an integer (else read as text).
-    pub int_key: bool,
-    /// PostgreSQL type a text key must be cast to (e.g. `uuid`).
-    pub key_cast: Option<String>,
+    /// The key's columns, in key order, each as statements read and bind it.
+    pub key: Vec<KeyColumn>,
     /// PostgreSQL `inet` columns among the anonymized ones.
     pub inet_columns: BTreeSet<Ident>,
     /// Anonymized columns that accept NULL.
@@ -132,6 +130,30 @@ pub struct Target {
     /// here, so the plan counts what `apply` will meet; statements that change data never
     /// assume it.
     pub going_first: Vec<Target>,
+}
+
+/// One column of a policy's key, as statements read and bind its values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyColumn {
+    /// The column.
+    pub name: Ident,
+    /// True when it is an integer read as one (else read as text).
+    pub int: bool,
+    /// The type a value bound as text must be cast to (PostgreSQL `uuid`, MariaDB `UNSIGNED`).
+    pub cast: Option<String>,
+}
+
+impl Target {
+    /// The column `--shard I/N` splits the policy on: the key's first column, when it is an
+    /// integer.
+    pub fn shard_column(&self) -> Option<&Ident> {
+        self.key.first().filter(|k| k.int).map(|k| &k.name)
+    }
+
+    /// True when every key column is read as an integer, in order.
+    pub fn int_key(&self) -> Vec<bool> {
+        self.key.iter().map(|k| k.int).collect()
+    }
 }
 
 /// Length of an `hmac` result (`hmac:` + 32 hex digits).
@@ -262,23 +284,10 @@ impl SqlStore {
         let textish =
             |c: &Column| c.family == Family::Text || (sqlite && c.family == Family::Untyped);
 
-        let mut int_key = false;
-        let mut key_cast = None;
-        if let Some(k) = col(&policy.key, &mut errs) {
-            match k.family {
-                // Up to 2^64 - 1: read as text, compared as UNSIGNED in every statement.
-                Family::Integer if k.unsigned && k.sql_type.eq_ignore_ascii_case("bigint") => {
-                    key_cast = Some("UNSIGNED".to_string());
-                }
-                Family::Integer => int_key = true,
-                Family::Text | Family::Untyped => {}
-                Family::Uuid => key_cast = Some("uuid".to_string()),
-                _ => errs.push(format!(
-                    "policy `{p}`: key column `{}` is `{}`; expected an integer, text or uuid column",
-                    policy.key, k.sql_type
-                )),
-            }
-        }
+        let key = self
+            .check_key(policy, &cols, &mut errs)
+            .await
+            .map_err(fail)?;
         let who = format!("policy `{p}`");
         self.check_rows(
             &who,
@@ -335,8 +344,7 @@ impl SqlStore {
             Ok(Target {
                 policy: policy.clone(),
                 dialect: self.dialect,
-                int_key,
-                key_cast,
+                key,
                 inet_columns,
                 nullable,
                 holds: Vec::new(),
@@ -354,7 +362,7 @@ impl SqlStore {
 impl SqlStore {
     /// The table's schema as a bound value, or the connection's own (`current_schema()` on
     /// PostgreSQL, `DATABASE()` on MariaDB/MySQL).
-    fn push_schema(&self, q: &mut Query, table: &Ident) {
+    pub(super) fn push_schema(&self, q: &mut Query, table: &Ident) {
         match table.schema() {
             Some(s) => {
                 q.bind(super::Param::Text(s.to_string()));
