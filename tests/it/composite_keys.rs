@@ -159,6 +159,44 @@ async fn the_primary_key_is_the_default_key(b: Backend) {
     db.drop_db().await;
 }
 
+/// Order lines reference their order through both key columns: a due order that a line still
+/// references is kept (the DELETE's own `NOT EXISTS` on the pair) and counted under
+/// `referenced`, the other due orders go.
+async fn orders_referenced_by_both_columns_are_kept(b: Backend) {
+    let Some(db) = TestDb::new(b).await else {
+        return;
+    };
+    orders(&db, db.ty("int")).await;
+    let int = db.ty("int");
+    db.exec(&format!(
+        "CREATE TABLE order_lines (customer_id {int} NOT NULL, seq {int} NOT NULL, n {int} NOT NULL,
+           PRIMARY KEY (customer_id, seq, n),
+           FOREIGN KEY (customer_id, seq) REFERENCES orders (customer_id, seq));
+         INSERT INTO order_lines (customer_id, seq, n) VALUES (1, 1, 1), (1, 1, 2), (1, 3, 1), (3, 1, 1), (2, 1, 1)"
+    ))
+    .await;
+    // Orders (1, 1), (1, 3) and (3, 1) are due; (2, 1) is not.
+    assert!(old(1, 1) && old(1, 3) && old(3, 1) && !old(2, 1));
+    let cfg = db.policies("", &[("p.yaml", DELETE_ORDERS)]);
+    let report = apply(&db, &cfg, &[]);
+    let p = &report["policies"][0];
+    assert_eq!(p["deleted"], due_orders() - 3, "{b:?}: {p}");
+    assert_eq!(p["referenced"], 3, "{b:?}: {p}");
+    assert_eq!(
+        p["references"],
+        serde_json::json!([{"table": "order_lines", "referenced": 3}]),
+        "{b:?}: {p}"
+    );
+    let left = left(&db).await;
+    for (c, s) in [(1, 1), (1, 3), (3, 1)] {
+        assert!(
+            left.contains(&(c.to_string(), s.to_string())),
+            "{b:?}: ({c}, {s})"
+        );
+    }
+    db.drop_db().await;
+}
+
 /// A composite key whose second column is text (`s10` sorts before `s2`) anonymized row by row
 /// (`hmac`, computed in lethe) and in SQL (`redact`): every due order is masked once, the
 /// others keep their values, and a second run finds nothing to do.
@@ -300,6 +338,7 @@ async fn keys_that_do_not_identify_rows_are_refused(b: Backend) {
 on_every_backend!(
     due_rows_go_in_batches_across_customers,
     the_primary_key_is_the_default_key,
+    orders_referenced_by_both_columns_are_kept,
     anonymize_under_a_composite_key,
     shards_split_on_the_first_key_column,
     keys_that_do_not_identify_rows_are_refused,
