@@ -270,6 +270,34 @@ async fn shards_split_on_the_first_key_column(b: Backend) {
     db.drop_db().await;
 }
 
+/// A composite key that starts with a text column cannot be split by key class: `--shard`
+/// refuses it (exit 2) and says what changes it, and nothing is deleted.
+async fn shards_refuse_a_composite_key_that_starts_with_text(b: Backend) {
+    let Some(db) = TestDb::new(b).await else {
+        return;
+    };
+    orders(&db, db.ty("text")).await;
+    let policy = DELETE_ORDERS.replace("key: [customer_id, seq]", "key: [seq, customer_id]");
+    let cfg = db.policies("", &[("p.yaml", &policy)]);
+    let r = run(db
+        .lethe(&cfg)
+        .args(["apply", "--yes", "--as-of", AS_OF, "--shard", "0/2"]));
+    assert_eq!(r.code, 2, "{b:?}: {}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("policy `old-orders` (key (seq, customer_id))")
+            && r.stderr.contains("put an integer column first in `key`"),
+        "{b:?}: {}",
+        r.stderr
+    );
+    assert_eq!(
+        left(&db).await.len(),
+        (CUSTOMERS * ORDERS) as usize,
+        "{b:?}"
+    );
+    db.drop_db().await;
+}
+
 /// `lethe check` with the policy of `key` (none: no `key:` line) on `table`: exit 2, and the
 /// message.
 fn refused(db: &TestDb, table: &str, key: Option<&str>) -> String {
@@ -341,5 +369,6 @@ on_every_backend!(
     orders_referenced_by_both_columns_are_kept,
     anonymize_under_a_composite_key,
     shards_split_on_the_first_key_column,
+    shards_refuse_a_composite_key_that_starts_with_text,
     keys_that_do_not_identify_rows_are_refused,
 );
