@@ -244,9 +244,12 @@ pub async fn prepare(
     if let Some(s) = shard {
         let unsplittable: Vec<String> = (targets.iter())
             .filter(|t| t.key.len() > 1 && t.shard_column().is_none())
-            .map(|t| {
-                let key: Vec<&str> = t.key.iter().map(|k| k.name.as_str()).collect();
-                format!("policy `{}` (key ({}))", t.policy.name, key.join(", "))
+            .filter_map(|t| {
+                Some(format!(
+                    "policy `{}` (key {})",
+                    t.policy.name,
+                    t.paged_by()?
+                ))
             })
             .collect();
         if !unsplittable.is_empty() {

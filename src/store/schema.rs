@@ -3,7 +3,7 @@
 use super::sql::{Query, SqlStore, StoreError};
 use crate::model::Dialect;
 use crate::model::{
-    Action, Clock, Condition, Hold, HoldSource, Ident, RetentionPolicy, Strategy, Test, Value,
+    Action, Clock, Condition, Hold, HoldSource, Ident, Key, RetentionPolicy, Strategy, Test, Value,
     Window,
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -148,6 +148,12 @@ impl Target {
     /// integer.
     pub fn shard_column(&self) -> Option<&Ident> {
         self.key.first().filter(|k| k.int).map(|k| &k.name)
+    }
+
+    /// The key the statements page by, as a policy names it: the policy's own, or the table's
+    /// primary key when the policy names none.
+    pub fn paged_by(&self) -> Option<Key> {
+        Key::new(self.key.iter().map(|k| k.name.clone()).collect())
     }
 
     /// True when every key column is read as an integer, in order.

@@ -120,6 +120,13 @@ async fn due_rows_go_in_batches_across_customers(b: Backend) {
     let cfg = db.policies("", &[("p.yaml", DELETE_ORDERS), ("h.yaml", HOLD)]);
     let check = run(db.lethe(&cfg).arg("check"));
     assert_eq!(check.code, 0, "{b:?}: {}\n{}", check.stdout, check.stderr);
+    assert!(
+        check.stdout.contains(
+            "policy old-orders: ok (delete on crm.orders by key (customer_id, seq), keep 30d)"
+        ),
+        "{b:?}: {}",
+        check.stdout
+    );
 
     let mut expected = BTreeSet::new();
     let mut due = 0;
@@ -150,6 +157,15 @@ async fn the_primary_key_is_the_default_key(b: Backend) {
     orders(&db, db.ty("int")).await;
     let policy = DELETE_ORDERS.replace("key: [customer_id, seq]\n", "");
     let cfg = db.policies("", &[("p.yaml", &policy)]);
+    let check = run(db.lethe(&cfg).arg("check"));
+    assert!(
+        check
+            .stdout
+            .contains("(delete on crm.orders by the primary key (customer_id, seq), keep 30d)"),
+        "{b:?}: {}\n{}",
+        check.stdout,
+        check.stderr
+    );
     let report = apply(&db, &cfg, &[]);
     let p = &report["policies"][0];
     let due = due_orders();
