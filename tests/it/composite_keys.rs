@@ -314,6 +314,75 @@ async fn shards_refuse_a_composite_key_that_starts_with_text(b: Backend) {
     db.drop_db().await;
 }
 
+/// A deletion certificate narrows a composite-key policy to one customer: customer 1, whose
+/// contract ended long ago, has every order deleted (complete); customer 2's orders wait for
+/// their contract's end.
+async fn certificates_narrow_a_composite_key_policy(b: Backend) {
+    let Some(db) = TestDb::new(b).await else {
+        return;
+    };
+    orders(&db, db.ty("int")).await;
+    let (pk, int, ts) = (db.ty("pk"), db.ty("int"), db.ty("ts"));
+    let now = chrono::Utc::now();
+    let day = |d: i64| {
+        db.ts(&(now - chrono::Duration::days(d))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string())
+    };
+    db.exec(&format!(
+        "CREATE TABLE contracts (id {pk}, customer_id {int} NOT NULL, terminated_at {ts} NULL);
+         INSERT INTO contracts (id, customer_id, terminated_at) VALUES (1, 1, {}), (2, 2, {})",
+        day(200),
+        day(10)
+    ))
+    .await;
+    let policy = "kind: RetentionPolicy
+name: orders-after-contract
+store: crm
+table: orders
+key: [customer_id, seq]
+clock: { join: contracts, on: { customer_id: customer_id }, column: terminated_at }
+keep: 30d
+action: delete
+batch_size: 4
+guard: { max_fraction: 1 }
+";
+    let signing = crate::certificate::key_file(db.dir.path());
+    let cfg = db.policies(
+        &format!("signing_key_file: {}", signing.display()),
+        &[("p.yaml", policy)],
+    );
+    let r = run(db.lethe(&cfg).args(["apply", "--yes", "--format", "json"]));
+    assert_eq!(r.code, 0, "{b:?}: {}\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.json()["policies"][0]["deleted"],
+        ORDERS,
+        "{b:?}: {}",
+        r.stdout
+    );
+    let certificate = |subject: &str| {
+        let (c, _) = crate::certificate::certificate(&db, &cfg, subject);
+        let finding = c["policies"][0].clone();
+        assert_eq!(finding["policy"], "orders-after-contract", "{b:?}: {c}");
+        (c, finding)
+    };
+    let (c, f) = certificate("customer_id=1");
+    assert_eq!(c["complete"], true, "{b:?}: {c}");
+    assert_eq!(
+        (f["status"].as_str(), f["remaining"].as_u64()),
+        (Some("deleted"), Some(0)),
+        "{b:?}: {f}"
+    );
+    let (c, f) = certificate("customer_id=2");
+    assert_eq!(c["complete"], false, "{b:?}: {c}");
+    assert_eq!(
+        (f["status"].as_str(), f["waiting"].as_i64()),
+        (Some("not_yet_due"), Some(ORDERS)),
+        "{b:?}: {f}"
+    );
+    db.drop_db().await;
+}
+
 /// `lethe check` with the policy of `key` (none: no `key:` line) on `table`: exit 2, and the
 /// message.
 fn refused(db: &TestDb, table: &str, key: Option<&str>) -> String {
@@ -386,5 +455,6 @@ on_every_backend!(
     anonymize_under_a_composite_key,
     shards_split_on_the_first_key_column,
     shards_refuse_a_composite_key_that_starts_with_text,
+    certificates_narrow_a_composite_key_policy,
     keys_that_do_not_identify_rows_are_refused,
 );

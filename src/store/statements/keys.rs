@@ -1,7 +1,8 @@
 //! The policy's key in the statements: the order of keyset pages, their bounds, how key values
 //! are read and bound. A composite key is compared as a row value, `(a, b) > (?, ?)`, on
-//! PostgreSQL and SQLite, and spelled out column by column on MariaDB, whose range optimizer
-//! reads `a > ? OR (a = ? AND b > ?)` from the index.
+//! PostgreSQL and SQLite (an index condition on PostgreSQL), and spelled out column by column on
+//! MariaDB: its range optimizer reads `a > ? OR (a = ? AND b > ?)` from the primary key, while
+//! it scans the whole index for the row value.
 
 use super::super::schema::{KeyColumn, Target};
 use super::super::sql::{KeyValue, Param, Query, RowKey};
