@@ -214,8 +214,8 @@ async fn orders_referenced_by_both_columns_are_kept(b: Backend) {
 }
 
 /// A composite key whose second column is text (`s10` sorts before `s2`) anonymized row by row
-/// (`hmac`, computed in lethe) and in SQL (`redact`): every due order is masked once, the
-/// others keep their values, and a second run finds nothing to do.
+/// (`hmac`, computed in lethe): every due order is masked once, the others keep their values,
+/// and a second run finds nothing to do; then in SQL (`redact`) over the same key.
 async fn anonymize_under_a_composite_key(b: Backend) {
     let Some(db) = TestDb::new(b).await else {
         return;
@@ -252,6 +252,21 @@ guard: { max_fraction: 1 }
     assert_eq!(masked, due, "{b:?}");
     let again = apply(&db, &cfg, &[]);
     assert_eq!(again["policies"][0]["anonymized"], 0, "{b:?}: {again}");
+    // In SQL (`redact`): one UPDATE per page over the page's key range.
+    std::fs::write(
+        cfg.join("p.yaml"),
+        policy.replace("email: hmac", "email: redact"),
+    )
+    .unwrap();
+    let redacted = apply(&db, &cfg, &[]);
+    assert_eq!(
+        redacted["policies"][0]["anonymized"], due,
+        "{b:?}: {redacted}"
+    );
+    let n = db
+        .count("SELECT COUNT(*) FROM orders WHERE email = '[redacted]'")
+        .await;
+    assert_eq!(n as usize, due, "{b:?}");
     db.drop_db().await;
 }
 
