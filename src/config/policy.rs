@@ -112,27 +112,22 @@ fn build_key(path: &Path, raw: &Spanned<RawKey>, errs: &mut Diagnostics) -> Opti
         RawKey::Many(names) => names.iter().collect(),
     };
     let mut columns = Vec::new();
+    let mut refused = false;
     for name in names {
         match Ident::parse(name) {
             Ok(c) => columns.push(c),
-            Err(e) => errs.push(at(format!("key: {e}"))),
+            Err(e) => {
+                refused = true;
+                errs.push(at(format!("key: {e}")));
+            }
         }
     }
-    if columns.is_empty() {
-        if matches!(raw.value, RawKey::Many(_)) {
-            errs.push(at(
-                "key: an empty list; expected a column or a list of columns, e.g. `[customer_id, seq]`".into(),
-            ));
-        }
+    if refused {
         return None;
     }
-    let key = Key::new(columns);
-    if key.is_none() {
-        errs.push(at(
-            "key: a column is listed twice; expected each key column once".into(),
-        ));
-    }
-    key
+    Key::new(columns)
+        .map_err(|e| errs.push(at(format!("key: {e}"))))
+        .ok()
 }
 
 pub(super) fn build_clock(

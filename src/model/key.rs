@@ -21,13 +21,17 @@ impl Key {
         }
     }
 
-    /// A key of the given columns, in order; `None` when there is none or one is repeated.
-    pub fn new(columns: Vec<Ident>) -> Option<Key> {
-        let repeated = (columns.iter().enumerate()).any(|(i, c)| columns[..i].contains(c));
-        if columns.is_empty() || repeated {
-            return None;
+    /// A key of the given columns, in order: at least one, each once.
+    pub fn new(columns: Vec<Ident>) -> Result<Key, KeyError> {
+        if let Some((_, twice)) =
+            (columns.iter().enumerate()).find(|(i, c)| columns[..*i].contains(c))
+        {
+            return Err(KeyError::Repeated(twice.clone()));
         }
-        Some(Key { columns })
+        if columns.is_empty() {
+            return Err(KeyError::Empty);
+        }
+        Ok(Key { columns })
     }
 
     /// The columns, in key order.
@@ -54,6 +58,17 @@ impl Key {
     pub fn contains_name(&self, name: &str) -> bool {
         self.columns.iter().any(|c| c.as_str() == name)
     }
+}
+
+/// Why a list of columns is no key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// No column at all.
+    #[error("an empty list; expected a column or a list of columns, e.g. `[customer_id, seq]`")]
+    Empty,
+    /// A column named twice.
+    #[error("column `{0}` is listed twice; expected each key column once")]
+    Repeated(Ident),
 }
 
 /// A single key is written as its column (as before composite keys: the policy hash of an
@@ -110,7 +125,10 @@ mod tests {
 
     #[test]
     fn empty_and_repeated_keys_are_refused() {
-        assert!(Key::new(Vec::new()).is_none());
-        assert!(Key::new(idents(&["a", "b", "a"])).is_none());
+        assert_eq!(Key::new(Vec::new()), Err(KeyError::Empty));
+        assert_eq!(
+            Key::new(idents(&["a", "b", "a"])),
+            Err(KeyError::Repeated(Ident::parse("a").unwrap()))
+        );
     }
 }

@@ -14,7 +14,7 @@ mod store;
 pub use hold::{parse_since, parse_until, Hold, HoldSource, Scope, SourceKind, Window};
 pub use ident::Ident;
 pub use keep::Keep;
-pub use key::Key;
+pub use key::{Key, KeyError};
 pub use object::{KeyTemplate, ObjectClock, ObjectPolicy};
 pub use shard::Shard;
 pub use store::{Dialect, DirSpec, S3Spec, Secret, SqlSpec, StoreSpec};

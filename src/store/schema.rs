@@ -153,7 +153,7 @@ impl Target {
     /// The key the statements page by, as a policy names it: the policy's own, or the table's
     /// primary key when the policy names none.
     pub fn paged_by(&self) -> Option<Key> {
-        Key::new(self.key.iter().map(|k| k.name.clone()).collect())
+        Key::new(self.key.iter().map(|k| k.name.clone()).collect()).ok()
     }
 
     /// True when every key column is read as an integer, in order.

@@ -216,7 +216,7 @@ fn primary_key(uniques: &[UniqueKey]) -> Option<Key> {
     let columns = (primary.columns.iter())
         .map(|c| c.as_deref().and_then(|c| Ident::parse(c).ok()))
         .collect::<Option<Vec<_>>>()?;
-    Key::new(columns)
+    Key::new(columns).ok()
 }
 
 #[cfg(test)]

@@ -763,7 +763,7 @@ fn order_target(dialect: Dialect) -> Target {
         "90d",
         Action::Delete,
     );
-    p.key = Key::new(vec![id("customer_id"), id("seq")]);
+    p.key = Key::new(vec![id("customer_id"), id("seq")]).ok();
     let mut t = target(dialect, p);
     t.key = vec![
         KeyColumn {
