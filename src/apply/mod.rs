@@ -14,7 +14,7 @@ use crate::anonymize;
 use crate::audit::{AuditEvent, RunLog};
 use crate::model::{Action, ActionKind};
 use crate::plan::PolicyPlan;
-use crate::store::{KeyValue, SqlStore, StoreError, Target};
+use crate::store::{KeyValue, RowKey, SqlStore, StoreError, Target};
 use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
@@ -278,13 +278,23 @@ impl AuditEvent for PolicyOutcome {
 }
 
 /// Keyset pages must move forward. A key the database orders differently from how lethe reads
-/// it would page the same rows again and again: stop instead.
-fn check_advances(after: Option<&KeyValue>, last: &KeyValue) -> Result<(), StoreError> {
-    let stuck = match (after, last) {
-        (Some(KeyValue::Int(a)), KeyValue::Int(l)) => l <= a,
-        (Some(a), l) => a == l,
-        (None, _) => false,
+/// it would page the same rows again and again: stop instead. A composite key is compared
+/// column by column: integers by value, texts (whose order is the database's collation) only
+/// for equality, so a key is stuck when it stayed the same or its integers went back.
+fn check_advances(after: Option<&RowKey>, last: &RowKey) -> Result<(), StoreError> {
+    let Some(after) = after else {
+        return Ok(());
     };
+    let mut stuck = true;
+    for (a, l) in after.values().iter().zip(last.values()) {
+        match (a, l) {
+            (KeyValue::Int(a), KeyValue::Int(l)) if l == a => continue,
+            (KeyValue::Int(a), KeyValue::Int(l)) => stuck = l < a,
+            (a, l) if a == l => continue,
+            _ => stuck = false,
+        }
+        break;
+    }
     if stuck {
         return Err(StoreError::Refused(
             "the key does not advance from one batch to the next (the database orders it differently from how lethe reads it); stopped".into(),
@@ -303,7 +313,7 @@ struct Pager<'a> {
     pace: Pace,
     limit: u64,
     counted: u64,
-    after: Option<KeyValue>,
+    after: Option<RowKey>,
 }
 
 /// One page: the target with the holds as they are now, the due rows of the page, and the key
@@ -311,13 +321,13 @@ struct Pager<'a> {
 struct Page {
     target: Target,
     rows: Vec<crate::store::FetchedRow>,
-    after: Option<KeyValue>,
+    after: Option<RowKey>,
     started: std::time::Instant,
 }
 
 impl Page {
     /// The page's last key (a page is never empty).
-    fn last(&self) -> Option<&KeyValue> {
+    fn last(&self) -> Option<&RowKey> {
         self.rows.last().map(|(k, _)| k)
     }
 }
@@ -359,7 +369,7 @@ impl<'a> Pager<'a> {
             .store
             .fetch_keyed(
                 &target.fetch_batch(self.as_of, n, self.after.as_ref()),
-                target.int_key,
+                &target.int_key(),
             )
             .await
             .map_err(|e| {
@@ -535,4 +545,34 @@ pub struct ApplyReport {
     /// Policies left alone because they are in `mode: dry-run` (the daemon reports them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dry_run: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(values: &[KeyValue]) -> RowKey {
+        RowKey(values.to_vec())
+    }
+
+    #[test]
+    fn keys_must_advance_column_by_column() {
+        use KeyValue::{Int, Text};
+        let t = |s: &str| Text(s.into());
+        let advances =
+            |a: &[KeyValue], l: &[KeyValue]| check_advances(Some(&key(a)), &key(l)).is_ok();
+        assert!(check_advances(None, &key(&[Int(1)])).is_ok());
+        assert!(advances(&[Int(1)], &[Int(2)]));
+        assert!(!advances(&[Int(2)], &[Int(2)]));
+        assert!(!advances(&[Int(3)], &[Int(2)]));
+        // The next customer, or a later order of the same one.
+        assert!(advances(&[Int(1), Int(9)], &[Int(2), Int(1)]));
+        assert!(advances(&[Int(1), Int(1)], &[Int(1), Int(2)]));
+        assert!(!advances(&[Int(1), Int(2)], &[Int(1), Int(2)]));
+        assert!(!advances(&[Int(2), Int(1)], &[Int(1), Int(9)]));
+        // Text is ordered by the database: only a repeat is known to be stuck.
+        assert!(advances(&[t("b"), Int(1)], &[t("a"), Int(1)]));
+        assert!(!advances(&[t("a"), Int(2)], &[t("a"), Int(1)]));
+        assert!(!advances(&[t("a"), t("x")], &[t("a"), t("x")]));
+    }
 }

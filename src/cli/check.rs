@@ -76,10 +76,11 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
     for item in &prepared.items {
         match item {
             Item::Table(t) => outln!(
-                "policy {}: ok ({} on {}, keep {})",
+                "policy {}: ok ({} on {}{}, keep {})",
                 t.policy.name,
                 t.policy.action.name(),
                 t.policy.target(),
+                key_shown(t),
                 t.policy.keep
             ),
             Item::Objects(t) => outln!(
@@ -223,4 +224,14 @@ async fn declared_hold_problems(
         out.extend(store.check_hold(h).await);
     }
     out
+}
+
+/// The key a policy pages by, where it is worth saying: a composite key, or the primary key
+/// taken because the policy names none (` by key (customer_id, seq)`, ` by the primary key id`).
+fn key_shown(t: &crate::store::Target) -> String {
+    match (&t.policy.key, t.paged_by()) {
+        (None, Some(k)) => format!(" by the primary key {k}"),
+        (Some(k), _) if k.is_composite() => format!(" by key {k}"),
+        _ => String::new(),
+    }
 }

@@ -35,7 +35,6 @@ pub(super) fn build_policy(
         &doc,
         &[
             ("table", doc.table.is_some()),
-            ("key", doc.key.is_some()),
             ("clock", doc.clock.is_some()),
             ("keep", doc.keep.is_some()),
             ("action", doc.action.is_some()),
@@ -60,7 +59,7 @@ pub(super) fn build_policy(
             errs,
         );
     }
-    let key = doc.key.as_ref().and_then(|k| ident(path, k, "key", errs));
+    let key = doc.key.as_ref().and_then(|k| build_key(path, k, errs));
     let clock = doc.clock.as_ref().and_then(|c| build_clock(path, c, errs));
     let keep = doc.keep.as_ref().and_then(|k| {
         Keep::parse(&k.value)
@@ -91,7 +90,7 @@ pub(super) fn build_policy(
         clause: doc.clause,
         store: doc.store.value,
         table: common.table?,
-        key: key?,
+        key,
         clock: clock?,
         keep: keep?,
         selector: common.selector,
@@ -103,6 +102,32 @@ pub(super) fn build_policy(
         batch_target_ms: batch_target.map(|d| d.as_millis().min(u128::from(u32::MAX)) as u32),
         file: path.to_path_buf(),
     })
+}
+
+/// `key: id` or `key: [customer_id, seq]`: one or more distinct columns.
+fn build_key(path: &Path, raw: &Spanned<RawKey>, errs: &mut Diagnostics) -> Option<Key> {
+    let at = |message: String| ConfigError::at(path, &raw.referenced, message);
+    let names: Vec<&String> = match &raw.value {
+        RawKey::One(name) => vec![name],
+        RawKey::Many(names) => names.iter().collect(),
+    };
+    let mut columns = Vec::new();
+    let mut refused = false;
+    for name in names {
+        match Ident::parse(name) {
+            Ok(c) => columns.push(c),
+            Err(e) => {
+                refused = true;
+                errs.push(at(format!("key: {e}")));
+            }
+        }
+    }
+    if refused {
+        return None;
+    }
+    Key::new(columns)
+        .map_err(|e| errs.push(at(format!("key: {e}"))))
+        .ok()
 }
 
 pub(super) fn build_clock(
@@ -195,7 +220,7 @@ pub(super) fn build_action(
     path: &Path,
     raw: &Spanned<RawAction>,
     settings: &Settings,
-    key: Option<&Ident>,
+    key: Option<&Key>,
     errs: &mut Diagnostics,
 ) -> Option<Action> {
     match &raw.value {
@@ -231,7 +256,7 @@ pub(super) fn build_action(
                 }) else {
                     continue;
                 };
-                if Some(&column) == key {
+                if key.is_some_and(|k| k.contains(&column)) {
                     errs.push(ConfigError::at(
                         path,
                         &strat.referenced,

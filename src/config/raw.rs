@@ -237,10 +237,11 @@ pub struct RawDoc {
     /// the start of each key, e.g. `exports/{customer_id}/`.
     #[schemars(with = "Option<String>")]
     pub key_template: Option<S<String>>,
-    /// SQL stores: the primary key column (or another unique column) that orders and bounds
-    /// batches. Required in a policy on a SQL store.
-    #[schemars(with = "Option<String>")]
-    pub key: Option<S<String>>,
+    /// SQL stores: the key column, or a list of columns (`[customer_id, seq]`), that orders and
+    /// bounds batches: the primary key, or columns that include a unique index's. Default: the
+    /// table's primary key.
+    #[schemars(with = "Option<RawKey>")]
+    pub key: Option<S<RawKey>>,
     /// When a record's retention period (or a hold's period) starts.
     #[schemars(with = "Option<RawClock>")]
     pub clock: Option<S<RawClock>>,
@@ -346,6 +347,13 @@ pub enum RawAction {
     Anonymize(BTreeMap<String, S<RawStrategy>>),
 }
 
+/// `key: id` or `key: [customer_id, seq]`.
+#[derive(Debug)]
+pub enum RawKey {
+    One(String),
+    Many(Vec<String>),
+}
+
 /// A strategy name, or `{ redact: "text" }`.
 #[derive(Debug)]
 pub enum RawStrategy {
@@ -353,7 +361,7 @@ pub enum RawStrategy {
     Redact(String),
 }
 
-// The four shapes above are read by hand rather than as untagged enums: that keeps the place of
+// The five shapes above are read by hand rather than as untagged enums: that keeps the place of
 // every nested value (for error messages) and lets errors speak the policy language.
 
 const VALUE: &str = "a text, a whole number or true/false";
@@ -475,6 +483,29 @@ impl<'de> Deserialize<'de> for RawAction {
     }
 }
 
+impl<'de> Deserialize<'de> for RawKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawKey;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a column name or a list of column names")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawKey, E> {
+                Ok(RawKey::One(v.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<RawKey, A::Error> {
+                let mut columns = Vec::new();
+                while let Some(c) = s.next_element::<String>()? {
+                    columns.push(c);
+                }
+                Ok(RawKey::Many(columns))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 impl<'de> Deserialize<'de> for RawStrategy {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -499,7 +530,7 @@ impl<'de> Deserialize<'de> for RawStrategy {
     }
 }
 
-// What the four hand-read shapes accept, for the schema: the same scalars and one-key maps
+// What the hand-read shapes accept, for the schema: the same scalars and one-key maps
 // that their visitors above take. A map and a scalar are told apart by `if`, so that an editor
 // names the key or the value at fault rather than every alternative.
 
@@ -577,6 +608,28 @@ impl JsonSchema for RawAction {
                 "additionalProperties": false,
             },
             "else": { "type": "string", "enum": ["delete"] },
+        })
+    }
+}
+
+impl JsonSchema for RawKey {
+    fn schema_name() -> Cow<'static, str> {
+        "Key".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "The key column, or a list of columns for a composite key \
+                            (`[customer_id, seq]`): the primary key, or columns that include \
+                            a unique index's, all NOT NULL.",
+            "if": { "type": "array" },
+            "then": {
+                "type": "array",
+                "items": { "type": "string" },
+                "minItems": 1,
+                "uniqueItems": true,
+            },
+            "else": { "type": "string" },
         })
     }
 }

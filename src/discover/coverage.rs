@@ -144,7 +144,7 @@ mod tests {
             clause: None,
             store: "crm".into(),
             table: Ident::parse_table(table).unwrap(),
-            key: Ident::parse("id").unwrap(),
+            key: Some(crate::model::Key::single(Ident::parse("id").unwrap())),
             clock: Clock::Column(Ident::parse("created_at").unwrap()),
             keep: Keep::parse("30d").unwrap(),
             selector: Vec::new(),

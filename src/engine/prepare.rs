@@ -245,13 +245,30 @@ pub async fn prepare(
                 .collect();
         }
     }
-    // A shard takes its key class of every integer-keyed policy, and the whole of the other
-    // policies it owns. Supersedes were set above from every policy, so an anonymization
-    // still leaves alone what another shard's delete will remove.
+    // A shard takes its key class of every integer-keyed policy (the first column of a
+    // composite key), and the whole of the other policies it owns. Supersedes were set above
+    // from every policy, so an anonymization still leaves alone what another shard's delete
+    // will remove.
     let mut objects = objects;
     if let Some(s) = shard {
-        targets.retain(|t| t.int_key || s.owns(&t.policy.name));
-        for t in targets.iter_mut().filter(|t| t.int_key) {
+        let unsplittable: Vec<String> = (targets.iter())
+            .filter(|t| t.key.len() > 1 && t.shard_column().is_none())
+            .filter_map(|t| {
+                Some(format!(
+                    "policy `{}` (key {})",
+                    t.policy.name,
+                    t.paged_by()?
+                ))
+            })
+            .collect();
+        if !unsplittable.is_empty() {
+            return Err(EngineError::unfit(format!(
+                "--shard splits a composite key on its first column, which must be an integer: {}; put an integer column first in `key`, or run without --shard",
+                unsplittable.join(", ")
+            )));
+        }
+        targets.retain(|t| t.shard_column().is_some() || s.owns(&t.policy.name));
+        for t in targets.iter_mut().filter(|t| t.shard_column().is_some()) {
             t.shard = Some(s);
         }
         // An object policy is not split: one shard runs all of it.

@@ -7,6 +7,7 @@ mod exemption;
 mod hold;
 mod ident;
 mod keep;
+mod key;
 mod object;
 mod shard;
 mod store;
@@ -15,6 +16,7 @@ pub use exemption::{ExemptScope, Exemption};
 pub use hold::{parse_since, parse_until, Hold, HoldSource, Scope, SourceKind, Window};
 pub use ident::Ident;
 pub use keep::Keep;
+pub use key::{Key, KeyError};
 pub use object::{KeyTemplate, ObjectClock, ObjectPolicy};
 pub use shard::Shard;
 pub use store::{Dialect, DirSpec, S3Spec, Secret, SqlSpec, StoreSpec};
@@ -39,8 +41,10 @@ pub struct RetentionPolicy {
     pub store: String,
     /// The table, optionally schema-qualified.
     pub table: Ident,
-    /// The primary key column, used to order and bound batches.
-    pub key: Ident,
+    /// The key columns (the primary key, or columns a unique index covers), used to order and
+    /// bound batches. `None`: the table's primary key, read from the live schema.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<Key>,
     /// When the retention period of a record starts.
     pub clock: Clock,
     /// How long a record is kept after its clock.

@@ -7,13 +7,15 @@ pub mod object;
 mod schema;
 mod sql;
 mod statements;
+mod unique;
 
 pub use catalog::{is_binary, is_lethes_own, Tables};
 pub use link::{Ends, Latest, Link};
 pub use object::{connect_objects, ObjectStore};
-pub use schema::{Column, Family, ForeignKey, OnDelete, Target};
-pub use sql::{FetchedRow, KeyValue, Param, Query, SqlStore, StoreError};
+pub use schema::{Column, Family, ForeignKey, KeyColumn, OnDelete, Target};
+pub use sql::{FetchedRow, KeyValue, Param, Query, RowKey, SqlStore, StoreError};
 pub use statements::Counts;
+pub use unique::UniqueKey;
 
 use crate::model::{SqlSpec, StoreSpec};
 use std::collections::BTreeMap;

@@ -3,8 +3,8 @@
 use super::sql::{Query, SqlStore, StoreError};
 use crate::model::Dialect;
 use crate::model::{
-    Action, Clock, Condition, ExemptScope, Exemption, Hold, HoldSource, Ident, RetentionPolicy,
-    Strategy, Test, Value, Window,
+    Action, Clock, Condition, ExemptScope, Exemption, Hold, HoldSource, Ident, Key,
+    RetentionPolicy, Strategy, Test, Value, Window,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -109,10 +109,8 @@ pub struct Target {
     pub policy: RetentionPolicy,
     /// The store's dialect.
     pub dialect: Dialect,
-    /// True when the key is an integer (else read as text).
-    pub int_key: bool,
-    /// PostgreSQL type a text key must be cast to (e.g. `uuid`).
-    pub key_cast: Option<String>,
+    /// The key's columns, in key order, each as statements read and bind it.
+    pub key: Vec<KeyColumn>,
     /// PostgreSQL `inet` columns among the anonymized ones.
     pub inet_columns: BTreeSet<Ident>,
     /// Anonymized columns that accept NULL.
@@ -136,6 +134,36 @@ pub struct Target {
     /// keeps a row here ("7 held by fiscal-retention"); statements that change data do not
     /// need them (a referenced row is kept whatever keeps the referencing row).
     pub child_holds: Vec<Hold>,
+}
+
+/// One column of a policy's key, as statements read and bind its values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyColumn {
+    /// The column.
+    pub name: Ident,
+    /// True when it is an integer read as one (else read as text).
+    pub int: bool,
+    /// The type a value bound as text must be cast to (PostgreSQL `uuid`, MariaDB `UNSIGNED`).
+    pub cast: Option<String>,
+}
+
+impl Target {
+    /// The column `--shard I/N` splits the policy on: the key's first column, when it is an
+    /// integer.
+    pub fn shard_column(&self) -> Option<&Ident> {
+        self.key.first().filter(|k| k.int).map(|k| &k.name)
+    }
+
+    /// The key the statements page by, as a policy names it: the policy's own, or the table's
+    /// primary key when the policy names none.
+    pub fn paged_by(&self) -> Option<Key> {
+        Key::new(self.key.iter().map(|k| k.name.clone()).collect()).ok()
+    }
+
+    /// True when every key column is read as an integer, in order.
+    pub fn int_key(&self) -> Vec<bool> {
+        self.key.iter().map(|k| k.int).collect()
+    }
 }
 
 /// Length of an `hmac` result (`hmac:` + 32 hex digits).
@@ -266,23 +294,10 @@ impl SqlStore {
         let textish =
             |c: &Column| c.family == Family::Text || (sqlite && c.family == Family::Untyped);
 
-        let mut int_key = false;
-        let mut key_cast = None;
-        if let Some(k) = col(&policy.key, &mut errs) {
-            match k.family {
-                // Up to 2^64 - 1: read as text, compared as UNSIGNED in every statement.
-                Family::Integer if k.unsigned && k.sql_type.eq_ignore_ascii_case("bigint") => {
-                    key_cast = Some("UNSIGNED".to_string());
-                }
-                Family::Integer => int_key = true,
-                Family::Text | Family::Untyped => {}
-                Family::Uuid => key_cast = Some("uuid".to_string()),
-                _ => errs.push(format!(
-                    "policy `{p}`: key column `{}` is `{}`; expected an integer, text or uuid column",
-                    policy.key, k.sql_type
-                )),
-            }
-        }
+        let key = self
+            .check_key(policy, &cols, &mut errs)
+            .await
+            .map_err(fail)?;
         let who = format!("policy `{p}`");
         self.check_rows(
             &who,
@@ -339,8 +354,7 @@ impl SqlStore {
             Ok(Target {
                 policy: policy.clone(),
                 dialect: self.dialect,
-                int_key,
-                key_cast,
+                key,
                 inet_columns,
                 nullable,
                 holds: Vec::new(),
@@ -359,7 +373,7 @@ impl SqlStore {
 impl SqlStore {
     /// The table's schema as a bound value, or the connection's own (`current_schema()` on
     /// PostgreSQL, `DATABASE()` on MariaDB/MySQL).
-    fn push_schema(&self, q: &mut Query, table: &Ident) {
+    pub(super) fn push_schema(&self, q: &mut Query, table: &Ident) {
         match table.schema() {
             Some(s) => {
                 q.bind(super::Param::Text(s.to_string()));

@@ -254,8 +254,24 @@ impl From<KeyValue> for Param {
     }
 }
 
+/// The key of one row: a value per key column, in key order (one for a single-column key).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowKey(pub Vec<KeyValue>);
+
+impl RowKey {
+    /// The key of a single-column key.
+    pub fn single(value: KeyValue) -> RowKey {
+        RowKey(vec![value])
+    }
+
+    /// The values, in key order.
+    pub fn values(&self) -> &[KeyValue] {
+        &self.0
+    }
+}
+
 /// A row read for in-process anonymization: its key and the text of the columns to compute.
-pub type FetchedRow = (KeyValue, Vec<Option<String>>);
+pub type FetchedRow = (RowKey, Vec<Option<String>>);
 
 /// A connected SQL store.
 #[derive(Debug, Clone)]
@@ -406,11 +422,12 @@ impl SqlStore {
         })
     }
 
-    /// Runs a query returning a key (integer or text) followed by text columns.
+    /// Runs a query returning the key columns (integer where `int_key` says so, else text)
+    /// followed by text columns.
     pub async fn fetch_keyed(
         &self,
         q: &Query,
-        int_key: bool,
+        int_key: &[bool],
     ) -> Result<Vec<FetchedRow>, StoreError> {
         on_pool!(&self.pool, pool => {
             let rows = bind_params!(sqlx::query(&q.sql), &q.params)
@@ -419,15 +436,18 @@ impl SqlStore {
                 .map_err(|e| self.err(e))?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
-                let key = if int_key {
-                    KeyValue::Int(row.try_get::<i64, _>(0).map_err(|e| self.err(e))?)
-                } else {
-                    KeyValue::Text(row.try_get::<String, _>(0).map_err(|e| self.err(e))?)
-                };
-                let cols = (1..row.len())
+                let mut key = Vec::with_capacity(int_key.len());
+                for (i, int) in int_key.iter().enumerate() {
+                    key.push(if *int {
+                        KeyValue::Int(row.try_get::<i64, _>(i).map_err(|e| self.err(e))?)
+                    } else {
+                        KeyValue::Text(row.try_get::<String, _>(i).map_err(|e| self.err(e))?)
+                    });
+                }
+                let cols = (int_key.len()..row.len())
                     .map(|i| row.try_get::<Option<String>, _>(i).map_err(|e| self.err(e)))
                     .collect::<Result<Vec<_>, _>>()?;
-                out.push((key, cols));
+                out.push((RowKey(key), cols));
             }
             Ok(out)
         })

@@ -68,7 +68,7 @@ async fn seed(db: &TestDb) -> std::path::PathBuf {
     files
 }
 
-fn key_file(dir: &Path) -> std::path::PathBuf {
+pub(crate) fn key_file(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("signing.pem");
     let signer = lethe::certificate::Signer::generate().unwrap();
     std::fs::write(&path, signer.private_pem().unwrap()).unwrap();
@@ -100,7 +100,7 @@ fn config(db: &TestDb, files: &Path, extra: &str) -> std::path::PathBuf {
     cfg
 }
 
-fn certificate(db: &TestDb, cfg: &Path, subject: &str) -> (Value, std::path::PathBuf) {
+pub(crate) fn certificate(db: &TestDb, cfg: &Path, subject: &str) -> (Value, std::path::PathBuf) {
     let dir = db.dir.path().join("certificates");
     let r = run(db.lethe(cfg).args([
         "certificate",

@@ -12,6 +12,7 @@ mod browser;
 mod certificate;
 mod cli;
 mod compat;
+mod composite_keys;
 mod config_errors;
 mod crash;
 mod daemon;

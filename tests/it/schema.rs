@@ -214,7 +214,7 @@ const SCHEMA_FAULTS: &[(&str, &[Fault])] = &[
         "wrong-types",
         &[
             ("contracts.yaml", 1, "/batch_size: \"lots\""),
-            ("leads.yaml", 1, "/key: [1,2]"),
+            ("leads.yaml", 1, r#"/key: {"column":"id"}"#),
             ("lethe.yaml", 1, "/batch_size: \"many\""),
         ],
     ),

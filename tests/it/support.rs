@@ -170,12 +170,12 @@ impl TestDb {
         let mut q = Query::new(self.backend.dialect());
         q.push(&format!("SELECT id FROM {table} ORDER BY id"));
         self.store
-            .fetch_keyed(&q, true)
+            .fetch_keyed(&q, &[true])
             .await
             .expect("ids")
             .into_iter()
-            .map(|(k, _)| match k {
-                lethe::store::KeyValue::Int(i) => i,
+            .map(|(k, _)| match k.values() {
+                [lethe::store::KeyValue::Int(i)] => *i,
                 other => panic!("not an integer id: {other:?}"),
             })
             .collect()

@@ -3,7 +3,7 @@
 //! full eligibility condition, so a row changed after planning is not touched.
 
 use super::schema::Target;
-use super::sql::{KeyValue, Param, Query};
+use super::sql::{Param, Query, RowKey};
 use crate::model::Dialect;
 use crate::model::{Action, Clock, Condition, Hold, Ident, Strategy, Test, Value, Window};
 use chrono::{DateTime, Utc};
@@ -34,10 +34,6 @@ impl Target {
         self.dialect.col(&self.policy.table, c)
     }
 
-    fn key(&self) -> String {
-        self.col(&self.policy.key)
-    }
-
     /// SQL for "this time value is missing or unreadable".
     fn unknown_time(&self, col: &str) -> String {
         self.dialect.unknown_time(col)
@@ -52,11 +48,12 @@ impl Target {
         q
     }
 
-    /// With `--shard I/N` on an integer key: `ABS(key % N) = I`. Every key lies in exactly one
-    /// class, negative keys included.
+    /// With `--shard I/N` on an integer key (the first column of a composite one):
+    /// `ABS(key % N) = I`. Every key lies in exactly one class, negative keys included.
     fn shard_clause(&self) -> Option<String> {
         let s = self.shard?;
-        Some(format!("ABS({} % {}) = {}", self.key(), s.count, s.index))
+        let c = self.col(self.shard_column()?);
+        Some(format!("ABS({c} % {}) = {}", s.count, s.index))
     }
 
     /// A selector: every condition, values bound.
@@ -363,23 +360,20 @@ impl Target {
         head: &str,
         set: Option<&Query>,
         as_of: DateTime<Utc>,
-        after: Option<&KeyValue>,
-        last: &KeyValue,
+        after: Option<&RowKey>,
+        last: &RowKey,
     ) -> Query {
         let mut q = self.q();
         q.push(head);
         if let Some(s) = set {
             q.append(s);
         }
-        let key = self.key();
         q.push(" WHERE ");
         if let Some(a) = after {
-            q.push(&format!("{key} > "));
-            self.bind_key(&mut q, a);
+            self.push_bound(&mut q, Bound::After, a);
             q.push(" AND ");
         }
-        q.push(&format!("{key} <= "));
-        self.bind_key(&mut q, last);
+        self.push_bound(&mut q, Bound::UpTo, last);
         q.push(" AND ").append(&self.due(as_of));
         q
     }
@@ -388,8 +382,8 @@ impl Target {
     pub fn delete_batch(
         &self,
         as_of: DateTime<Utc>,
-        after: Option<&KeyValue>,
-        last: &KeyValue,
+        after: Option<&RowKey>,
+        last: &RowKey,
     ) -> Query {
         self.ranged(
             &format!("DELETE FROM {}", self.table()),
@@ -471,8 +465,8 @@ impl Target {
     pub fn update_batch(
         &self,
         as_of: DateTime<Utc>,
-        after: Option<&KeyValue>,
-        last: &KeyValue,
+        after: Option<&RowKey>,
+        last: &RowKey,
     ) -> Query {
         self.ranged(
             &format!("UPDATE {}", self.table()),
@@ -485,18 +479,7 @@ impl Target {
 
     /// Reads the next `limit` due rows after `after` (keyset order): the key, and the columns
     /// computed in process (none for set-based batches, which only need the page's last key).
-    pub fn fetch_batch(&self, as_of: DateTime<Utc>, limit: u32, after: Option<&KeyValue>) -> Query {
-        let text = match self.dialect {
-            Dialect::MySql => "CHAR",
-            _ => "TEXT",
-        };
-        let key = self.key();
-        let key_sel = match (self.int_key, self.dialect) {
-            (true, Dialect::Postgres) => format!("CAST({key} AS BIGINT)"),
-            (true, Dialect::MySql) => format!("CAST({key} AS SIGNED)"),
-            (true, Dialect::Sqlite) => key.clone(),
-            (false, _) => format!("CAST({key} AS {text})"),
-        };
+    pub fn fetch_batch(&self, as_of: DateTime<Utc>, limit: u32, after: Option<&RowKey>) -> Query {
         let cols: Vec<String> = self
             .computed_columns()
             .iter()
@@ -504,36 +487,23 @@ impl Target {
                 if self.inet_columns.contains(c) {
                     self.ip_text(c)
                 } else {
-                    format!("CAST({} AS {text})", self.col(c))
+                    self.dialect.as_text(&self.col(c))
                 }
             })
             .collect();
         let mut q = self.q();
-        let selected = std::iter::once(key_sel)
+        let selected = (self.key_select().into_iter())
             .chain(cols)
             .collect::<Vec<_>>()
             .join(", ");
         q.push(&format!("SELECT {selected} FROM {} WHERE ", self.table()))
             .append(&self.due(as_of));
         if let Some(k) = after {
-            q.push(&format!(" AND {key} > "));
-            self.bind_key(&mut q, k);
+            q.push(" AND ");
+            self.push_bound(&mut q, Bound::After, k);
         }
-        q.push(&format!(" ORDER BY {key} LIMIT {limit}"));
+        q.push(&format!(" ORDER BY {} LIMIT {limit}", self.key_order()));
         q
-    }
-
-    fn bind_key(&self, q: &mut Query, k: &KeyValue) {
-        match &self.key_cast {
-            Some(t) => {
-                q.push("CAST(")
-                    .bind(k.clone().into())
-                    .push(&format!(" AS {t})"));
-            }
-            None => {
-                q.bind(k.clone().into());
-            }
-        }
     }
 
     /// Anonymizes a page of rows whose new values were computed in process, in one statement:
@@ -542,22 +512,23 @@ impl Target {
     pub fn update_rows(
         &self,
         as_of: DateTime<Utc>,
-        rows: &[(KeyValue, Vec<Option<String>>)],
+        rows: &[(RowKey, Vec<Option<String>>)],
     ) -> Query {
         let width = self.computed_columns().len();
-        let names: Vec<String> = std::iter::once("lethe_k".to_string())
+        let names: Vec<String> = (self.key_names().into_iter())
             .chain((0..width).map(|i| format!("lethe_c{i}")))
             .collect();
         let mut v = self.q();
         v.push("(");
         for (r, (key, values)) in rows.iter().enumerate() {
-            let cells = std::iter::once(Param::from(key.clone())).chain((0..width).map(|i| {
-                values
-                    .get(i)
-                    .cloned()
-                    .flatten()
-                    .map_or(Param::Null, Param::Text)
-            }));
+            let cells =
+                (key.values().iter().cloned().map(Param::from)).chain((0..width).map(|i| {
+                    values
+                        .get(i)
+                        .cloned()
+                        .flatten()
+                        .map_or(Param::Null, Param::Text)
+                }));
             match self.dialect {
                 Dialect::MySql => {
                     v.push(if r == 0 {
@@ -593,10 +564,7 @@ impl Target {
             e.push(&format!("lethe_v.lethe_c{i}"));
             e
         });
-        let key_match = match &self.key_cast {
-            Some(t) => format!("{} = CAST(lethe_v.lethe_k AS {t})", self.key()),
-            None => format!("{} = lethe_v.lethe_k", self.key()),
-        };
+        let key_match = self.key_match();
         let mut q = self.q();
         match self.dialect {
             Dialect::MySql => {
@@ -640,7 +608,7 @@ impl Target {
     pub fn shown_statement(&self, as_of: DateTime<Utc>) -> String {
         let limit = self.policy.batch_size;
         // The placeholder key only shapes the text; the SQL shows parameters, never values.
-        let k = KeyValue::Int(0);
+        let k = self.placeholder_key();
         let page = self.fetch_batch(as_of, limit, Some(&k)).sql;
         match &self.policy.action {
             Action::Delete => format!(
@@ -674,7 +642,10 @@ fn value(v: &Value) -> Param {
     }
 }
 
+mod keys;
 mod masks;
 mod references;
+
+use keys::Bound;
 #[cfg(test)]
 mod tests;

@@ -12,8 +12,10 @@
 
 use super::*;
 use crate::model::Dialect::{MySql, Postgres, Sqlite};
-use crate::model::{Guard, HoldSource, Keep, Mode, RetentionPolicy, Scope, Shard};
+use crate::model::{Guard, HoldSource, Keep, Key, Mode, RetentionPolicy, Scope, Shard};
 use crate::store::schema::ForeignKey;
+use crate::store::schema::KeyColumn;
+use crate::store::sql::KeyValue;
 use chrono::TimeZone;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -59,7 +61,7 @@ fn policy(name: &str, table: &str, clock: Clock, keep: &str, action: Action) -> 
         clause: None,
         store: "crm".into(),
         table: id(table),
-        key: id("id"),
+        key: Some(Key::single(id("id"))),
         clock,
         keep: Keep::parse(keep).unwrap(),
         selector: Vec::new(),
@@ -81,8 +83,11 @@ fn target(dialect: Dialect, policy: RetentionPolicy) -> Target {
     Target {
         policy,
         dialect,
-        int_key: true,
-        key_cast: None,
+        key: vec![KeyColumn {
+            name: id("id"),
+            int: true,
+            cast: None,
+        }],
         inet_columns: BTreeSet::new(),
         nullable: BTreeSet::new(),
         holds: Vec::new(),
@@ -189,19 +194,22 @@ fn in_process_target(dialect: Dialect) -> Target {
         ),
     );
     if dialect == Dialect::Postgres {
-        t.int_key = false;
-        t.key_cast = Some("uuid".into());
+        t.key = vec![KeyColumn {
+            name: id("id"),
+            int: false,
+            cast: Some("uuid".into()),
+        }];
         t.inet_columns.insert(id("ip"));
     }
     t
 }
 
 /// The key of the `i`-th visit: a uuid on PostgreSQL, an integer elsewhere.
-fn visit(dialect: Dialect, i: i64) -> KeyValue {
-    match dialect {
+fn visit(dialect: Dialect, i: i64) -> RowKey {
+    RowKey::single(match dialect {
         Postgres => KeyValue::Text(format!("00000000-0000-0000-0000-00000000000{i}")),
         _ => KeyValue::Int(i),
-    }
+    })
 }
 
 /// Customers deleted 7 years after their last contract ended, unless invoiced in the last 10
@@ -379,7 +387,8 @@ fn counts_per_dialect() {
 
 #[test]
 fn keyset_pages_per_dialect() {
-    let q = |d| delete_target(d).fetch_batch(as_of(), 500, Some(&KeyValue::Int(100)));
+    let q =
+        |d| delete_target(d).fetch_batch(as_of(), 500, Some(&RowKey::single(KeyValue::Int(100))));
     golden(
         q(Sqlite),
         r#"
@@ -421,7 +430,10 @@ fn keyset_pages_per_dialect() {
 
 #[test]
 fn delete_batches_per_dialect() {
-    let (after, last) = (KeyValue::Int(100), KeyValue::Int(600));
+    let (after, last) = (
+        RowKey::single(KeyValue::Int(100)),
+        RowKey::single(KeyValue::Int(600)),
+    );
     let q = |d| delete_target(d).delete_batch(as_of(), Some(&after), &last);
     golden(
         q(Sqlite),
@@ -468,7 +480,10 @@ fn delete_batches_per_dialect() {
 
 #[test]
 fn set_based_anonymize_batches_per_dialect() {
-    let (after, last) = (KeyValue::Int(100), KeyValue::Int(600));
+    let (after, last) = (
+        RowKey::single(KeyValue::Int(100)),
+        RowKey::single(KeyValue::Int(600)),
+    );
     let q = |d| anonymize_target(d).update_batch(as_of(), Some(&after), &last);
     golden(
         q(Sqlite),
@@ -671,7 +686,7 @@ fn in_process_updates_per_dialect() {
 
 #[test]
 fn a_contract_end_clock_and_a_hold_window_per_dialect() {
-    let q = |d| contract_target(d).delete_batch(as_of(), None, &KeyValue::Int(600));
+    let q = |d| contract_target(d).delete_batch(as_of(), None, &RowKey::single(KeyValue::Int(600)));
     golden(
         q(Sqlite),
         r#"
@@ -720,7 +735,7 @@ fn a_contract_end_clock_and_a_hold_window_per_dialect() {
 
 #[test]
 fn the_plan_shows_the_page_and_the_batch_apply_repeats() {
-    let k = KeyValue::Int(0);
+    let k = RowKey::single(KeyValue::Int(0));
     for d in DIALECTS {
         let t = delete_target(d);
         let page = t.fetch_batch(as_of(), 500, Some(&k)).sql;
@@ -738,4 +753,94 @@ fn the_plan_shows_the_page_and_the_batch_apply_repeats() {
             format!("{page}; then: {}", rows.sql)
         );
     }
+}
+
+/// Orders under `PRIMARY KEY (customer_id, seq)`, `seq` a text column.
+fn order_target(dialect: Dialect) -> Target {
+    let mut p = policy(
+        "orders-delete",
+        "orders",
+        Clock::Column(id("created_at")),
+        "90d",
+        Action::Delete,
+    );
+    p.key = Key::new(vec![id("customer_id"), id("seq")]).ok();
+    let mut t = target(dialect, p);
+    t.key = vec![
+        KeyColumn {
+            name: id("customer_id"),
+            int: true,
+            cast: None,
+        },
+        KeyColumn {
+            name: id("seq"),
+            int: false,
+            cast: None,
+        },
+    ];
+    t
+}
+
+#[test]
+fn composite_keys_bound_pages_by_the_whole_key() {
+    let after = RowKey(vec![KeyValue::Int(3), KeyValue::Text("b".into())]);
+    let last = RowKey(vec![KeyValue::Int(5), KeyValue::Text("a".into())]);
+    let bounds = [
+        Param::Int(3),
+        Param::Text("b".into()),
+        Param::Int(5),
+        Param::Text("a".into()),
+    ];
+    let pg = order_target(Postgres).delete_batch(as_of(), Some(&after), &last);
+    assert!(pg.sql.starts_with(r#"DELETE FROM "orders" WHERE ("orders"."customer_id", "orders"."seq") > ($1, $2) AND ("orders"."customer_id", "orders"."seq") <= ($3, $4) AND "#), "{}", pg.sql);
+    assert_eq!(pg.params[..4], bounds);
+    let lite = order_target(Sqlite).delete_batch(as_of(), Some(&after), &last);
+    assert!(lite.sql.starts_with(r#"DELETE FROM "orders" WHERE ("orders"."customer_id", "orders"."seq") > (?, ?) AND ("orders"."customer_id", "orders"."seq") <= (?, ?) AND "#), "{}", lite.sql);
+    // MariaDB: spelled out column by column, each value bound where it is compared.
+    let my = order_target(MySql).delete_batch(as_of(), Some(&after), &last);
+    assert!(my.sql.starts_with("DELETE FROM `orders` WHERE ((`orders`.`customer_id` > ?) OR (`orders`.`customer_id` = ? AND `orders`.`seq` > ?)) AND ((`orders`.`customer_id` < ?) OR (`orders`.`customer_id` = ? AND `orders`.`seq` <= ?)) AND "), "{}", my.sql);
+    assert_eq!(
+        my.params[..6],
+        [
+            Param::Int(3),
+            Param::Int(3),
+            Param::Text("b".into()),
+            Param::Int(5),
+            Param::Int(5),
+            Param::Text("a".into()),
+        ]
+    );
+}
+
+#[test]
+fn composite_keys_are_read_in_order_and_matched_whole() {
+    let t = order_target(Sqlite);
+    let after = RowKey(vec![KeyValue::Int(3), KeyValue::Text("b".into())]);
+    let q = t.fetch_batch(as_of(), 500, Some(&after));
+    assert!(
+        q.sql.starts_with(
+            r#"SELECT "orders"."customer_id", CAST("orders"."seq" AS TEXT) FROM "orders" WHERE "#
+        ),
+        "{}",
+        q.sql
+    );
+    assert!(
+        q.sql.ends_with(r#" AND ("orders"."customer_id", "orders"."seq") > (?, ?) ORDER BY "orders"."customer_id", "orders"."seq" LIMIT 500"#),
+        "{}",
+        q.sql
+    );
+    assert_eq!(
+        t.key_match(),
+        r#""orders"."customer_id" = lethe_v.lethe_k0 AND "orders"."seq" = lethe_v.lethe_k1"#
+    );
+    let mut sharded = order_target(Postgres);
+    sharded.shard = Some("1/4".parse::<Shard>().unwrap());
+    assert!(
+        sharded
+            .count(as_of())
+            .sql
+            .ends_with(r#" FROM "orders" WHERE ABS("orders"."customer_id" % 4) = 1"#),
+        "{}",
+        sharded.count(as_of()).sql
+    );
 }

@@ -40,7 +40,8 @@ fn yearly_delete(dialect: Dialect, table: &str, clock: &str) -> Target {
 
 #[test]
 fn a_referenced_row_is_kept_by_the_delete_itself_per_dialect() {
-    let q = |d| referenced_target(d).delete_batch(as_of(), None, &KeyValue::Int(600));
+    let q =
+        |d| referenced_target(d).delete_batch(as_of(), None, &RowKey::single(KeyValue::Int(600)));
     golden(
         q(Sqlite),
         r#"
