@@ -174,6 +174,9 @@ const HOLD: Kind = Kind {
         "guard",
         "batch_size",
         "batch_target",
+        "max_replica_lag",
+        "max_throttle_wait",
+        "max_rows_per_second",
     ],
     together: &["clock", "keep"],
 };

@@ -30,3 +30,4 @@ mod references;
 mod residency;
 mod schema;
 mod sql;
+mod throttle;
