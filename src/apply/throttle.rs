@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use tracing::info;
 
 /// The first wait after a replica was read lagging; each next one doubles, up to [`MAX_STEP`].
-const FIRST_STEP: Duration = Duration::from_millis(250);
+/// Short: a standby read just after a batch committed may still be replaying it.
+const FIRST_STEP: Duration = Duration::from_millis(50);
 /// The longest single wait before the lag is read again.
 const MAX_STEP: Duration = Duration::from_secs(10);
 /// How often a wait looks at the stop signal.

@@ -214,35 +214,12 @@ async fn a_lagging_replica_throttles_the_policy_and_a_caught_up_one_lets_it_fini
 
     // An apply that waits goes on once replay resumes.
     set_key(&cfg, "max_throttle_wait", "60s");
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("lethe"));
-    cmd.current_dir(db.dir.path())
-        .arg("--config")
-        .arg(&cfg)
-        .args(["apply", "--yes", "--format", "json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LETHE_") || k == "RUST_LOG" {
-            cmd.env_remove(k);
-        }
-    }
     let started = Instant::now();
-    let child = cmd.spawn().expect("start lethe apply");
+    let child = spawn_apply(&db, &cfg);
     tokio::time::sleep(Duration::from_secs(2)).await;
     paused.resume().await;
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .expect("join")
-        .expect("lethe apply");
+    let report = finished(child, 0).await;
     let took = started.elapsed();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
     assert_eq!(report["status"], "ok", "{report}");
     let p = &report["policies"][0];
     assert_eq!(
@@ -260,6 +237,97 @@ async fn a_lagging_replica_throttles_the_policy_and_a_caught_up_one_lets_it_fini
         took.as_millis()
     );
     assert_eq!(db.count("SELECT count(*) FROM leads").await, 0);
+    drop(paused);
+    db.drop_db().await;
+}
+
+/// `lethe apply --yes --format json` started in the background.
+fn spawn_apply(db: &TestDb, cfg: &Path) -> std::process::Child {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("lethe"));
+    cmd.current_dir(db.dir.path())
+        .arg("--config")
+        .arg(cfg)
+        .args(["apply", "--yes", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LETHE_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.spawn().expect("start lethe apply")
+}
+
+/// The JSON report of a background apply, which must exit with `code`.
+async fn finished(child: std::process::Child, code: i32) -> serde_json::Value {
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("lethe apply");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).expect("JSON")
+}
+
+/// A replica that starts lagging while a policy runs: the batches done stay done and recorded,
+/// the policy stops as throttled before its next batch, and the next run goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_falls_behind_mid_run_stops_the_policy_between_batches() {
+    let Some(replica) = replica_url() else {
+        return;
+    };
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let _one_at_a_time = REPLICA.lock().await;
+    leads(&db).await;
+    // Batches of 10 rows, one a second.
+    let cfg = db.policies(
+        "max_replica_lag: 1s\nmax_throttle_wait: 1s\nmax_rows_per_second: 10",
+        &[("leads.yaml", POLICY)],
+    );
+    with_replicas(&cfg, &[&replica]);
+    let child = spawn_apply(&db, &cfg);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while db.count("SELECT count(*) FROM leads").await == ROWS {
+        assert!(Instant::now() < deadline, "no batch within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let paused = Paused::start(&replica).await;
+    let report = finished(child, 1).await;
+    assert_eq!(report["status"], "throttled", "{report}");
+    let p = &report["policies"][0];
+    let deleted = p["deleted"].as_i64().unwrap();
+    assert!((10..ROWS).contains(&deleted) && deleted % 10 == 0, "{p}");
+    assert_eq!(db.count("SELECT count(*) FROM leads").await, ROWS - deleted);
+    assert_eq!(p["remaining"].as_i64(), Some(ROWS - deleted), "{p}");
+    let events = db.audit_events(&cfg);
+    let batches = events.iter().filter(|e| e["kind"] == "batch.done").count() as i64;
+    assert_eq!(batches * 10, deleted, "every batch done is recorded");
+    eprintln!(
+        "throttle: mid-run, {deleted} of {ROWS} rows deleted before the policy stopped as throttled ({} ms waited)",
+        p["throttle"]["waited_ms"]
+    );
+    // The period report counts the throttled run.
+    let period = run(db.lethe(&cfg).args(["report", "--format", "json"]));
+    assert_eq!(period.code, 0, "{}", period.stderr);
+    let totals = &period.json()["policies"][0];
+    assert_eq!(totals["throttled_runs"], 1, "{totals}");
+    // Once the replica catches up, the next run finishes.
+    paused.resume().await;
+    let r = run(db.lethe(&cfg).args(["apply", "--yes", "--format", "json"]));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let p = &r.json()["policies"][0];
+    assert_eq!(
+        (p["deleted"].as_i64(), p["remaining"].as_i64()),
+        (Some(ROWS - deleted), Some(0)),
+        "{p}"
+    );
     drop(paused);
     db.drop_db().await;
 }
