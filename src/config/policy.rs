@@ -91,6 +91,13 @@ pub(super) fn build_policy(
         settings.throttle,
         errs,
     );
+    super::throttle::check_lag_readable(
+        path,
+        (&doc.store, doc.max_replica_lag.as_ref()),
+        settings,
+        &throttle,
+        errs,
+    );
     if errs.len() != before {
         return None;
     }

@@ -4,7 +4,7 @@
 use super::error::ConfigError;
 use super::raw::RawDoc;
 use super::Diagnostics;
-use crate::model::{Dialect, Secret, Throttle};
+use crate::model::{Dialect, Secret, StoreSpec, Throttle};
 use crate::util::shorten;
 use serde_saphyr::{Location, Spanned};
 use std::path::Path;
@@ -71,6 +71,37 @@ pub(super) fn sql_table_keys(doc: &RawDoc) -> [(&'static str, Option<Location>);
             doc.max_rows_per_second.as_ref().map(|a| a.referenced),
         ),
     ]
+}
+
+/// With `max_replica_lag`, a MariaDB/MySQL store must list its replicas: its primary does not
+/// show their lag. Said at the policy's `max_replica_lag`, or at its `store` when the limit
+/// comes from `lethe.yaml`.
+pub(super) fn check_lag_readable(
+    path: &Path,
+    (store, lag): (&Spanned<String>, Option<&Spanned<String>>),
+    settings: &super::Settings,
+    throttle: &Throttle,
+    errs: &mut Diagnostics,
+) {
+    let Some(StoreSpec::Sql(spec)) = settings.stores.get(&store.value) else {
+        return;
+    };
+    let mysql = Dialect::from_url(spec.url.expose()) == Ok(Dialect::MySql);
+    if throttle.max_replica_lag.is_none() || !mysql || !spec.replicas.is_empty() {
+        return;
+    }
+    let (at, from) = match lag {
+        Some(l) => (l.referenced, ""),
+        None => (
+            store.referenced,
+            "`max_replica_lag` of lethe.yaml applies to this policy, but ",
+        ),
+    };
+    errs.push(ConfigError::at(
+        path,
+        &at,
+        format!("{from}store `{}` is MariaDB/MySQL, whose primary does not show its replicas' lag: list them under the store's `replicas` in lethe.yaml", store.value),
+    ));
 }
 
 /// A SQL store's `replicas`: URLs of the store's own dialect, never printed.

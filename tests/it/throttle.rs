@@ -483,6 +483,23 @@ async fn throttle_keys_are_checked_at_their_place() {
         "{}",
         r.stderr
     );
+    // A MariaDB/MySQL primary does not show its replicas' lag: list them.
+    let cfg = db.policies("max_replica_lag: 5s", &[("leads.yaml", POLICY)]);
+    let file = cfg.join("lethe.yaml");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace(&db.url, "mysql://root@127.0.0.1:1/test");
+    std::fs::write(&file, text).unwrap();
+    let r = run(db.lethe(&cfg).args(["check"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("leads.yaml:3:")
+            && r.stderr
+                .contains("`max_replica_lag` of lethe.yaml applies to this policy")
+            && r.stderr.contains("list them under the store's `replicas`"),
+        "{}",
+        r.stderr
+    );
     // A SQLite store has no replicas.
     let cfg = db.policies("", &[("leads.yaml", POLICY)]);
     with_replicas(&cfg, &["postgres://127.0.0.1/x"]);
