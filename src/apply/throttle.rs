@@ -124,7 +124,11 @@ impl<'a> Throttler<'a> {
         let mut step = FIRST_STEP;
         loop {
             let lags = self.store.replica_lags().await;
-            let Some(why) = self.too_far_behind(&lags, max) else {
+            let (why, highest) = too_far_behind(&lags, max);
+            if let Some(h) = highest {
+                self.max_lag = Some(self.max_lag.map_or(h, |m| m.max(h)));
+            }
+            let Some(why) = why else {
                 return Go::On;
             };
             let left = self.throttle.max_wait.saturating_sub(self.waited);
@@ -147,35 +151,6 @@ impl<'a> Throttler<'a> {
         }
     }
 
-    /// Why the next batch must wait (`replica 1 (db2:5432) lags 12.3 s, more than 5 s`), or
-    /// `None` when every replica is close enough. Notes the highest lag read.
-    fn too_far_behind(&mut self, lags: &[ReplicaLag], max: Duration) -> Option<String> {
-        let mut unknown = None;
-        let mut worst: Option<(&str, Duration)> = None;
-        for r in lags {
-            match &r.lag {
-                Lag::Unknown(reason) => {
-                    unknown.get_or_insert_with(|| format!("{}: {reason}", r.replica));
-                }
-                Lag::Behind(d) => {
-                    self.max_lag = Some(self.max_lag.map_or(*d, |m| m.max(*d)));
-                    if *d > max && worst.is_none_or(|(_, w)| *d > w) {
-                        worst = Some((r.replica.as_str(), *d));
-                    }
-                }
-            }
-        }
-        unknown.or_else(|| {
-            worst.map(|(replica, d)| {
-                format!(
-                    "{replica} lags {:.1} s, more than {} s",
-                    d.as_secs_f64(),
-                    max.as_secs_f64()
-                )
-            })
-        })
-    }
-
     /// What throttling did, for the outcome; `None` when it never waited.
     pub fn outcome(&self) -> Option<Throttled> {
         let ms = |d: Duration| d.as_millis().min(u128::from(u64::MAX)) as u64;
@@ -193,6 +168,36 @@ impl<'a> Throttler<'a> {
     }
 }
 
+/// Why the next batch must wait (`replica 1 (db2:5432) lags 12.3 s, more than 5 s`, or the
+/// first replica whose lag is unknown and why), or `None` when every replica is close enough;
+/// and the highest lag read.
+fn too_far_behind(lags: &[ReplicaLag], max: Duration) -> (Option<String>, Option<Duration>) {
+    let mut unknown = None;
+    let mut highest: Option<(&str, Duration)> = None;
+    for r in lags {
+        match &r.lag {
+            Lag::Unknown(reason) => {
+                unknown.get_or_insert_with(|| format!("{}: {reason}", r.replica));
+            }
+            Lag::Behind(d) => {
+                if highest.is_none_or(|(_, h)| *d > h) {
+                    highest = Some((r.replica.as_str(), *d));
+                }
+            }
+        }
+    }
+    let why = unknown.or_else(|| {
+        highest.filter(|(_, d)| *d > max).map(|(replica, d)| {
+            format!(
+                "{replica} lags {:.1} s, more than {} s",
+                d.as_secs_f64(),
+                max.as_secs_f64()
+            )
+        })
+    });
+    (why, highest.map(|(_, d)| d))
+}
+
 /// Sleeps for `d` in slices, looking at the stop signal; false when a stop was asked for.
 async fn pause(d: Duration, stop: &AtomicBool) -> bool {
     let until = Instant::now() + d;
@@ -205,5 +210,48 @@ async fn pause(d: Duration, stop: &AtomicBool) -> bool {
             return true;
         }
         tokio::time::sleep(left.min(SLICE)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lag(replica: &str, lag: Lag) -> ReplicaLag {
+        ReplicaLag {
+            replica: replica.into(),
+            lag,
+        }
+    }
+
+    #[test]
+    fn an_unknown_lag_waits_before_a_known_one_and_close_enough_goes_on() {
+        let max = Duration::from_secs(5);
+        let secs = |s| Lag::Behind(Duration::from_secs(s));
+        assert_eq!(too_far_behind(&[], max), (None, None));
+        let ok = [lag("replica 1", secs(1)), lag("replica 2", secs(5))];
+        assert_eq!(
+            too_far_behind(&ok, max),
+            (None, Some(Duration::from_secs(5)))
+        );
+        let far = [lag("replica 1", secs(7)), lag("replica 2", secs(12))];
+        assert_eq!(
+            too_far_behind(&far, max).0.as_deref(),
+            Some("replica 2 lags 12.0 s, more than 5 s")
+        );
+        let unknown = [
+            lag("replica 1", secs(12)),
+            lag(
+                "replica 2",
+                Lag::Unknown("cannot be read: timed out".into()),
+            ),
+        ];
+        assert_eq!(
+            too_far_behind(&unknown, max),
+            (
+                Some("replica 2: cannot be read: timed out".into()),
+                Some(Duration::from_secs(12))
+            )
+        );
     }
 }

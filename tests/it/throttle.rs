@@ -318,8 +318,10 @@ async fn a_replica_that_falls_behind_mid_run_stops_the_policy_between_batches() 
     assert_eq!(period.code, 0, "{}", period.stderr);
     let totals = &period.json()["policies"][0];
     assert_eq!(totals["throttled_runs"], 1, "{totals}");
-    // Once the replica catches up, the next run finishes.
+    // Once the replica catches up, the next run finishes (the backlog the replica replays
+    // first holds the WAL of every test running beside this one: give it time).
     paused.resume().await;
+    set_key(&cfg, "max_throttle_wait", "60s");
     let r = run(db.lethe(&cfg).args(["apply", "--yes", "--format", "json"]));
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let p = &r.json()["policies"][0];
@@ -403,6 +405,35 @@ async fn its_own_replica_is_throttled(db: &TestDb, wait: &str, reason: &str) {
     let wait_ms = if wait.ends_with("ms") { 500 } else { 0 };
     assert_throttled(db, &cfg, wait_ms, reason);
     assert_eq!(db.count("SELECT count(*) FROM leads").await, ROWS);
+}
+
+/// A stop signal ends a wait for replicas at once: the run is `interrupted`, nothing changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_a_wait_for_replicas() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    leads(&db).await;
+    let cfg = db.policies(
+        "max_replica_lag: 1s\nmax_throttle_wait: 10m",
+        &[("leads.yaml", POLICY)],
+    );
+    with_replicas(&cfg, &[&db.url]);
+    let child = spawn_apply(&db, &cfg);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stopped = Instant::now();
+    crate::daemon::sigterm(&child);
+    let report = finished(child, 1).await;
+    assert!(stopped.elapsed() < Duration::from_secs(5), "{report}");
+    assert_eq!(report["status"], "interrupted", "{report}");
+    let p = &report["policies"][0];
+    assert_eq!(
+        (p["deleted"].as_i64(), p["interrupted"].as_bool()),
+        (Some(0), Some(true)),
+        "{p}"
+    );
+    assert_eq!(db.count("SELECT count(*) FROM leads").await, ROWS);
+    db.drop_db().await;
 }
 
 /// MariaDB: a listed replica that is not one (`SHOW REPLICA STATUS` returns no row) counts as
