@@ -348,6 +348,11 @@ impl SqlStore {
         })
     }
 
+    /// True when replicas are listed for the store.
+    pub fn lists_replicas(&self) -> bool {
+        !self.replicas.is_empty()
+    }
+
     /// The store with the replicas listed for it (connected when their lag is first read).
     pub fn with_replicas(mut self, urls: &[crate::model::Secret]) -> SqlStore {
         self.replicas = super::lag::Replicas::new(urls);

@@ -211,6 +211,14 @@ async fn a_lagging_replica_throttles_the_policy_and_a_caught_up_one_lets_it_fini
         .lethe(&cfg)
         .args(["apply", "--yes", "--format", "markdown"]));
     assert!(md.stdout.contains("**Throttling**"), "{}", md.stdout);
+    // `lethe check` reads the replicas too, and says why one counts as lagging.
+    let check = run(db.lethe(&cfg).arg("check"));
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    assert!(
+        check.stdout.contains("store crm: replica 1 (127.0.0.1:"),
+        "{}",
+        check.stdout
+    );
 
     // An apply that waits goes on once replay resumes.
     set_key(&cfg, "max_throttle_wait", "60s");
