@@ -104,7 +104,7 @@ RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/lethe-test.XXXXXX")
 SERVER_PIDS=()
 cleanup() {
   for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  pg_replica_stop "$RUN_DIR/pg-replica"
+  if declare -F pg_replica_stop >/dev/null; then pg_replica_stop "$RUN_DIR/pg-replica"; fi
   rm -rf "$RUN_DIR"
 }
 trap cleanup EXIT
