@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs lethe's whole test suite against real servers: SQLite (in-process), PostgreSQL and
-# MariaDB on loopback, and two S3 servers started for this run: moto (S3 semantics: versioning,
-# Object Lock, tagging) and Garage (a production S3 store); headless Chromium renders the HTML
-# reports. Provisions whatever is missing
+# MariaDB on loopback, and started for this run a PostgreSQL streaming replica (replay paused by
+# the throttling tests) and two S3 servers: moto (S3 semantics: versioning, Object Lock,
+# tagging) and Garage (a production S3 store); headless Chromium renders the HTML reports.
+# Provisions whatever is missing
 # (apt-get for the databases, pip for moto, cargo for Garage; the tools are cached outside the
 # checkout in $LETHE_TOOLS), idempotently. Under CI=true a missing server fails the run; it
 # never skips.
@@ -103,6 +104,7 @@ RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/lethe-test.XXXXXX")
 SERVER_PIDS=()
 cleanup() {
   for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if declare -F pg_replica_stop >/dev/null; then pg_replica_stop "$RUN_DIR/pg-replica"; fi
   rm -rf "$RUN_DIR"
 }
 trap cleanup EXIT
@@ -139,6 +141,15 @@ garage_up() {
   export LETHE_TEST_GARAGE_URL=$GARAGE_ENDPOINT LETHE_TEST_GARAGE_KEY=$GARAGE_KEY_ID LETHE_TEST_GARAGE_SECRET=$GARAGE_SECRET
 }
 
+# A PostgreSQL streaming replica of the test server, for replication-lag throttling
+# (tests/it/throttle.rs pauses its replay).
+# shellcheck source=lib/pg_replica.sh
+. scripts/lib/pg_replica.sh
+pg_replica_up() {
+  pg_replica_start "$LETHE_TEST_POSTGRES_URL" "$RUN_DIR/pg-replica" || return 1
+  export LETHE_TEST_PG_REPLICA_URL=$PG_REPLICA_URL
+}
+
 # Headless Chromium renders the HTML reports as a reader's browser would (tests/it/browser.rs).
 chromium_up() {
   command -v chromium >/dev/null || apt_install chromium || return 1
@@ -150,7 +161,8 @@ my_up || { say "MariaDB unavailable"; if [ "${CI:-}" = true ]; then exit 1; fi; 
 moto_up || { say "moto (S3) unavailable"; if [ "${CI:-}" = true ]; then exit 1; fi; }
 garage_up || { say "Garage (S3) unavailable"; if [ "${CI:-}" = true ]; then exit 1; fi; }
 chromium_up || { say "Chromium unavailable"; if [ "${CI:-}" = true ]; then exit 1; fi; }
+pg_replica_up || { say "PostgreSQL replica unavailable"; if [ "${CI:-}" = true ]; then exit 1; fi; }
 
-say "servers: PostgreSQL ${LETHE_TEST_POSTGRES_URL##*@}, MariaDB ${LETHE_TEST_MYSQL_URL##*@}, moto ${LETHE_TEST_S3_URL:-(none)}, Garage ${LETHE_TEST_GARAGE_URL:-(none)}, Chromium ${LETHE_TEST_CHROMIUM:-(none)}"
+say "servers: PostgreSQL ${LETHE_TEST_POSTGRES_URL##*@}, MariaDB ${LETHE_TEST_MYSQL_URL##*@}, moto ${LETHE_TEST_S3_URL:-(none)}, Garage ${LETHE_TEST_GARAGE_URL:-(none)}, PostgreSQL replica ${LETHE_TEST_PG_REPLICA_URL##*@}, Chromium ${LETHE_TEST_CHROMIUM:-(none)}"
 say "running cargo test"
 cargo test --locked --all-targets "$@"

@@ -5,10 +5,12 @@
 mod objects;
 mod pace;
 mod refusals;
+mod throttle;
 
 pub use objects::{apply_objects, REQUESTS_IN_FLIGHT};
 pub use pace::{BatchTimes, Pace};
 pub use refusals::{check_guards, check_pinned, check_recorded, Refusal};
+pub use throttle::{ThrottleStatus, Throttled};
 
 use crate::anonymize;
 use crate::audit::{AuditEvent, RunLog};
@@ -71,6 +73,11 @@ pub struct PolicyOutcome {
     /// the batch size the run ended with; left out when no batch ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_times: Option<BatchTimes>,
+    /// SQL policies: how long the policy waited for its store's replicas (`max_replica_lag`)
+    /// and for `max_rows_per_second`, and whether it stopped as `throttled`; left out when it
+    /// never waited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<Throttled>,
     /// Errors, sanitized (no values).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
@@ -87,6 +94,11 @@ impl PolicyOutcome {
     /// verification could not count what remains.
     pub fn failed(&self) -> bool {
         self.failed > 0 || !self.errors.is_empty() || self.remaining.is_none()
+    }
+
+    /// True when the policy stopped because its replicas lagged past `max_throttle_wait`.
+    pub fn throttled(&self) -> bool {
+        (self.throttle.as_ref()).is_some_and(|t| t.status == ThrottleStatus::Throttled)
     }
 
     /// An outcome with nothing done yet, from the policy's fresh plan.
@@ -112,6 +124,7 @@ impl PolicyOutcome {
             remaining: None,
             batches: 0,
             batch_times: None,
+            throttle: None,
             errors: Vec::new(),
             interrupted: false,
         }
@@ -204,6 +217,7 @@ pub async fn apply_policy(
         set_based(&mut pager, ctx, &mut out).await
     };
     out.batch_times = pager.pace.summary();
+    out.throttle = pager.throttler.outcome();
     if let Err(e) = result {
         warn!(policy = %p.name, error = %e, "policy stopped: the batch in progress was rolled back, unless the error says its audit record could not be written after it committed");
         out.errors.push(e.to_string());
@@ -226,7 +240,7 @@ pub async fn apply_policy(
     }
 
     out.finish(ctx).await;
-    info!(policy = %p.name, deleted = out.deleted, anonymized = out.anonymized, failed = out.failed, remaining = ?out.remaining, "policy applied");
+    info!(policy = %p.name, deleted = out.deleted, anonymized = out.anonymized, failed = out.failed, remaining = ?out.remaining, throttled = out.throttled(), "policy applied");
     out
 }
 
@@ -311,6 +325,7 @@ struct Pager<'a> {
     target: &'a Target,
     as_of: DateTime<Utc>,
     pace: Pace,
+    throttler: throttle::Throttler<'a>,
     limit: u64,
     counted: u64,
     after: Option<RowKey>,
@@ -343,6 +358,7 @@ impl<'a> Pager<'a> {
                 (target.policy.batch_target_ms)
                     .map(|ms| std::time::Duration::from_millis(ms.into())),
             ),
+            throttler: throttle::Throttler::new(store, target.policy.throttle),
             limit,
             counted: 0,
             after: None,
@@ -358,11 +374,20 @@ impl<'a> Pager<'a> {
         if self.counted >= self.limit {
             return Ok(None);
         }
+        // Between batches, never inside one: the rate, then the replicas.
+        match self.throttler.before_batch(&out.name, ctx.stop).await {
+            throttle::Go::On => {}
+            throttle::Go::Throttled => return Ok(None),
+            throttle::Go::Stopped => {
+                out.interrupted = true;
+                return Ok(None);
+            }
+        }
         if !ctx.may_go_on().await {
             out.interrupted = true;
             return Ok(None);
         }
-        let n = self.pace.size().min(self.limit - self.counted) as u32;
+        let n = (self.throttler.cap(self.pace.size())).min(self.limit - self.counted) as u32;
         let started = std::time::Instant::now();
         let target = with_current_holds(self.target, ctx).await?;
         let rows = self
@@ -394,6 +419,7 @@ impl<'a> Pager<'a> {
     /// Counts records against the plan's bound.
     fn count(&mut self, n: u64) {
         self.counted += n;
+        self.throttler.done(n);
     }
 }
 
@@ -511,6 +537,9 @@ crate::util::named_enum! {
         Refused => "refused",
         /// Stopped by a signal or a lost lease between batches.
         Interrupted => "interrupted",
+        /// A policy stopped before its next batch because its store's replicas lagged past
+        /// `max_throttle_wait` (nothing half done; the next run goes on).
+        Throttled => "throttled",
         /// The person at the terminal said no; nothing changed.
         Cancelled => "cancelled",
     }

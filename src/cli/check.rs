@@ -52,6 +52,21 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<Code> {
         crate::store::connect_objects(&prepared.config.settings.stores, unused(true)).await?;
     for (name, store) in &prepared.stores {
         outln!("store {name}: connected ({})", store.dialect.name());
+        let watched = (prepared.items.iter()).any(|i| {
+            matches!(i, Item::Table(t) if t.policy.store == *name && t.policy.throttle.max_replica_lag.is_some())
+        });
+        if watched || store.lists_replicas() {
+            for r in store.replica_lags().await {
+                match r.lag {
+                    crate::store::Lag::Behind(d) => {
+                        outln!("store {name}: {} lags {:.1} s", r.replica, d.as_secs_f64())
+                    }
+                    crate::store::Lag::Unknown(why) => {
+                        outln!("store {name}: {}: {why} (counts as lagging)", r.replica)
+                    }
+                }
+            }
+        }
     }
     for (name, store) in &extra {
         outln!(

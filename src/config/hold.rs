@@ -82,13 +82,10 @@ pub(super) fn build_hold(
             ("mode", doc.mode.as_ref().map(|a| a.referenced)),
             ("guard", doc.guard.as_ref().map(|a| a.referenced)),
             ("batch_size", doc.batch_size.as_ref().map(|a| a.referenced)),
-            (
-                "batch_target",
-                doc.batch_target.as_ref().map(|a| a.referenced),
-            ),
         ],
         errs,
     );
+    not_allowed_keys(path, kind, &super::throttle::sql_table_keys(&doc), errs);
     let basis = required_text(
         path,
         &doc,

@@ -12,6 +12,7 @@ mod raw;
 mod residency;
 pub mod schema;
 mod settings;
+mod throttle;
 
 pub use error::{ConfigError, ConfigErrors, Diagnostics};
 pub use load::{load, process_env};
@@ -85,6 +86,8 @@ pub struct Settings {
     /// How long each data-changing statement should take; `None` when `batch_size` fixes the
     /// batch.
     pub batch_target: Option<std::time::Duration>,
+    /// The default throttle of every SQL policy: replica lag, total wait, row rate.
+    pub throttle: crate::model::Throttle,
     /// How far eligible counts may grow beyond a pinned plan, as a fraction (0 = not at all).
     pub drift_tolerance: f64,
     /// Default cron schedule for the daemon.

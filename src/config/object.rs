@@ -36,13 +36,10 @@ pub(super) fn build_object_policy(
             ),
             ("basis", doc.basis.as_ref().map(|a| a.referenced)),
             ("until", doc.until.as_ref().map(|a| a.referenced)),
-            (
-                "batch_target",
-                doc.batch_target.as_ref().map(|a| a.referenced),
-            ),
         ],
         errs,
     );
+    not_allowed_keys(path, kind, &super::throttle::sql_table_keys(&doc), errs);
     missing_keys(
         path,
         &doc,

@@ -80,6 +80,23 @@ pub(super) fn build_policy(
         (settings.batch_size, settings.batch_target),
         errs,
     );
+    let throttle = super::throttle::throttle(
+        path,
+        super::throttle::RawThrottle {
+            max_replica_lag: doc.max_replica_lag.as_ref(),
+            max_throttle_wait: doc.max_throttle_wait.as_ref(),
+            max_rows_per_second: doc.max_rows_per_second.as_ref(),
+        },
+        settings.throttle,
+        errs,
+    );
+    super::throttle::check_lag_readable(
+        path,
+        (&doc.store, doc.max_replica_lag.as_ref()),
+        settings,
+        &throttle,
+        errs,
+    );
     if errs.len() != before {
         return None;
     }
@@ -100,6 +117,7 @@ pub(super) fn build_policy(
         guard,
         batch_size,
         batch_target_ms: batch_target.map(|d| d.as_millis().min(u128::from(u32::MAX)) as u32),
+        throttle,
         file: path.to_path_buf(),
     })
 }

@@ -62,6 +62,19 @@ pub struct RawSettings {
     /// it. Default: `200ms`. Not with `batch_size`.
     #[schemars(with = "Option<String>")]
     pub batch_target: Option<S<String>>,
+    /// Before each batch of a SQL policy, wait while a replica of its store lags more than
+    /// this, e.g. `5s` (100ms to 1h). A replica that cannot be read counts as lagging.
+    /// Default: none (replicas are not read).
+    #[schemars(with = "Option<String>")]
+    pub max_replica_lag: Option<S<String>>,
+    /// The longest a SQL policy waits for its replicas in all, e.g. `10m` (0s to 24h); then it
+    /// stops as `throttled` and the next run goes on. Default: `10m`.
+    #[schemars(with = "Option<String>")]
+    pub max_throttle_wait: Option<S<String>>,
+    /// At most this many rows per second per SQL policy (1 to 1000000): lethe sleeps between
+    /// batches to keep the rate. Default: none.
+    #[schemars(with = "Option<OrVariable<u32>>")]
+    pub max_rows_per_second: Option<S<u32>>,
     /// For `apply --plan`: how far a policy's eligible count may have grown beyond the reviewed
     /// plan, as a fraction from 0 to 10 (0.05 = 5%). Default: 0 (any growth refuses).
     #[schemars(with = "Option<OrVariable<f64>>")]
@@ -157,6 +170,11 @@ pub struct RawStore {
     /// `sql`: a file that holds the connection URL, instead of `url`.
     #[schemars(with = "Option<String>")]
     pub url_file: Option<S<String>>,
+    /// `sql` (PostgreSQL, MariaDB/MySQL): connection URLs of the store's replicas, whose lag
+    /// `max_replica_lag` watches, e.g. `["${REPLICA_URL}"]`; may carry passwords (never
+    /// printed). Default: none (PostgreSQL: the standbys in `pg_stat_replication`).
+    #[schemars(with = "Option<Vec<String>>")]
+    pub replicas: Option<Vec<S<String>>>,
     /// `s3`: the bucket, 3 to 63 lowercase letters, digits, `.` and `-`. Required for `s3`.
     #[schemars(with = "Option<String>")]
     pub bucket: Option<S<String>>,
@@ -290,6 +308,18 @@ pub struct RawDoc {
     /// legal duty or a documented decision of the DPO; no personal data.
     #[schemars(with = "Option<String>")]
     pub reason: Option<S<String>>,
+    /// SQL tables: wait before each batch while a replica of the store lags more than this,
+    /// e.g. `5s` (100ms to 1h). Default: `max_replica_lag` of `lethe.yaml`.
+    #[schemars(with = "Option<String>")]
+    pub max_replica_lag: Option<S<String>>,
+    /// SQL tables: the longest this policy waits for replicas in all (0s to 24h), then it stops
+    /// as `throttled`. Default: `max_throttle_wait` of `lethe.yaml` (`10m`).
+    #[schemars(with = "Option<String>")]
+    pub max_throttle_wait: Option<S<String>>,
+    /// SQL tables: at most this many rows per second (1 to 1000000). Default:
+    /// `max_rows_per_second` of `lethe.yaml`.
+    #[schemars(with = "Option<OrVariable<u32>>")]
+    pub max_rows_per_second: Option<S<u32>>,
 }
 
 /// `clock:` of a document: a date column of the record (`column`), the end of related rows in

@@ -179,6 +179,9 @@ const HOLD: Kind = Kind {
         "batch_target",
         "columns",
         "reason",
+        "max_replica_lag",
+        "max_throttle_wait",
+        "max_rows_per_second",
     ],
     together: &["clock", "keep"],
 };
@@ -206,6 +209,9 @@ const EXEMPTION: Kind = Kind {
         "guard",
         "batch_size",
         "batch_target",
+        "max_replica_lag",
+        "max_throttle_wait",
+        "max_rows_per_second",
     ],
     together: &[],
 };

@@ -107,9 +107,17 @@ pub(super) fn build_settings(
                     }
                 }
                 if let Some(url) = url {
-                    if let Err(e) = crate::model::Dialect::from_url(&url) {
+                    let dialect = crate::model::Dialect::from_url(&url);
+                    if let Err(e) = &dialect {
                         errs.push(ConfigError::at(path, &loc, format!("store `{name}`: {e}")));
                     }
+                    let replicas = super::throttle::replicas(
+                        path,
+                        &name,
+                        dialect.ok(),
+                        store.replicas.as_ref(),
+                        errs,
+                    );
                     stores.insert(
                         name,
                         StoreSpec::Sql(SqlSpec {
@@ -117,6 +125,7 @@ pub(super) fn build_settings(
                             region: store.region,
                             provider: store.provider.map(|p| p.value),
                             country: store.country.map(|c| c.value),
+                            replicas,
                         }),
                     );
                 }
@@ -126,6 +135,7 @@ pub(super) fn build_settings(
                     path,
                     "s3 store (it has `bucket`)",
                     &[
+                        ("replicas", replicas_at(&store)),
                         ("url", store.url.as_ref().map(|u| u.referenced)),
                         ("url_file", store.url_file.as_ref().map(|u| u.referenced)),
                         ("path", store.path.as_ref().map(|u| u.referenced)),
@@ -192,6 +202,7 @@ pub(super) fn build_settings(
                     path,
                     "dir store (it has `path`)",
                     &[
+                        ("replicas", replicas_at(&store)),
                         ("url", store.url.as_ref().map(|u| u.referenced)),
                         ("url_file", store.url_file.as_ref().map(|u| u.referenced)),
                         ("bucket", store.bucket.as_ref().map(|u| u.referenced)),
@@ -276,6 +287,16 @@ pub(super) fn build_settings(
         (DEFAULT_BATCH_SIZE, Some(DEFAULT_BATCH_TARGET)),
         errs,
     );
+    let throttle = super::throttle::throttle(
+        path,
+        super::throttle::RawThrottle {
+            max_replica_lag: raw.max_replica_lag.as_ref(),
+            max_throttle_wait: raw.max_throttle_wait.as_ref(),
+            max_rows_per_second: raw.max_rows_per_second.as_ref(),
+        },
+        Throttle::default(),
+        errs,
+    );
     let drift_tolerance = match raw.drift_tolerance {
         Some(d) if !(0.0..=10.0).contains(&d.value) => {
             errs.push(ConfigError::at(
@@ -355,6 +376,7 @@ pub(super) fn build_settings(
         run_max_rows,
         batch_size,
         batch_target,
+        throttle,
         drift_tolerance,
         schedule,
         listen,
@@ -362,6 +384,15 @@ pub(super) fn build_settings(
         signing_key_file,
         certificates_dir,
     })
+}
+
+/// Where a store's `replicas` list starts, for "does not belong" errors.
+fn replicas_at(store: &RawStore) -> Option<Location> {
+    store
+        .replicas
+        .as_ref()
+        .and_then(|r| r.first())
+        .map(|r| r.referenced)
 }
 
 /// A folder store's prefix is a relative path below the folder: a key never starts with `/`

@@ -8,6 +8,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -20,6 +21,13 @@ struct RunLabels {
     policy: String,
     mode: String,
     status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ThrottleLabels {
+    policy: String,
+    /// `replica_lag` or `rate`.
+    cause: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -46,6 +54,7 @@ pub struct Metrics {
     remaining: Family<PolicyLabel, Gauge>,
     failures: Family<PolicyLabel, Counter>,
     batch_seconds: Family<PolicyLabel, Histogram, fn() -> Histogram>,
+    throttled_seconds: Family<ThrottleLabels, Counter<f64, AtomicU64>>,
     lease_busy: Counter,
     errors: Counter,
     residency: Gauge,
@@ -74,6 +83,7 @@ impl Metrics {
             remaining: Family::default(),
             failures: Family::default(),
             batch_seconds: Family::new_with_constructor(batch_histogram as fn() -> Histogram),
+            throttled_seconds: Family::default(),
             lease_busy: Counter::default(),
             errors: Counter::default(),
             residency: Gauge::default(),
@@ -81,7 +91,7 @@ impl Metrics {
         };
         registry.register(
             "lethe_runs",
-            "Scheduled policy runs, by policy, mode (enforce, dry-run) and status (ok, failed, refused, interrupted)",
+            "Scheduled policy runs, by policy, mode (enforce, dry-run) and status (ok, failed, refused, interrupted, throttled)",
             m.runs.clone(),
         );
         registry.register(
@@ -125,6 +135,11 @@ impl Metrics {
             m.batch_seconds.clone(),
         );
         registry.register(
+            "lethe_throttled_seconds",
+            "Seconds policies waited between batches, by policy and cause (replica_lag: a replica lagged more than max_replica_lag; rate: max_rows_per_second)",
+            m.throttled_seconds.clone(),
+        );
+        registry.register(
             "lethe_lease_busy",
             "Times a scheduled run found another instance holding the lease (counted at every retry, every 5 s while it waits)",
             m.lease_busy.clone(),
@@ -156,6 +171,8 @@ impl Metrics {
             "failed"
         } else if p.interrupted {
             "interrupted"
+        } else if p.throttled() {
+            "throttled"
         } else {
             "ok"
         };
@@ -171,6 +188,16 @@ impl Metrics {
                     outcome: outcome.into(),
                 })
                 .inc_by(n);
+        }
+        if let Some(t) = &p.throttle {
+            for (cause, ms) in [("replica_lag", t.waited_ms), ("rate", t.rate_wait_ms)] {
+                self.throttled_seconds
+                    .get_or_create(&ThrottleLabels {
+                        policy: p.name.clone(),
+                        cause: cause.into(),
+                    })
+                    .inc_by(ms as f64 / 1000.0);
+            }
         }
         self.held.get_or_create(&policy).set(p.held as i64);
         self.referenced
@@ -194,7 +221,8 @@ impl Metrics {
             "failed" => {
                 self.failures.get_or_create(&policy).inc();
             }
-            // Interrupted (shutdown or lost lease): it runs again, nothing failed.
+            // Interrupted (shutdown or lost lease) or throttled (replicas lagged): it runs
+            // again, nothing failed.
             _ => {}
         }
     }
@@ -300,6 +328,38 @@ mod tests {
         );
         assert!(
             text.contains("lethe_failures_total{policy=\"old-leads\"} 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn throttled_time_counts_per_policy_and_cause() {
+        let m = Metrics::new();
+        let p: PolicyOutcome = serde_json::from_value(serde_json::json!({
+            "name": "old-leads", "store": "crm", "target": "crm.leads", "action": "delete",
+            "eligible": 7, "held": 0, "holds": [], "undated": 0,
+            "cutoff": "2026-05-16T12:00:00Z", "deleted": 3, "anonymized": 0, "failed": 0,
+            "remaining": 4, "batches": 1,
+            "throttle": { "status": "throttled", "waited_ms": 2500, "rate_wait_ms": 500 }
+        }))
+        .unwrap();
+        assert!(p.throttled());
+        m.applied(&p, 1);
+        let text = m.encode();
+        assert!(
+            text.contains(
+                "lethe_throttled_seconds_total{policy=\"old-leads\",cause=\"replica_lag\"} 2.5"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "lethe_runs_total{policy=\"old-leads\",mode=\"enforce\",status=\"throttled\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("lethe_failures_total{policy=\"old-leads\"}"),
             "{text}"
         );
     }

@@ -158,6 +158,7 @@ mod tests {
             },
             batch_size: 100,
             batch_target_ms: None,
+            throttle: Default::default(),
             file: Default::default(),
         }
     }

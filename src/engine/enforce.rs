@@ -40,7 +40,7 @@ pub struct Enforce<'a> {
 
 /// Plans afresh, checks pinning and guards, then applies every prepared policy in batches.
 /// The caller holds the run lease. The report's status is `ok`, `refused`, `cancelled`,
-/// `interrupted` or `failed`.
+/// `interrupted`, `failed` or `throttled`.
 pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> Result<ApplyReport, EngineError> {
     let db = &prepared.db;
     let config_hash = prepared.config.hash.clone();
@@ -198,6 +198,8 @@ pub async fn enforce(prepared: &Prepared, e: Enforce<'_>) -> Result<ApplyReport,
         RunStatus::Interrupted
     } else if failed {
         RunStatus::Failed
+    } else if report.policies.iter().any(apply::PolicyOutcome::throttled) {
+        RunStatus::Throttled
     } else {
         RunStatus::Ok
     };

@@ -11,6 +11,7 @@ mod key;
 mod object;
 mod shard;
 mod store;
+mod throttle;
 
 pub use exemption::{ExemptScope, Exemption};
 pub use hold::{parse_since, parse_until, Hold, HoldSource, Scope, SourceKind, Window};
@@ -20,6 +21,7 @@ pub use key::{Key, KeyError};
 pub use object::{KeyTemplate, ObjectClock, ObjectPolicy};
 pub use shard::Shard;
 pub use store::{Dialect, DirSpec, S3Spec, Secret, SqlSpec, StoreSpec};
+pub use throttle::{Throttle, DEFAULT_MAX_THROTTLE_WAIT};
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -66,6 +68,10 @@ pub struct RetentionPolicy {
     /// shrink to stay near it. `None`: `batch_size` is fixed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_target_ms: Option<u32>,
+    /// Waits between batches for the store's replicas and a row rate. How fast, not what is
+    /// changed: not part of the policy hash.
+    #[serde(skip)]
+    pub throttle: Throttle,
     /// The policy file the policy was read from, as found in the policies folder (not part of
     /// the policy hash).
     #[serde(skip)]

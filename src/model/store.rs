@@ -70,6 +70,9 @@ pub struct SqlSpec {
     pub provider: Option<String>,
     /// Declared ISO country.
     pub country: Option<String>,
+    /// The replicas whose lag `max_replica_lag` watches (URLs of the same dialect; may carry
+    /// passwords). Empty: PostgreSQL reads `pg_stat_replication` on the store itself.
+    pub replicas: Vec<Secret>,
 }
 
 /// An S3 bucket: AWS, or an S3-compatible server (MinIO, Garage, Ceph) at `endpoint`.

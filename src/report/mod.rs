@@ -249,6 +249,9 @@ fn apply_body(r: &ApplyReport, format: Format) -> Result<String, ReportError> {
                 if let Some(t) = &p.batch_times {
                     let _ = writeln!(s, "  {}", batch_times_text(p.batches, t));
                 }
+                if let Some(t) = &p.throttle {
+                    let _ = writeln!(s, "  {}", throttle_text(t));
+                }
                 if p.versions > p.deleted {
                     let _ = writeln!(
                         s,
@@ -327,6 +330,18 @@ fn apply_body(r: &ApplyReport, format: Format) -> Result<String, ReportError> {
                     let _ = writeln!(s, "- {}: {}", md(&p.name), batch_times_text(p.batches, t));
                 }
             }
+            let throttled: Vec<_> = (r.policies.iter())
+                .filter_map(|p| p.throttle.as_ref().map(|t| (p, t)))
+                .collect();
+            if !throttled.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "\n**Throttling** (waits between batches for replicas and the row rate):\n"
+                );
+                for (p, t) in throttled {
+                    let _ = writeln!(s, "- {}: {}", md(&p.name), md(&throttle_text(t)));
+                }
+            }
             for p in r.policies.iter().filter(|p| !p.holds.is_empty()) {
                 let _ = writeln!(s, "\n**{}** kept by legal holds:\n", md(&p.name));
                 held_md(&mut s, &p.holds, "");
@@ -352,6 +367,39 @@ fn batch_times_text(batches: u64, t: &crate::apply::BatchTimes) -> String {
         "batches {batches}: p50 {} ms, p99 {} ms, max {} ms; last batch {} rows",
         t.p50_ms, t.p99_ms, t.max_ms, t.last_size
     )
+}
+
+/// `throttled: waited 600.0 s for replicas (highest lag 14.2 s); stopped before its next
+/// batch (replica 1 (db2:5432) lags 14.2 s, more than 5 s): run `lethe apply` again to go on`.
+fn throttle_text(t: &crate::apply::Throttled) -> String {
+    let mut s = format!(
+        "{}: waited {:.1} s for replicas",
+        t.status,
+        t.waited_ms as f64 / 1000.0
+    );
+    if let Some(lag) = t.max_lag_ms {
+        let _ = write!(s, " (highest lag {:.1} s)", lag as f64 / 1000.0);
+    }
+    if t.rate_wait_ms > 0 {
+        let _ = write!(
+            s,
+            ", {:.1} s for max_rows_per_second",
+            t.rate_wait_ms as f64 / 1000.0
+        );
+    }
+    match (t.status, &t.reason) {
+        (crate::apply::ThrottleStatus::Throttled, Some(why)) => {
+            let _ = write!(
+                s,
+                "; stopped before its next batch ({why}): run `lethe apply` again to go on"
+            );
+        }
+        (crate::apply::ThrottleStatus::Throttled, None) => {
+            s.push_str("; stopped before its next batch: run `lethe apply` again to go on");
+        }
+        (crate::apply::ThrottleStatus::Waited, _) => s.push_str(", then went on"),
+    }
+    s
 }
 
 /// `due next: 12 more within 7 days, 40 within 30 days, 95 within 90 days`.

@@ -89,6 +89,14 @@ pub struct PolicyTotals {
     pub referenced: u64,
     /// Still due after its last run (`None`: unknown).
     pub remaining: Option<u64>,
+    /// Runs that stopped as `throttled` (its replicas lagged past `max_throttle_wait`); left
+    /// out when 0.
+    #[serde(skip_serializing_if = "crate::util::is_zero")]
+    pub throttled_runs: u64,
+    /// Milliseconds its runs waited between batches, for replicas and the row rate; left out
+    /// when 0.
+    #[serde(skip_serializing_if = "crate::util::is_zero")]
+    pub throttled_ms: u64,
 }
 
 /// One night.
@@ -314,6 +322,10 @@ impl PeriodBuilder {
                 total.undated = p.undated;
                 total.referenced = p.referenced;
                 total.remaining = p.remaining;
+                if let Some(t) = &p.throttle {
+                    total.throttled_ms += t.waited_ms + t.rate_wait_ms;
+                }
+                total.throttled_runs += u64::from(p.throttled());
             }
             "run.refused" => {
                 let (Some(run), Ok(r)) = (

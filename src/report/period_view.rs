@@ -96,6 +96,9 @@ fn text(r: &PeriodReport) -> String {
             p.referenced,
             remaining(p.remaining)
         );
+        if p.throttled_ms > 0 || p.throttled_runs > 0 {
+            let _ = writeln!(s, "  {}", throttled(p));
+        }
     }
     if !r.nights.is_empty() {
         let _ = writeln!(s, "\nper night (deleted / anonymized / failed):");
@@ -195,6 +198,18 @@ fn markdown(r: &PeriodReport) -> (String, String) {
             p.referenced,
             remaining(p.remaining)
         );
+    }
+    let waits: Vec<_> = (r.policies.iter())
+        .filter(|p| p.throttled_ms > 0 || p.throttled_runs > 0)
+        .collect();
+    if !waits.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n**Throttling** (waits between batches for replicas and the row rate):\n"
+        );
+        for p in waits {
+            let _ = writeln!(s, "- {}: {}", md(&p.name), md(&throttled(p)));
+        }
     }
     let _ = writeln!(s, "\n## Per night\n");
     let _ = writeln!(
@@ -358,4 +373,13 @@ fn figures(r: &PeriodReport) -> String {
         out.push_str("</figure>\n");
     }
     out
+}
+
+/// `throttled: 2 runs stopped, 612.4 s waited`.
+fn throttled(p: &super::period::PolicyTotals) -> String {
+    format!(
+        "throttled: {} runs stopped, {:.1} s waited",
+        p.throttled_runs,
+        p.throttled_ms as f64 / 1000.0
+    )
 }

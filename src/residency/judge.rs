@@ -293,6 +293,7 @@ pub fn check(specs: &BTreeMap<String, StoreSpec>, rules: &Rules, now: DateTime<U
                 region,
                 provider,
                 country,
+                ..
             }) => judge(
                 &Declared {
                     store: name,

@@ -2,6 +2,7 @@
 //! and object stores (S3 buckets, local folders) in [`object`].
 
 mod catalog;
+mod lag;
 mod link;
 pub mod object;
 mod schema;
@@ -10,6 +11,7 @@ mod statements;
 mod unique;
 
 pub use catalog::{is_binary, is_lethes_own, Tables};
+pub use lag::{Lag, ReplicaLag};
 pub use link::{Ends, Latest, Link};
 pub use object::{connect_objects, ObjectStore};
 pub use schema::{Column, Family, ForeignKey, KeyColumn, OnDelete, Target};
@@ -30,10 +32,12 @@ pub async fn connect_all(
         if out.contains_key(&name) {
             continue;
         }
-        let Some(StoreSpec::Sql(SqlSpec { url, .. })) = specs.get(&name) else {
+        let Some(StoreSpec::Sql(SqlSpec { url, replicas, .. })) = specs.get(&name) else {
             return Err(StoreError::Config(format!("`{name}` is not a SQL store")));
         };
-        let store = SqlStore::connect(&name, url.expose()).await?;
+        let store = SqlStore::connect(&name, url.expose())
+            .await?
+            .with_replicas(replicas);
         out.insert(name, store);
     }
     Ok(out)

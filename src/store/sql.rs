@@ -280,7 +280,9 @@ pub struct SqlStore {
     pub name: String,
     /// Its dialect.
     pub dialect: Dialect,
-    pool: Pool,
+    pub(super) pool: Pool,
+    /// The replicas whose lag is read between batches.
+    pub(super) replicas: super::lag::Replicas,
 }
 
 macro_rules! bind_params {
@@ -358,7 +360,19 @@ impl SqlStore {
             name: name.to_string(),
             dialect,
             pool,
+            replicas: Default::default(),
         })
+    }
+
+    /// True when replicas are listed for the store.
+    pub fn lists_replicas(&self) -> bool {
+        !self.replicas.is_empty()
+    }
+
+    /// The store with the replicas listed for it (connected when their lag is first read).
+    pub fn with_replicas(mut self, urls: &[crate::model::Secret]) -> SqlStore {
+        self.replicas = super::lag::Replicas::new(urls);
+        self
     }
 
     fn err(&self, e: sqlx::Error) -> StoreError {
@@ -458,9 +472,10 @@ impl SqlStore {
         on_pool!(&self.pool, pool => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()).map_err(|e| self.err(e)))
     }
 
-    /// Closes the pool.
+    /// Closes the pool and the replicas' pools.
     pub async fn close(&self) {
-        on_pool!(&self.pool, pool => pool.close().await)
+        on_pool!(&self.pool, pool => pool.close().await);
+        self.replicas.close().await;
     }
 }
 

@@ -31,3 +31,4 @@ mod references;
 mod residency;
 mod schema;
 mod sql;
+mod throttle;

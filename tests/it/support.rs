@@ -49,7 +49,7 @@ pub struct TestDb {
     admin: Option<(SqlStore, String)>,
 }
 
-fn server_missing<T>(what: &str, why: &str) -> Option<T> {
+pub fn server_missing<T>(what: &str, why: &str) -> Option<T> {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{what} is required under CI=true but not reachable: {why}. Run ./scripts/test.sh");
     }

@@ -75,6 +75,7 @@ fn policy(name: &str, table: &str, clock: Clock, keep: &str, action: Action) -> 
         },
         batch_size: 500,
         batch_target_ms: None,
+        throttle: Default::default(),
         file: "policies/p.yaml".into(),
     }
 }

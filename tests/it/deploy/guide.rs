@@ -12,7 +12,8 @@ fn the_deploy_guide_lists_exactly_the_metrics_the_daemon_exposes() {
     let outcome: lethe::apply::PolicyOutcome = serde_json::from_value(serde_json::json!({
         "name": "p", "store": "crm", "target": "crm.t", "action": "delete",
         "eligible": 1, "held": 0, "holds": [], "undated": 0, "cutoff": "2026-01-01T00:00:00Z",
-        "deleted": 1, "anonymized": 0, "failed": 0, "remaining": 0, "batches": 1
+        "deleted": 1, "anonymized": 0, "failed": 0, "remaining": 0, "batches": 1,
+        "throttle": { "status": "waited", "waited_ms": 1200 }
     }))
     .expect("a PolicyOutcome");
     metrics.applied(&outcome, 1);
