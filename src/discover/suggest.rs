@@ -109,14 +109,11 @@ async fn draft(
         .ok_or("the table is gone")?;
     let key = store.key_columns(&ident).await.map_err(|e| e.to_string())?;
     let key = match key.as_slice() {
-        [one] => one.clone(),
         [] => return Err("no primary key to order batches by: write the policy by hand".into()),
+        [one] => scalar(one),
         many => {
-            return Err(format!(
-                "a primary key of {} columns ({}): write the policy by hand",
-                many.len(),
-                many.join(", ")
-            ))
+            let columns: Vec<String> = many.iter().map(|c| scalar(c)).collect();
+            format!("[{}]", columns.join(", "))
         }
     };
     let (clock, others) = guess_clock(&cols).ok_or(
@@ -303,6 +300,7 @@ struct Sheet<'a> {
     name: &'a str,
     store: &'a str,
     table: &'a str,
+    /// The YAML of `key`: a column, or a list of them.
     key: &'a str,
     clock: &'a str,
     other_clocks: &'a [String],
@@ -328,7 +326,7 @@ fn render(d: &Sheet<'_>) -> String {
         "# purpose: why this data is kept, for the DPO (add it)\nstore: {}\ntable: {}\nkey: {}",
         scalar(d.store),
         scalar(d.table),
-        scalar(d.key)
+        d.key
     );
     let others = if d.other_clocks.is_empty() {
         "the table's only date or timestamp column".to_string()

@@ -817,12 +817,13 @@ async fn suggest_drafts_policies_and_exemptions_leave_data_on_purpose(b: Backend
     let Some(db) = TestDb::new(b).await else {
         return;
     };
-    let (pk, ts, text) = (db.ty("pk"), db.ty("ts"), db.ty("text"));
+    let (pk, ts, text, int) = (db.ty("pk"), db.ty("ts"), db.ty("text"), db.ty("int"));
     db.exec(&format!(
         "CREATE TABLE signups (id {pk}, email {text} NULL, ip {text} NULL, signed_up {ts} NULL, updated_at {ts} NULL);
          CREATE TABLE accounts (id {pk}, email {text} NOT NULL, phone {text} NULL, created_at {ts} NULL);
          CREATE TABLE consent (id {pk}, email {text} NULL, given_at {ts} NULL);
-         CREATE TABLE nodate (id {pk}, email {text} NULL)"
+         CREATE TABLE nodate (id {pk}, email {text} NULL);
+         CREATE TABLE visits (site {int} NOT NULL, seq {int} NOT NULL, ip {text} NULL, seen_at {ts} NULL, PRIMARY KEY (site, seq))"
     ))
     .await;
     let mut seeded = Vec::new();
@@ -836,7 +837,8 @@ async fn suggest_drafts_policies_and_exemptions_leave_data_on_purpose(b: Backend
             "INSERT INTO signups (id, email, ip, signed_up, updated_at) VALUES ({i}, '{mail}', '{ip}', '2026-01-01 00:00:00', NULL);
              INSERT INTO accounts (id, email, phone, created_at) VALUES ({i}, '{mail}', '{phone}', '2026-01-01 00:00:00');
              INSERT INTO consent (id, email, given_at) VALUES ({i}, '{mail}', '2026-01-01 00:00:00');
-             INSERT INTO nodate (id, email) VALUES ({i}, '{mail}')"
+             INSERT INTO nodate (id, email) VALUES ({i}, '{mail}');
+             INSERT INTO visits (site, seq, ip, seen_at) VALUES (1, {i}, '{ip}', '2026-01-01 00:00:00')"
         ))
         .await;
         seeded.extend([mail, phone, ip]);
@@ -875,7 +877,16 @@ async fn suggest_drafts_policies_and_exemptions_leave_data_on_purpose(b: Backend
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     files.sort();
-    assert_eq!(files, ["draft-crm-accounts.yaml", "draft-crm-signups.yaml"]);
+    assert_eq!(
+        files,
+        [
+            "draft-crm-accounts.yaml",
+            "draft-crm-signups.yaml",
+            "draft-crm-visits.yaml"
+        ]
+    );
+    let visits = std::fs::read_to_string(drafts.join("draft-crm-visits.yaml")).unwrap();
+    assert!(visits.contains("key: [\"site\", \"seq\"]\n"), "{visits}");
     let signups = std::fs::read_to_string(drafts.join("draft-crm-signups.yaml")).unwrap();
     assert!(
         signups.contains("clock: { column: \"signed_up\" }"),
@@ -927,7 +938,11 @@ async fn suggest_drafts_policies_and_exemptions_leave_data_on_purpose(b: Backend
         cov.stdout
     );
     // A person enforces the drafts and exempts the last table: coverage passes.
-    for file in ["draft-crm-accounts.yaml", "draft-crm-signups.yaml"] {
+    for file in [
+        "draft-crm-accounts.yaml",
+        "draft-crm-signups.yaml",
+        "draft-crm-visits.yaml",
+    ] {
         let p = drafts.join(file);
         let t = std::fs::read_to_string(&p).unwrap();
         std::fs::write(&p, t.replace("mode: dry-run", "mode: enforce")).unwrap();
