@@ -290,6 +290,17 @@ fn strategies(
     (fit, left)
 }
 
+/// Text for a `#` comment: a name with a line break in it cannot end the comment and write
+/// YAML of its own.
+fn comment(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => '?',
+            c => c,
+        })
+        .collect()
+}
+
 /// A YAML scalar: a JSON string, which YAML reads as the same text.
 fn scalar(s: &str) -> String {
     serde_json::Value::from(s).to_string()
@@ -311,13 +322,13 @@ struct Sheet<'a> {
 fn render(d: &Sheet<'_>) -> String {
     let mut s = String::new();
     let found: Vec<String> = (d.found.iter())
-        .map(|f| format!("{} ({}, {:.2})", f.column, f.kind, f.confidence))
+        .map(|f| format!("{} ({}, {:.2})", comment(&f.column), f.kind, f.confidence))
         .collect();
     let _ = writeln!(
         s,
         "# Draft by `lethe discover --suggest` for {}.{}.\n# Personal data that no policy governs: {}.\n# It only plans (`mode: dry-run`) until a person has checked it and set `mode: enforce`.",
-        d.store,
-        d.table,
+        comment(d.store),
+        comment(d.table),
         found.join(", ")
     );
     let _ = writeln!(s, "kind: RetentionPolicy\nname: {}", scalar(d.name));
@@ -331,7 +342,7 @@ fn render(d: &Sheet<'_>) -> String {
     let others = if d.other_clocks.is_empty() {
         "the table's only date or timestamp column".to_string()
     } else {
-        format!("other candidates: {}", d.other_clocks.join(", "))
+        format!("other candidates: {}", comment(&d.other_clocks.join(", ")))
     };
     let _ = writeln!(
         s,
@@ -351,7 +362,7 @@ fn render(d: &Sheet<'_>) -> String {
                 let _ = writeln!(
                     s,
                     "# No strategy fits {} on its column type: govern it by hand.",
-                    left.join(", ")
+                    comment(&left.join(", "))
                 );
             }
             let _ = writeln!(s, "action:\n  anonymize:");
@@ -414,5 +425,6 @@ mod tests {
             "draft-crm-sales-lead-notes"
         );
         assert_eq!(scalar("a\"b"), "\"a\\\"b\"");
+        assert_eq!(comment("x\nmode: enforce\r\u{2028}"), "x?mode: enforce??");
     }
 }
