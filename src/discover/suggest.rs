@@ -1,7 +1,8 @@
 //! Policy drafts for the personal data no policy governs (`lethe discover --suggest DIR`).
 //!
 //! A table no policy names gets a delete policy; a table whose policies leave some columns
-//! ungoverned gets an anonymize policy for those columns. Every draft only plans
+//! ungoverned, or some of whose columns an exemption keeps, gets an anonymize policy for the
+//! ungoverned columns. Every draft only plans
 //! (`mode: dry-run`), its clock is guessed from the table's date and timestamp columns and says
 //! so, and how long to keep is left for a person (a placeholder that a comment names as such).
 //! The drafts are what `lethe check` accepts as they are. Names only, never a value.
@@ -10,6 +11,7 @@ use super::{Finding, Status};
 use crate::config::Config;
 use crate::model::{Action, Dialect, Ident, Strategy, DEFAULT_REDACTION};
 use crate::store::{Column, Family, SqlStore, StoreError};
+use crate::util::one_line as comment;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
@@ -128,7 +130,11 @@ async fn draft(
             p.name
         ));
     }
-    let action = if policies.is_empty() {
+    // A delete would take the columns an exemption keeps with the row.
+    let exempt = cols
+        .keys()
+        .any(|c| (config.exemptions.iter()).any(|e| e.covers_column(&store.name, &ident, c)));
+    let action = if policies.is_empty() && !exempt {
         Plan::Delete
     } else {
         let (strategies, left) = strategies(store.dialect, &cols, found);
@@ -288,17 +294,6 @@ fn strategies(
         }
     }
     (fit, left)
-}
-
-/// Text for a `#` comment: a name with a line break in it cannot end the comment and write
-/// YAML of its own.
-fn comment(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => '?',
-            c => c,
-        })
-        .collect()
 }
 
 /// A YAML scalar: a JSON string, which YAML reads as the same text.

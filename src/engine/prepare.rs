@@ -228,15 +228,10 @@ pub async fn prepare(
             .get(&(t.policy.store.clone(), t.policy.table.clone()))
             .cloned()
             .unwrap_or_default();
-        t.child_holds = (holds.iter())
-            .filter(|h| {
-                (t.referenced_by.iter()).any(|fk| {
-                    !fk.child.same_table(&t.policy.table)
-                        && h.covers_table(&t.policy.store, &fk.child)
-                })
-            })
-            .cloned()
-            .collect();
+        if let Some(store) = stores.get(&t.policy.store) {
+            t.child_holds =
+                fitting_child_holds(store, &t.referenced_by, &t.policy.table, &holds).await;
+        }
         if matches!(t.policy.action, Action::Anonymize(_)) {
             t.superseded_by = deletes
                 .iter()
@@ -386,6 +381,37 @@ fn children_first(targets: Vec<Target>) -> Vec<Target> {
         out.push(left.remove(next));
     }
     out.extend(rest);
+    out
+}
+
+/// Each hold on a table that references `table` (never `table` itself), with that table, where
+/// the hold fits it: a hold that names a table of another schema, or columns the referencing
+/// table lacks, is left out. Only reports use these, to name the hold that keeps a referencing
+/// row; a hold that does not fit names nothing rather than failing the plan.
+async fn fitting_child_holds(
+    store: &store::SqlStore,
+    keys: &[ForeignKey],
+    table: &crate::model::Ident,
+    holds: &[Hold],
+) -> Vec<(crate::model::Ident, Hold)> {
+    let mut out: Vec<(crate::model::Ident, Hold)> = Vec::new();
+    for fk in keys.iter().filter(|fk| !fk.child.same_table(table)) {
+        for h in holds
+            .iter()
+            .filter(|h| h.covers_table(&store.name, &fk.child))
+        {
+            if out.iter().any(|(t, o)| *t == fk.child && o.name == h.name) {
+                continue;
+            }
+            let over_child = Hold {
+                scope: crate::model::Scope::Table(fk.child.clone()),
+                ..h.clone()
+            };
+            if store.check_hold(&over_child).await.is_empty() {
+                out.push((fk.child.clone(), h.clone()));
+            }
+        }
+    }
     out
 }
 

@@ -3,6 +3,7 @@
 
 use super::{html_page, json, md, Format, ReportError};
 use crate::discover::{Coverage, Discovery, Finding, PrefixFinding, Status, StoreScan};
+use crate::util::one_line;
 use std::fmt::Write;
 
 /// Renders a discovery report.
@@ -129,8 +130,8 @@ fn text(d: &Discovery) -> String {
             let _ = writeln!(
                 s,
                 "  {}.{}  {} ({}) {:.2}  {}  [{}]",
-                f.table,
-                f.column,
+                one_line(&f.table),
+                one_line(&f.column),
                 f.kind,
                 f.category,
                 f.confidence,
@@ -142,7 +143,7 @@ fn text(d: &Discovery) -> String {
             let _ = writeln!(
                 s,
                 "  {}  {} object(s)  {}",
-                prefix_name(p),
+                one_line(&prefix_name(p)),
                 p.objects,
                 reach(&p.coverage)
             );

@@ -76,11 +76,12 @@ impl Replicas {
     }
 }
 
-/// `host:port` of a URL, without user or password.
+/// `host:port` of a URL, without user or password: what follows the last `@` (a password
+/// may hold `/`, `?` or `@` unescaped; a host holds none), up to the path.
 fn host_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let after_user = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = after_user.split(['/', '?']).next().unwrap_or("");
     crate::util::shorten(host)
 }
 
@@ -129,8 +130,8 @@ const PG_PRIMARY: &str = "SELECT COALESCE(application_name, ''), \
 
 impl SqlStore {
     /// The lag of every replica of the store: the listed ones, or on PostgreSQL without a
-    /// list every standby in `pg_stat_replication` of the store itself. Empty when there is no
-    /// replica to wait for.
+    /// list every standby in `pg_stat_replication` of the store itself (none there counts as
+    /// lagging: a standby that is down is not shown). Empty on SQLite.
     pub async fn replica_lags(&self) -> Vec<ReplicaLag> {
         if !self.replicas.is_empty() {
             let mut out = Vec::with_capacity(self.replicas.listed.len());
@@ -148,6 +149,14 @@ impl SqlStore {
         }
         match self.dialect {
             Dialect::Postgres => match timed_rows(self.standbys()).await {
+                // A standby that is down, restarting or catching up from the archive leaves
+                // the view: none at all is no proof that none lags.
+                Ok(rows) if rows.is_empty() => vec![ReplicaLag {
+                    replica: "pg_stat_replication".into(),
+                    lag: Lag::Unknown(
+                        "no standby is connected to the primary (one that is down or catching up from the archive is not shown); list the replicas under the store's `replicas`, or remove `max_replica_lag`".into(),
+                    ),
+                }],
                 Ok(rows) => rows,
                 Err(reason) => vec![ReplicaLag {
                     replica: "pg_stat_replication".into(),
@@ -299,5 +308,8 @@ mod tests {
     fn a_replica_is_named_by_its_host_never_its_password() {
         assert_eq!(host_of("postgres://u:secret@db2:5433/app?x=1"), "db2:5433");
         assert_eq!(host_of("mysql://db3/app"), "db3");
+        // A password with `/`, `?` or `@` in it, unescaped.
+        assert_eq!(host_of("postgres://lethe:pa/ss@db2/app"), "db2");
+        assert_eq!(host_of("postgres://lethe:p?a@s@db2:5432/app"), "db2:5432");
     }
 }

@@ -130,10 +130,11 @@ pub struct Target {
     /// here, so the plan counts what `apply` will meet; statements that change data never
     /// assume it.
     pub going_first: Vec<Target>,
-    /// The holds on the tables that reference this one: counted where a held row is what
-    /// keeps a row here ("7 held by fiscal-retention"); statements that change data do not
-    /// need them (a referenced row is kept whatever keeps the referencing row).
-    pub child_holds: Vec<Hold>,
+    /// The holds on the tables that reference this one, each with the referencing table it was
+    /// checked to fit: counted where a held row is what keeps a row here ("7 held by
+    /// fiscal-retention"); statements that change data do not need them (a referenced row is
+    /// kept whatever keeps the referencing row).
+    pub child_holds: Vec<(Ident, Hold)>,
 }
 
 /// One column of a policy's key, as statements read and bind its values.

@@ -451,11 +451,19 @@ impl SqlStore {
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
                 let mut key = Vec::with_capacity(int_key.len());
+                // A NULL key would be read as 0 or "" and page, or join, onto another row.
+                let null = || {
+                    StoreError::Refused(
+                        "a key column holds NULL, so its rows cannot be told apart; nothing more is changed (declare the key columns NOT NULL)".to_string(),
+                    )
+                };
                 for (i, int) in int_key.iter().enumerate() {
                     key.push(if *int {
-                        KeyValue::Int(row.try_get::<i64, _>(i).map_err(|e| self.err(e))?)
+                        let v = row.try_get::<Option<i64>, _>(i).map_err(|e| self.err(e))?;
+                        KeyValue::Int(v.ok_or_else(null)?)
                     } else {
-                        KeyValue::Text(row.try_get::<String, _>(i).map_err(|e| self.err(e))?)
+                        let v = row.try_get::<Option<String>, _>(i).map_err(|e| self.err(e))?;
+                        KeyValue::Text(v.ok_or_else(null)?)
                     });
                 }
                 let cols = (int_key.len()..row.len())

@@ -13,6 +13,10 @@ use std::collections::BTreeMap;
 pub struct UniqueKey {
     /// True for the primary key.
     pub primary: bool,
+    /// True when the database keeps its columns NOT NULL whatever they declare: a primary key
+    /// on PostgreSQL and MariaDB/MySQL. SQLite lets a primary key column hold NULL unless it
+    /// declares NOT NULL or is the rowid (`id INTEGER PRIMARY KEY`).
+    pub never_null: bool,
     /// Its columns in index order; `None` for an expression, which no key can cover.
     pub columns: Vec<Option<String>>,
 }
@@ -29,7 +33,7 @@ impl UniqueKey {
 
 /// Why `key` cannot page through the table, or `None` when it can: its columns must include
 /// every column of the primary key or of a unique index, and none may accept NULL (a primary
-/// key column counts as NOT NULL).
+/// key column counts as NOT NULL where the database keeps it so).
 pub fn unusable(
     table: &Ident,
     key: &Key,
@@ -37,8 +41,18 @@ pub fn unusable(
     cols: &BTreeMap<String, Column>,
 ) -> Option<String> {
     let primary: Vec<&UniqueKey> = uniques.iter().filter(|u| u.primary).collect();
-    let in_primary =
-        |c: &Ident| (primary.iter()).any(|u| u.columns.iter().flatten().any(|p| p == c.as_str()));
+    // SQLite's rowid: one column declared exactly `INTEGER`, never NULL.
+    let rowid = |u: &UniqueKey| match u.columns.as_slice() {
+        [Some(c)] => cols
+            .get(c)
+            .is_some_and(|col| col.sql_type.eq_ignore_ascii_case("integer")),
+        _ => false,
+    };
+    let in_primary = |c: &Ident| {
+        (primary.iter()).any(|u| {
+            (u.never_null || rowid(u)) && u.columns.iter().flatten().any(|p| p == c.as_str())
+        })
+    };
     let nullable: Vec<&str> = (key.columns().iter())
         .filter(|c| cols.get(c.as_str()).is_some_and(|col| col.nullable) && !in_primary(c))
         .map(Ident::as_str)
@@ -85,16 +99,20 @@ impl SqlStore {
                 // The primary key from table_info: the rowid alias (`id INTEGER PRIMARY KEY`) has
                 // no index, any other primary key an automatic one (origin `pk`), left out below.
                 let primary = self.primary_key(table).await?;
-                q.push("SELECT il.name, 'u', ii.name FROM pragma_index_list(")
+                // An index column under another collation than BINARY orders and compares
+                // differently from the key's statements: it covers nothing (NULL, like an
+                // expression).
+                q.push("SELECT il.name, 'u', CASE WHEN ii.coll = 'BINARY' THEN ii.name END FROM pragma_index_list(")
                     .bind(Param::Text(table.name().to_string()));
                 if let Some(schema) = table.schema() {
                     q.push(", ").bind(Param::Text(schema.to_string()));
                 }
-                q.push(") il, pragma_index_info(il.name) ii WHERE il.\"unique\" = 1 AND il.partial = 0 AND il.origin <> 'pk' ORDER BY il.name, ii.seqno");
+                q.push(") il, pragma_index_xinfo(il.name) ii WHERE il.\"unique\" = 1 AND il.partial = 0 AND il.origin <> 'pk' AND ii.\"key\" = 1 ORDER BY il.name, ii.seqno");
                 let mut out = Vec::new();
                 if !primary.is_empty() {
                     out.push(UniqueKey {
                         primary: true,
+                        never_null: false,
                         columns: (primary.iter().map(|c| Some(c.as_str().to_string()))).collect(),
                     });
                 }
@@ -102,7 +120,9 @@ impl SqlStore {
                 return Ok(out);
             }
             Dialect::Postgres => {
-                q.push("SELECT c.relname::text, CASE WHEN i.indisprimary THEN 'p' ELSE 'u' END, a.attname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum AND k.attnum > 0 WHERE i.indisunique AND i.indisvalid AND i.indpred IS NULL AND k.n <= i.indnkeyatts AND i.indrelid = to_regclass(")
+                // An index column under another collation than its column's orders and compares
+                // differently from the key's statements: it covers nothing (NULL).
+                q.push("SELECT c.relname::text, CASE WHEN i.indisprimary THEN 'p' ELSE 'u' END, CASE WHEN (i.indcollation::oid[])[array_lower(i.indcollation::oid[], 1) + k.n - 1] IS NOT DISTINCT FROM a.attcollation THEN a.attname::text END FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum AND k.attnum > 0 WHERE i.indisunique AND i.indisvalid AND i.indpred IS NULL AND k.n <= i.indnkeyatts AND i.indrelid = to_regclass(")
                     .bind(Param::Text(self.dialect.quote(table)))
                     .push(") ORDER BY 1, k.n");
             }
@@ -117,6 +137,23 @@ impl SqlStore {
         self.read_unique(&q).await
     }
 
+    /// True when the SQLite table's definition names a collation anywhere.
+    async fn sqlite_collates(&self, table: &Ident) -> Result<bool, StoreError> {
+        let mut q = Query::new(self.dialect);
+        q.push("SELECT sql FROM ");
+        if let Some(schema) = table.schema() {
+            q.push(&format!("{}.", self.dialect.quote_part(schema)));
+        }
+        q.push("sqlite_master WHERE type = 'table' AND name = ")
+            .bind(Param::Text(table.name().to_string()));
+        let rows = self.fetch_texts(&q).await?;
+        Ok(rows
+            .iter()
+            .flatten()
+            .flatten()
+            .any(|sql| sql.to_ascii_lowercase().contains("collate")))
+    }
+
     /// Rows of (index name, `p` or `u`, column or NULL), in index order, grouped per index.
     async fn read_unique(&self, q: &Query) -> Result<Vec<UniqueKey>, StoreError> {
         let mut out: Vec<UniqueKey> = Vec::new();
@@ -129,6 +166,8 @@ impl SqlStore {
                 Some(u) if last.as_deref() == Some(name.as_str()) => u.columns.push(column),
                 _ => out.push(UniqueKey {
                     primary: get(1).as_deref() == Some("p"),
+                    // PostgreSQL and MariaDB/MySQL keep primary key columns NOT NULL.
+                    never_null: get(1).as_deref() == Some("p"),
                     columns: vec![column],
                 }),
             }
@@ -163,6 +202,7 @@ impl SqlStore {
         };
         let before = errs.len();
         let mut out = Vec::new();
+        let collated = self.dialect == Dialect::Sqlite && self.sqlite_collates(table).await?;
         for name in key.columns() {
             let Some(k) = cols.get(name.as_str()) else {
                 errs.push(format!(
@@ -176,7 +216,28 @@ impl SqlStore {
                     (false, Some("UNSIGNED".to_string()))
                 }
                 Family::Integer => (true, None),
-                Family::Text | Family::Untyped => (false, None),
+                Family::Untyped => {
+                    errs.push(format!(
+                        "policy `{p}`: key column `{name}` has no declared type, so its numbers and its text sort apart and compare unlike the order batches page in; declare it INTEGER or TEXT"
+                    ));
+                    continue;
+                }
+                Family::Text if ordered_apart(&k.sql_type) => {
+                    errs.push(format!(
+                        "policy `{p}`: key column `{name}` is `{}`, whose order is not the order of its text, so batches would skip rows; use another key",
+                        k.sql_type
+                    ));
+                    continue;
+                }
+                // SQLite does not tell a column's collation: where the table declares any, a
+                // text key's order may differ from what its index keeps unique.
+                Family::Text if collated => {
+                    errs.push(format!(
+                        "policy `{p}`: key column `{name}` is text in a table that declares a COLLATE, whose order lethe cannot check against the key's unique index on SQLite; use an integer key"
+                    ));
+                    continue;
+                }
+                Family::Text => (false, None),
                 Family::Uuid => (false, Some("uuid".to_string())),
                 _ => {
                     errs.push(format!(
@@ -210,6 +271,13 @@ impl SqlStore {
     }
 }
 
+/// Text types that sort otherwise than their text compares: MariaDB/MySQL `ENUM` and `SET` (by
+/// declared position) and PostgreSQL `citext` (without case, against text parameters with).
+fn ordered_apart(sql_type: &str) -> bool {
+    let t = sql_type.trim().to_ascii_lowercase();
+    t.starts_with("enum") || t.starts_with("set") || t == "citext"
+}
+
 /// The primary key as a policy key, when the table has one that names only columns.
 fn primary_key(uniques: &[UniqueKey]) -> Option<Key> {
     let primary = uniques.iter().find(|u| u.primary)?;
@@ -241,6 +309,7 @@ mod tests {
     fn unique(primary: bool, names: &[&str]) -> UniqueKey {
         UniqueKey {
             primary,
+            never_null: primary,
             columns: names.iter().map(|n| Some(n.to_string())).collect(),
         }
     }
@@ -291,8 +360,27 @@ mod tests {
         let c = cols(&[("email", false)]);
         let expr = UniqueKey {
             primary: false,
+            never_null: false,
             columns: vec![None],
         };
         assert!(unusable(&t, &key(&["email"]), &[expr], &c).is_some());
+    }
+
+    #[test]
+    fn a_sqlite_primary_key_counts_as_not_null_only_as_the_rowid() {
+        let t = Ident::parse("orders").unwrap();
+        let mut pk = unique(true, &["customer_id", "seq"]);
+        pk.never_null = false;
+        let c = cols(&[("customer_id", true), ("seq", true)]);
+        let why = unusable(&t, &key(&["customer_id", "seq"]), &[pk], &c).unwrap();
+        assert!(why.contains("accept NULL"), "{why}");
+        let mut rowid = unique(true, &["id"]);
+        rowid.never_null = false;
+        assert_eq!(
+            unusable(&t, &key(&["id"]), &[rowid], &cols(&[("id", true)])),
+            None
+        );
+        assert!(ordered_apart("enum('a','b')") && ordered_apart("citext"));
+        assert!(!ordered_apart("varchar(20)"));
     }
 }

@@ -52,6 +52,18 @@ pub fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// A name read from a store (a column, a table, a prefix) on one line: control characters and
+/// line separators become `?`, so that a name cannot end a line of a report or a YAML comment
+/// and write lines of its own.
+pub fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => '?',
+            c => c,
+        })
+        .collect()
+}
+
 /// A user-supplied text for an error message: at most 60 characters, then `...`.
 pub fn shorten(s: &str) -> String {
     const MAX: usize = 60;

@@ -460,6 +460,54 @@ async fn keys_that_do_not_identify_rows_are_refused(b: Backend) {
         why.contains("key column(s) `email` of table `people` accept NULL"),
         "{b:?}: {why}"
     );
+    match b {
+        // SQLite keeps NULL in a primary key column unless it says NOT NULL (the rowid aside),
+        // a column without a type sorts numbers apart from text, and an index under another
+        // collation than its column's orders otherwise than the key's statements.
+        Backend::Sqlite => {
+            db.exec(
+                "CREATE TABLE loose (customer_id INTEGER, seq INTEGER, created_at TEXT, PRIMARY KEY (customer_id, seq));
+                 CREATE TABLE untyped (code NOT NULL PRIMARY KEY, created_at TEXT);
+                 CREATE TABLE coded (code TEXT NOT NULL COLLATE NOCASE, created_at TEXT);
+                 CREATE UNIQUE INDEX coded_code ON coded (code COLLATE BINARY);",
+            )
+            .await;
+            let why = refused(&db, "loose", None);
+            assert!(
+                why.contains("`customer_id`, `seq` of table `loose` accept NULL"),
+                "{why}"
+            );
+            let why = refused(&db, "untyped", None);
+            assert!(
+                why.contains("key column `code` has no declared type"),
+                "{why}"
+            );
+            let why = refused(&db, "coded", Some("code"));
+            assert!(why.contains("declares a COLLATE"), "{why}");
+        }
+        // An index under another collation than its column's covers nothing.
+        Backend::Postgres => {
+            db.exec(
+                "CREATE TABLE coded (code TEXT NOT NULL COLLATE \"C\", created_at TIMESTAMPTZ);
+                 CREATE UNIQUE INDEX coded_code ON coded (code COLLATE \"POSIX\");",
+            )
+            .await;
+            let why = refused(&db, "coded", Some("code"));
+            assert!(
+                why.contains("key code does not identify the rows of `coded`"),
+                "{why}"
+            );
+        }
+        // ENUM orders by declared position, not by its text.
+        Backend::MariaDb => {
+            db.exec(
+                "CREATE TABLE docs (kind ENUM('quote', 'invoice') NOT NULL PRIMARY KEY, created_at DATETIME);",
+            )
+            .await;
+            let why = refused(&db, "docs", None);
+            assert!(why.contains("key column `kind` is `enum"), "{why}");
+        }
+    }
     db.drop_db().await;
 }
 

@@ -821,7 +821,7 @@ async fn suggest_drafts_policies_and_exemptions_leave_data_on_purpose(b: Backend
     db.exec(&format!(
         "CREATE TABLE signups (id {pk}, email {text} NULL, ip {text} NULL, signed_up {ts} NULL, updated_at {ts} NULL);
          CREATE TABLE accounts (id {pk}, email {text} NOT NULL, phone {text} NULL, created_at {ts} NULL);
-         CREATE TABLE consent (id {pk}, email {text} NULL, given_at {ts} NULL);
+         CREATE TABLE consent (id {pk}, email {text} NULL, ip {text} NULL, given_at {ts} NULL);
          CREATE TABLE nodate (id {pk}, email {text} NULL);
          CREATE TABLE visits (site {int} NOT NULL, seq {int} NOT NULL, ip {text} NULL, seen_at {ts} NULL, PRIMARY KEY (site, seq))"
     ))
@@ -836,7 +836,7 @@ async fn suggest_drafts_policies_and_exemptions_leave_data_on_purpose(b: Backend
         db.exec(&format!(
             "INSERT INTO signups (id, email, ip, signed_up, updated_at) VALUES ({i}, '{mail}', '{ip}', '2026-01-01 00:00:00', NULL);
              INSERT INTO accounts (id, email, phone, created_at) VALUES ({i}, '{mail}', '{phone}', '2026-01-01 00:00:00');
-             INSERT INTO consent (id, email, given_at) VALUES ({i}, '{mail}', '2026-01-01 00:00:00');
+             INSERT INTO consent (id, email, ip, given_at) VALUES ({i}, '{mail}', '{ip}', '2026-01-01 00:00:00');
              INSERT INTO nodate (id, email) VALUES ({i}, '{mail}');
              INSERT INTO visits (site, seq, ip, seen_at) VALUES (1, {i}, '{ip}', '2026-01-01 00:00:00')"
         ))
@@ -881,9 +881,17 @@ async fn suggest_drafts_policies_and_exemptions_leave_data_on_purpose(b: Backend
         files,
         [
             "draft-crm-accounts.yaml",
+            "draft-crm-consent.yaml",
             "draft-crm-signups.yaml",
             "draft-crm-visits.yaml"
         ]
+    );
+    // A delete would take the exempt e-mail address with the row: the ungoverned IP address
+    // is anonymized instead.
+    let consent_draft = std::fs::read_to_string(drafts.join("draft-crm-consent.yaml")).unwrap();
+    assert!(
+        consent_draft.contains("  anonymize:\n    \"ip\": \"truncate-ip\"\n"),
+        "{consent_draft}"
     );
     let visits = std::fs::read_to_string(drafts.join("draft-crm-visits.yaml")).unwrap();
     assert!(visits.contains("key: [\"site\", \"seq\"]\n"), "{visits}");
@@ -940,6 +948,7 @@ async fn suggest_drafts_policies_and_exemptions_leave_data_on_purpose(b: Backend
     // A person enforces the drafts and exempts the last table: coverage passes.
     for file in [
         "draft-crm-accounts.yaml",
+        "draft-crm-consent.yaml",
         "draft-crm-signups.yaml",
         "draft-crm-visits.yaml",
     ] {

@@ -35,7 +35,8 @@ impl Target {
             return Vec::new();
         }
         (self.child_holds.iter())
-            .filter(|h| h.active_at(as_of) && h.covers_table(&self.policy.store, child))
+            .filter(|(table, h)| table == child && h.active_at(as_of))
+            .map(|(_, h)| h)
             .collect()
     }
 
