@@ -467,7 +467,7 @@ async fn shards_split_the_work(b: Backend) {
         text
     };
     db.exec(&format!(
-        "CREATE TABLE notes (ref {key} PRIMARY KEY, created_at {ts} NULL)"
+        "CREATE TABLE notes (ref {key} NOT NULL PRIMARY KEY, created_at {ts} NULL)"
     ))
     .await;
     let old = db.ts("2020-01-01 00:00:00");
