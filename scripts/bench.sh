@@ -67,20 +67,7 @@ SUFFIX=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 DB=lethe_bench_$SUFFIX
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/lethe-bench.XXXXXX")
 PG_CREATED= MY_CREATED=
-
-export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
-pg() { psql -X -q -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" "$@"; }
-my() { mysql --protocol=tcp -h "$MYHOST" -P "$MYPORT" -u "$MYUSER" "$@"; }
-
-cleanup() {
-  local rc=$?
-  [ -n "$PG_CREATED" ] && pg -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
-  [ -n "$MY_CREATED" ] && my -e "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1
-  rm -rf "$TMP"
-  [ "$rc" = 0 ] || say "failed (exit $rc); databases dropped"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_databases
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }

@@ -17,3 +17,20 @@ lethe_binary() {
   [ -x "$LETHE" ] || die "no lethe binary at $LETHE"
   BUILD_REV=$(git describe --always --dirty 2>/dev/null || echo '?')
 }
+
+# The helpers `pg` and `my` (PGHOST/PGPORT/PGUSER, MYHOST/MYPORT/MYUSER) and, on exit, the
+# benchmark database $DB dropped where PG_CREATED or MY_CREATED is set and $TMP removed.
+bench_databases() {
+  export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
+  pg() { psql -X -q -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" "$@"; }
+  my() { mysql --protocol=tcp -h "$MYHOST" -P "$MYPORT" -u "$MYUSER" "$@"; }
+  cleanup() {
+    local rc=$?
+    [ -n "$PG_CREATED" ] && pg -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
+    [ -n "$MY_CREATED" ] && my -e "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1
+    rm -rf "$TMP"
+    [ "$rc" = 0 ] || say "failed (exit $rc); databases dropped"
+  }
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+}
